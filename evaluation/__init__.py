@@ -1,0 +1,1 @@
+"""Evaluations (``tousu evaluate <task>``); reports are written to ``evaluation/reports/``."""

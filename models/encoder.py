@@ -1,0 +1,196 @@
+"""The shared encoder: one ONNX Runtime pass per message feeds every task head.
+
+Model contract (as in infinity's ``transformer/abstract.py``): ``preprocess`` turns
+normalised texts into token windows (int64 ids), ``forward`` runs one ``session.run``
+over a padded batch of windows, ``postprocess`` pools the states back per message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Precision = Literal["fp32", "int8"]
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+PREFIX = "query: "
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """One message as token windows. Offsets are into the normalised text (no prefix)."""
+
+    windows: tuple[tuple[int, ...], ...]
+    content_offsets: tuple[tuple[int, int], ...]
+    prefix_len: int
+    truncated: bool
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.content_offsets)
+
+
+@dataclass(frozen=True)
+class EncoderOutput:
+    """Everything the heads need from one message's encoder pass."""
+
+    mean_8: FloatArray  # (H,) mean of layer-8 token states (content + specials)
+    mean_last: FloatArray  # (H,) mean of last-layer token states
+    embedding: FloatArray  # (H,) L2-normalised mean_last, as sentence-transformers/e5
+    tokens_8: FloatArray  # (n_content, H) layer-8 states of the content tokens
+    tokens_last: FloatArray  # (n_content, H)
+    offsets: tuple[tuple[int, int], ...] = field(default=())  # per content token
+    truncated: bool = False
+
+    @property
+    def features(self) -> FloatArray:
+        """Pooled sentence features used by the sequence-level heads."""
+        return self.mean_8
+
+
+class Encoder(Protocol):
+    """What the batcher and pipeline need; implemented by ONNX and by the test fake."""
+
+    name: str
+    version: str
+    hidden_size: int
+
+    def preprocess(self, texts: list[str]) -> list[Tokenized]: ...
+
+    def forward(self, items: list[Tokenized]) -> list[EncoderOutput]: ...
+
+
+class OnnxEncoder:
+    """multilingual-e5-small as built by ``tousu build``, run by ONNX Runtime."""
+
+    def __init__(
+        self,
+        artifact: Path,
+        precision: Precision = "int8",
+        threads: int = 0,
+        max_tokens: int = 256,
+        max_windows: int = 16,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        manifest = json.loads((artifact / "manifest.json").read_text())
+        self.name = str(manifest["name"])
+        self.precision = precision
+        model_file = artifact / ("model.int8.onnx" if precision == "int8" else "model.fp32.onnx")
+        files = manifest.get("files", {})
+        digest = files.get(model_file.name, {}).get("sha256", str(manifest["version"]))
+        self.version = f"{precision}-{digest[:12]}"
+        self.hidden_size = int(manifest["hidden_size"])
+        self.max_tokens = max_tokens
+        self.max_windows = max_windows
+        self.tokenizer = Tokenizer.from_file(str(artifact / "tokenizer.json"))
+        self.bos = self._special("<s>")
+        self.eos = self._special("</s>")
+        self.pad = self._special("<pad>")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+
+    def _special(self, token: str) -> int:
+        idx = self.tokenizer.token_to_id(token)
+        if idx is None:
+            raise ValueError(f"tokenizer has no {token}")
+        return int(idx)
+
+    @classmethod
+    def load(cls, artifact: Path, precision: Precision = "int8", threads: int = 0) -> OnnxEncoder:
+        return cls(artifact, precision=precision, threads=threads)
+
+    # -- contract ------------------------------------------------------------
+    def preprocess(self, texts: list[str]) -> list[Tokenized]:
+        encodings = self.tokenizer.encode_batch([PREFIX + t for t in texts], add_special_tokens=False)
+        out: list[Tokenized] = []
+        plen = len(PREFIX)
+        width = self.max_tokens - 2
+        for enc in encodings:
+            ids = enc.ids
+            offs = enc.offsets
+            n_prefix = 0
+            while n_prefix < len(ids) and offs[n_prefix][1] <= plen:
+                n_prefix += 1
+            prefix_ids = tuple(ids[:n_prefix])
+            content = ids[n_prefix:]
+            content_offsets = [(max(0, s - plen), e - plen) for s, e in offs[n_prefix:]]
+            chunk = width - len(prefix_ids)
+            limit = chunk * self.max_windows
+            truncated = len(content) > limit
+            content = content[:limit]
+            content_offsets = content_offsets[:limit]
+            windows = tuple(
+                (self.bos, *prefix_ids, *content[i : i + chunk], self.eos)
+                for i in range(0, max(len(content), 1), chunk)
+            )
+            out.append(Tokenized(windows, tuple(content_offsets), len(prefix_ids), truncated))
+        return out
+
+    def forward(self, items: list[Tokenized]) -> list[EncoderOutput]:
+        rows = [w for item in items for w in item.windows]
+        h8, last = self._run(rows)
+        return _pool(items, rows, h8, last)
+
+    def embed(self, texts: list[str]) -> FloatArray:
+        """Sentence embeddings (L2-normalised mean pooling), e5 ``query:`` style."""
+        return np.stack([o.embedding for o in self.forward(self.preprocess(texts))])
+
+    def _run(self, rows: list[tuple[int, ...]]) -> tuple[FloatArray, FloatArray]:
+        length = max(len(r) for r in rows)
+        ids = np.full((len(rows), length), self.pad, dtype=np.int64)
+        mask = np.zeros((len(rows), length), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        h8, last = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return np.asarray(h8, dtype=np.float32), np.asarray(last, dtype=np.float32)
+
+
+def _pool(items: list[Tokenized], rows: list[tuple[int, ...]], h8: FloatArray, last: FloatArray) -> list[EncoderOutput]:
+    """Mean-pool each message over all its windows (weighted by window length)."""
+    out: list[EncoderOutput] = []
+    r = 0
+    for item in items:
+        sum8 = np.zeros(h8.shape[-1], dtype=np.float32)
+        sum_last = np.zeros(h8.shape[-1], dtype=np.float32)
+        tok8: list[FloatArray] = []
+        tok_last: list[FloatArray] = []
+        count = 0
+        for window in item.windows:
+            n = len(window)
+            sum8 += h8[r, :n].sum(axis=0)
+            sum_last += last[r, :n].sum(axis=0)
+            count += n
+            lo = 1 + item.prefix_len  # skip <s> and the prefix tokens
+            tok8.append(h8[r, lo : n - 1])
+            tok_last.append(last[r, lo : n - 1])
+            r += 1
+        mean8 = (sum8 / count).astype(np.float32)
+        mean_last = (sum_last / count).astype(np.float32)
+        norm = float(np.linalg.norm(mean_last)) or 1.0
+        tokens_8 = np.concatenate(tok8)[: item.n_tokens]
+        tokens_last = np.concatenate(tok_last)[: item.n_tokens]
+        out.append(
+            EncoderOutput(
+                mean_8=mean8,
+                mean_last=mean_last,
+                embedding=(mean_last / norm).astype(np.float32),
+                tokens_8=tokens_8,
+                tokens_last=tokens_last,
+                offsets=item.content_offsets,
+                truncated=item.truncated,
+            )
+        )
+    assert r == len(rows), "pooling consumed a different number of rows than were encoded"
+    return out

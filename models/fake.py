@@ -1,0 +1,76 @@
+"""A deterministic fake encoder implementing the real contract, for plumbing tests only.
+
+It makes HTTP, batching, cache and job tests fast and independent of the 470 MB
+artifact. Its features are hashes of the text: it knows nothing about language, and the
+model tests never use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import numpy as np
+
+from models.encoder import EncoderOutput, Tokenized
+from models.heads import DenseHead
+from models.sentiment import LABELS, SentimentModel
+
+
+class FakeEncoder:
+    name = "fake-encoder"
+    version = "fake-1"
+
+    def __init__(self, hidden_size: int = 16, delay_s: float = 0.0) -> None:
+        self.hidden_size = hidden_size
+        self.delay_s = delay_s
+        self.calls: list[int] = []  # batch sizes seen by forward(), for batching tests
+        self._lock = threading.Lock()
+
+    def preprocess(self, texts: list[str]) -> list[Tokenized]:
+        out = []
+        for text in texts:
+            offsets = tuple((i, i + 1) for i in range(len(text)))
+            out.append(Tokenized(((0, *range(3, 3 + len(text)), 2),), offsets, 0, False))
+        return out
+
+    def forward(self, items: list[Tokenized]) -> list[EncoderOutput]:
+        import time
+
+        with self._lock:
+            self.calls.append(len(items))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return [self._one(item) for item in items]
+
+    def _one(self, item: Tokenized) -> EncoderOutput:
+        seed = hashlib.sha256(repr(item.windows).encode()).digest()
+        rng = np.random.default_rng(int.from_bytes(seed[:8], "little"))
+        n = max(1, item.n_tokens)
+        tokens = rng.standard_normal((n, self.hidden_size)).astype(np.float32)
+        mean = tokens.mean(axis=0)
+        emb = mean / (np.linalg.norm(mean) or 1.0)
+        return EncoderOutput(
+            mean,
+            mean,
+            emb.astype(np.float32),
+            tokens[: item.n_tokens],
+            tokens[: item.n_tokens],
+            item.content_offsets,
+            item.truncated,
+        )
+
+
+def fake_sentiment(hidden_size: int = 16) -> SentimentModel:
+    """A fixed random linear head; deterministic, meaningless predictions."""
+    rng = np.random.default_rng(0)
+    head = DenseHead(
+        labels=LABELS,
+        mean=np.zeros(hidden_size, np.float32),
+        scale=np.ones(hidden_size, np.float32),
+        weights=(rng.standard_normal((hidden_size, 3)).astype(np.float32),),
+        biases=(np.zeros(3, np.float32),),
+        temperature=1.0,
+        config={},
+    )
+    return SentimentModel(head, "fake-1")

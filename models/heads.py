@@ -1,0 +1,81 @@
+"""Small dense heads over frozen encoder features, run in NumPy.
+
+A head is a standardiser, zero or more hidden ReLU layers and an output layer, plus a
+temperature fitted on a dev split (calibration). It is stored as ``head.safetensors`` +
+``config.json`` beside its model card; a few hundred KB, trained by ``tousu train``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from safetensors.numpy import load_file, save_file
+
+FloatArray = npt.NDArray[np.float32]
+HEAD_FILE = "head.safetensors"
+CONFIG_FILE = "config.json"
+
+
+def softmax(logits: FloatArray) -> FloatArray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    out: FloatArray = (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return out
+
+
+@dataclass(frozen=True)
+class DenseHead:
+    labels: tuple[str, ...]
+    mean: FloatArray
+    scale: FloatArray
+    weights: tuple[FloatArray, ...]  # each (in, out)
+    biases: tuple[FloatArray, ...]
+    temperature: float
+    config: dict[str, Any]
+
+    def logits(self, features: FloatArray) -> FloatArray:
+        x: FloatArray = (np.atleast_2d(features).astype(np.float32) - self.mean) / self.scale
+        for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
+            x = np.maximum(x @ w + b, np.float32(0.0))
+        out: FloatArray = x @ self.weights[-1] + self.biases[-1]
+        return out
+
+    def predict_proba(self, features: FloatArray) -> FloatArray:
+        """Calibrated class probabilities, shape (N, n_labels)."""
+        return softmax(self.logits(features) / self.temperature)
+
+    def save(self, directory: Path, extra_config: dict[str, Any] | None = None) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {"mean": self.mean, "scale": self.scale}
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            tensors[f"w{i}"] = np.ascontiguousarray(w, dtype=np.float32)
+            tensors[f"b{i}"] = np.ascontiguousarray(b, dtype=np.float32)
+        save_file(tensors, str(directory / HEAD_FILE))
+        config = {
+            **self.config,
+            **(extra_config or {}),
+            "labels": list(self.labels),
+            "temperature": self.temperature,
+            "layers": len(self.weights),
+        }
+        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False, sort_keys=True))
+
+    @classmethod
+    def load(cls, directory: Path) -> DenseHead:
+        config = json.loads((directory / CONFIG_FILE).read_text())
+        tensors = load_file(str(directory / HEAD_FILE))
+        n = int(config["layers"])
+        return cls(
+            labels=tuple(config["labels"]),
+            mean=tensors["mean"],
+            scale=tensors["scale"],
+            weights=tuple(tensors[f"w{i}"] for i in range(n)),
+            biases=tuple(tensors[f"b{i}"] for i in range(n)),
+            temperature=float(config["temperature"]),
+            config=config,
+        )

@@ -1,0 +1,109 @@
+"""One message through the service: normalise -> one encoder pass -> task heads -> answer.
+
+``Analyzer.analyze_batch`` is synchronous and batch-shaped: the HTTP batcher, the CLI
+and the batch workers all call it, so a message gets the same answer on every path.
+Later stages (hidden dissatisfaction, entities, topic, risk) plug in as ``Stage``
+objects that read the shared :class:`Context` and fill their block of the answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from models.encoder import Encoder, EncoderOutput
+from models.schema import Analysis
+from models.sentiment import SentimentModel
+from models.text import NormalizedText, detect_language, normalize
+
+
+@dataclass(frozen=True)
+class AnalysisInput:
+    """A message ready for analysis (already normalised by the caller or by ``prepare``)."""
+
+    normalized: NormalizedText
+    options: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+
+    @classmethod
+    def prepare(cls, text: str, options: dict[str, Any] | None = None, id: str | None = None) -> AnalysisInput:
+        return cls(normalize(text), dict(options or {}), id)
+
+
+@dataclass
+class Context:
+    """What the stages of one message share."""
+
+    item: AnalysisInput
+    language: str
+    encoded: EncoderOutput
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class Stage(Protocol):
+    """A task after the encoder pass; writes its result into ``ctx.fields``."""
+
+    name: str
+    version: str
+
+    def run(self, batch: list[Context]) -> None: ...
+
+
+class Analyzer:
+    def __init__(self, encoder: Encoder, sentiment: SentimentModel, stages: Sequence[Stage] = ()) -> None:
+        names = [s.name for s in stages]
+        if len(set(names)) != len(names) or "sentiment" in names:
+            raise ValueError(f"duplicate stage names: {names}")
+        self.encoder = encoder
+        self.sentiment = sentiment
+        self.stages = tuple(stages)
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        versions = {
+            f"encoder/{self.encoder.name}": self.encoder.version,
+            "sentiment": self.sentiment.version,
+        }
+        versions.update({s.name: s.version for s in self.stages})
+        return versions
+
+    def cache_key(self, item: AnalysisInput) -> str:
+        """Model versions + sha256 of the normalised text and options; never the raw text."""
+        payload = json.dumps(
+            {"v": self.model_versions, "t": item.normalized.text, "o": item.options},
+            sort_keys=True,
+            ensure_ascii=False,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def analyze_batch(self, items: list[AnalysisInput]) -> list[Analysis]:
+        if not items:
+            return []
+        tokenized = self.encoder.preprocess([i.normalized.text for i in items])
+        encoded = self.encoder.forward(tokenized)
+        contexts = [
+            Context(item, detect_language(item.normalized.text), enc) for item, enc in zip(items, encoded, strict=True)
+        ]
+        features = np.stack([c.encoded.features for c in contexts])
+        for ctx, sentiment in zip(contexts, self.sentiment.predict(features), strict=True):
+            ctx.fields["sentiment"] = sentiment
+        for stage in self.stages:
+            stage.run(contexts)
+        versions = self.model_versions
+        return [
+            Analysis(
+                id=c.item.id,
+                language=c.language,
+                traditional=c.item.normalized.traditional,
+                truncated=c.encoded.truncated,
+                model_versions=versions,
+                **c.fields,
+            )
+            for c in contexts
+        ]

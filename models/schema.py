@@ -1,0 +1,109 @@
+"""The versioned answer of ``/v1/analyze`` (also what ``tousu analyze`` writes per line).
+
+Every task contributes one optional block; a task that is not served or not requested
+is ``null``, so clients can rely on the keys being present. Bump ``SCHEMA_VERSION`` on
+any breaking change.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0"
+
+SentimentLabel = Literal["negative", "neutral", "positive"]
+Task = Literal["sentiment", "hidden_dissatisfaction", "entities", "topic", "risk"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SentimentProbabilities(_Out):
+    negative: float
+    neutral: float
+    positive: float
+
+
+class Sentiment(_Out):
+    label: SentimentLabel
+    score: float = Field(description="Calibrated probability of `label`.")
+    intensity: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="Strength of the polarity, |P(positive) - P(negative)|; does not grow "
+        "with text length (mean-pooled features).",
+    )
+    probabilities: SentimentProbabilities
+
+
+class Cue(_Out):
+    type: str
+    text: str
+    start: int
+    end: int
+
+
+class HiddenDissatisfaction(_Out):
+    detected: bool
+    score: float
+    cues: list[Cue]
+
+
+class Entity(_Out):
+    type: str
+    text: str
+    start: int
+    end: int
+    normalized: dict[str, object] | str | None = None
+    confidence: float
+    pii: bool
+
+
+class Topic(_Out):
+    id: int
+    label: str
+    keywords: list[str]
+    probability: float
+
+
+class Category(_Out):
+    name: str
+    score: float
+
+
+class RiskReason(_Out):
+    signal: str
+    contribution: float
+    detail: str
+    text: str | None = None
+    start: int | None = None
+    end: int | None = None
+
+
+class Risk(_Out):
+    level: Literal["red", "yellow", "blue"]
+    score: float
+    reasons: list[RiskReason]
+    handoff: bool
+
+
+class Analysis(_Out):
+    """Everything the service says about one message."""
+
+    schema_version: str = SCHEMA_VERSION
+    id: str | None = None
+    language: str = Field(description="Detected language: zh, en or und.")
+    traditional: bool = Field(description="True when Traditional Chinese was converted for the models.")
+    truncated: bool = Field(description="True when the text exceeded the encoder window budget.")
+    sentiment: Sentiment | None = None
+    hidden_dissatisfaction: HiddenDissatisfaction | None = None
+    entities: list[Entity] | None = None
+    topic: Topic | None = None
+    category: Category | None = None
+    risk: Risk | None = None
+    redacted_text: str | None = None
+    model_versions: dict[str, str]
+    cached: bool = False

