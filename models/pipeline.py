@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,16 +24,49 @@ from models.text import NormalizedText, detect_language, normalize
 
 
 @dataclass(frozen=True)
+class Turn:
+    """An earlier turn of the same conversation (``role`` is ``customer`` or ``agent``)."""
+
+    role: str
+    text: str
+
+
+@dataclass(frozen=True)
 class AnalysisInput:
-    """A message ready for analysis (already normalised by the caller or by ``prepare``)."""
+    """A message ready for analysis (already normalised by the caller or by ``prepare``).
+
+    ``options`` are the caller's per-request options (``redact``, ``include_pii``, ...);
+    ``context`` the earlier turns; ``received_at`` anchors relative dates; ``customer_id``
+    lets stateful signals (repetition) find earlier messages of the same customer.
+    """
 
     normalized: NormalizedText
     options: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
+    context: tuple[Turn, ...] = ()
+    received_at: datetime | None = None
+    customer_id: str | None = None
 
     @classmethod
-    def prepare(cls, text: str, options: dict[str, Any] | None = None, id: str | None = None) -> AnalysisInput:
-        return cls(normalize(text), dict(options or {}), id)
+    def prepare(
+        cls,
+        text: str,
+        options: dict[str, Any] | None = None,
+        id: str | None = None,
+        context: tuple[Turn, ...] = (),
+        received_at: datetime | None = None,
+        customer_id: str | None = None,
+    ) -> AnalysisInput:
+        return cls(normalize(text), dict(options or {}), id, context, received_at, customer_id)
+
+    def cache_payload(self) -> dict[str, Any]:
+        """What, besides model versions, decides the answer (never the raw customer id)."""
+        return {
+            "t": self.normalized.text,
+            "o": self.options,
+            "c": [(t.role, t.text) for t in self.context],
+            "r": self.received_at.isoformat() if self.received_at else None,
+        }
 
 
 @dataclass
@@ -75,7 +109,7 @@ class Analyzer:
     def cache_key(self, item: AnalysisInput) -> str:
         """Model versions + sha256 of the normalised text and options; never the raw text."""
         payload = json.dumps(
-            {"v": self.model_versions, "t": item.normalized.text, "o": item.options},
+            {"v": self.model_versions, **item.cache_payload()},
             sort_keys=True,
             ensure_ascii=False,
             default=str,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 
 from models.batcher import DynamicBatcher
@@ -47,9 +49,7 @@ class AnalysisService:
         self.metrics.cache.labels("miss").inc(sum(1 for k in keys if k not in hits))
         if todo:
             self.metrics.queue_depth.set(self.batcher.depth + len(todo))
-            results = await self.batcher.submit_many(
-                [AnalysisInput(i.normalized, i.options, None) for i in todo.values()]
-            )
+            results = await self.batcher.submit_many([dataclasses.replace(i, id=None) for i in todo.values()])
             fresh = {key: r.model_dump_json().encode() for key, r in zip(todo, results, strict=True)}
             found.update(fresh)
             if use_cache:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.schema import Analysis
@@ -17,15 +20,29 @@ class AnalyzeOptions(_In):
     cache: bool = Field(True, description="Read and write the answer cache.")
 
 
-class AnalyzeRequest(_In):
+class ContextTurn(_In):
+    role: Literal["customer", "agent"]
+    text: str = Field(max_length=5000)
+
+
+class MessageFields(_In):
     text: str = Field(description="The customer's message, any length up to the configured limit.")
     id: str | None = Field(None, max_length=256, description="Echoed back in the answer.")
+    context: list[ContextTurn] = Field(
+        default_factory=list, max_length=20, description="Earlier turns of the conversation, oldest first."
+    )
+    received_at: datetime | None = Field(None, description="When the message was received; anchors relative dates.")
+    customer_id: str | None = Field(
+        None, max_length=256, description="Stable customer key for repetition signals (hashed before storage)."
+    )
+
+
+class AnalyzeRequest(MessageFields):
     options: AnalyzeOptions = Field(default_factory=AnalyzeOptions)
 
 
-class BatchItem(_In):
-    text: str
-    id: str | None = Field(None, max_length=256)
+class BatchItem(MessageFields):
+    pass
 
 
 class BatchRequest(_In):

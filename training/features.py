@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,15 +45,13 @@ class PooledFeatureCache:
 
     def get(self, texts: list[str], batch_size: int = 16, progress: bool = True) -> FloatArray:
         """Return (N, 2H) features [mean_8 | mean_last], computing what is missing."""
-        from models.text import normalize
-
         keys = [text_key(t) for t in texts]
         missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._rows}.items())
         if missing:
-            self._compute(missing, batch_size, progress, normalize)
+            self._compute(missing, batch_size, progress)
         return np.stack([self._rows[k] for k in keys])
 
-    def _compute(self, missing: list[tuple[str, str]], batch_size: int, progress: bool, normalize: object) -> None:
+    def _compute(self, missing: list[tuple[str, str]], batch_size: int, progress: bool) -> None:
         from tqdm import tqdm
 
         from models.text import normalize as norm
@@ -79,8 +78,11 @@ class PooledFeatureCache:
             self._flush(new_keys, new_rows)
 
     def _flush(self, keys: list[str], rows: list[FloatArray]) -> None:
-        n = len(list(self.dir.glob("shard-*.npz")))
-        np.savez(self.dir / f"shard-{n:05d}.npz", keys=np.array(keys), rows=np.stack(rows))
+        # Unique names: several recipes may fill the same cache concurrently.
+        name = f"shard-{time.time_ns()}-{os.getpid()}.npz"
+        tmp = self.dir / f".{name}.tmp.npz"
+        np.savez(tmp, keys=np.array(keys), rows=np.stack(rows))
+        tmp.rename(self.dir / name)
 
 
 def load_encoder(artifacts: Path, precision: Precision = "fp32", threads: int = 0) -> OnnxEncoder:

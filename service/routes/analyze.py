@@ -14,10 +14,10 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from models.batcher import QueueFullError
-from models.pipeline import AnalysisInput
+from models.pipeline import AnalysisInput, Turn
 from models.schema import Analysis
 from service.errors import ApiError, ErrorType
-from service.schemas import AnalyzeRequest, BatchRequest, BatchResponse
+from service.schemas import AnalyzeRequest, BatchRequest, BatchResponse, MessageFields
 from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["analysis"])
@@ -93,6 +93,17 @@ def _check_text(text: str, settings: Settings, where: str) -> None:
         raise ApiError(ErrorType.INVALID_UTF8, f"{where}text contains unpaired surrogates") from None
 
 
+def _input(message: MessageFields, options: dict[str, Any]) -> AnalysisInput:
+    return AnalysisInput.prepare(
+        message.text,
+        options,
+        message.id,
+        context=tuple(Turn(t.role, t.text) for t in message.context),
+        received_at=message.received_at,
+        customer_id=message.customer_id,
+    )
+
+
 def _ready(request: Request) -> None:
     if not getattr(request.app.state, "ready", False):
         raise ApiError(ErrorType.NOT_READY, "models are loading", headers={"Retry-After": "5"})
@@ -120,7 +131,7 @@ async def analyze_one(request: Request) -> Response:
     _check_text(body.text, settings, "")
     _ready(request)
     options = body.options.model_dump(exclude={"cache"})
-    [answer] = await _run(request, [AnalysisInput.prepare(body.text, options, body.id)], body.options.cache)
+    [answer] = await _run(request, [_input(body, options)], body.options.cache)
     return Response(answer, media_type="application/json")
 
 
@@ -140,6 +151,6 @@ async def analyze_batch(request: Request) -> Response:
         _check_text(item.text, settings, f"items[{i}]: ")
     _ready(request)
     options = body.options.model_dump(exclude={"cache"})
-    inputs = [AnalysisInput.prepare(item.text, options, item.id) for item in body.items]
+    inputs = [_input(item, options) for item in body.items]
     answers = await _run(request, inputs, body.options.cache)
     return Response(b'{"items":[' + b",".join(answers) + b"]}", media_type="application/json")
