@@ -11,8 +11,10 @@ from typing import Any
 
 from models.encoder import OnnxEncoder, Precision
 from models.heads import CONFIG_FILE, HEAD_FILE
-from models.pipeline import Analyzer, Stage
+from models.pipeline import Analyzer
 from models.sentiment import SentimentModel
+from models.spec import ModelSpec
+from models.stages import STAGE_LOADERS, StageEnv
 
 logger = logging.getLogger(__name__)
 
@@ -22,16 +24,6 @@ DEFAULT_HEADS_DIR = PACKAGE_DIR / "heads"
 
 class ArtifactMissingError(FileNotFoundError):
     """A model artifact is absent; run ``tousu build`` (or ``tousu train <task>``)."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    kind: str
-    path: str
-    version: str
-    sha256: str
-    metrics: dict[str, Any]
 
 
 def _sha256(path: Path) -> str:
@@ -64,7 +56,6 @@ def load_registry(
     precision: Precision = "fp32",
     threads: int = 0,
     max_tokens: int = 256,
-    stages: tuple[Stage, ...] = (),
 ) -> Registry:
     encoder_dir = artifacts_dir / "e5-small"
     manifest_file = encoder_dir / "manifest.json"
@@ -86,7 +77,15 @@ def load_registry(
     sentiment_spec = head_spec("sentiment", heads_dir / "sentiment")
     specs.append(sentiment_spec)
     sentiment = SentimentModel.load(heads_dir / "sentiment", sentiment_spec.version)
-    names = [s.name for s in specs] + [s.name for s in stages]
+    env = StageEnv(heads_dir=heads_dir, artifacts_dir=artifacts_dir, encoder=encoder)
+    stages = []
+    for loader in STAGE_LOADERS:
+        loaded = loader(env)
+        if loaded is not None:
+            stage, spec = loaded
+            stages.append(stage)
+            specs.append(spec)
+    names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate model names: {names}")
-    return Registry(Analyzer(encoder, sentiment, stages), tuple(specs))
+    return Registry(Analyzer(encoder, sentiment, tuple(stages)), tuple(specs))

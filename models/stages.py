@@ -13,6 +13,7 @@ from pathlib import Path
 
 from models.encoder import Encoder
 from models.pipeline import Stage
+from models.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,6 @@ class StageEnv:
 
 
 # A loader may return None when its task is not configured (e.g. no topic model trained yet).
-StageLoader = Callable[[StageEnv], "tuple[Stage, object] | None"]
+StageLoader = Callable[[StageEnv], tuple[Stage, ModelSpec] | None]
 
 STAGE_LOADERS: tuple[StageLoader, ...] = ()

@@ -12,7 +12,8 @@ import redis
 
 from models.fake import FakeEncoder, fake_sentiment
 from models.pipeline import Analyzer
-from models.registry import ModelSpec, Registry, load_registry
+from models.registry import Registry, load_registry
+from models.spec import ModelSpec
 from service.app import create_app
 from service.settings import Settings
 
