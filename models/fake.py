@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from models.encoder import EncoderOutput, Tokenized
-from models.heads import DenseHead
+from models.heads import DenseHead, Member
 from models.sentiment import LABELS, SentimentModel
 
 
@@ -68,8 +68,7 @@ def fake_sentiment(hidden_size: int = 16) -> SentimentModel:
         labels=LABELS,
         mean=np.zeros(hidden_size, np.float32),
         scale=np.ones(hidden_size, np.float32),
-        weights=(rng.standard_normal((hidden_size, 3)).astype(np.float32),),
-        biases=(np.zeros(3, np.float32),),
+        members=(Member((rng.standard_normal((hidden_size, 3)).astype(np.float32),), (np.zeros(3, np.float32),)),),
         temperature=1.0,
         config={},
     )

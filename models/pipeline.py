@@ -124,8 +124,9 @@ class Analyzer:
         contexts = [
             Context(item, detect_language(item.normalized.text), enc) for item, enc in zip(items, encoded, strict=True)
         ]
-        features = np.stack([c.encoded.features for c in contexts])
-        for ctx, sentiment in zip(contexts, self.sentiment.predict(features), strict=True):
+        features = np.stack([c.encoded.pooled(self.sentiment.feature_names) for c in contexts])
+        texts = [c.item.normalized.text for c in contexts]
+        for ctx, sentiment in zip(contexts, self.sentiment.predict(features, texts), strict=True):
             ctx.fields["sentiment"] = sentiment
         for stage in self.stages:
             stage.run(contexts)

@@ -33,8 +33,8 @@ class Sentiment(_Out):
     intensity: float = Field(
         ge=0.0,
         le=1.0,
-        description="Strength of the polarity, |P(positive) - P(negative)|; does not grow "
-        "with text length (mean-pooled features).",
+        description="How strongly the polarity is expressed: |P(positive) - P(negative)| scaled by the "
+        "strongest degree cue (有点 / 非常 / 极其 / 'a bit' / 'very' / 'worst' / '!!'); does not grow with length.",
     )
     probabilities: SentimentProbabilities
 

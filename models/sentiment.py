@@ -1,42 +1,88 @@
-"""Sentiment: three calibrated classes and a length-independent intensity."""
+"""Sentiment: three calibrated classes and a length-independent intensity.
+
+``intensity`` is how strongly the polarity is expressed, not how sure the classifier is:
+``|P(positive) - P(negative)|`` scaled by the strongest degree cue in the message
+(diminishers such as 有点/稍微/"a bit" lower it, intensifiers such as 非常/"very" and extreme
+markers such as 极其/气死/"worst"/"!!" raise it). Cues count by presence, so repeating a
+sentence does not inflate it. The lexicon is data: ``models/resources/sentiment/intensity.json``.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from models.heads import DenseHead, FloatArray
 from models.schema import Sentiment, SentimentProbabilities
+from models.text import normalize
 
 LABELS = ("negative", "neutral", "positive")
+LEVELS = ("extreme", "intensifier", "diminisher")
+DEFAULT_INTENSITY_LEXICON = Path(__file__).resolve().parent / "resources" / "sentiment" / "intensity.json"
+
+
+@dataclass(frozen=True)
+class DegreeLexicon:
+    patterns: dict[str, re.Pattern[str]]
+    multipliers: dict[str, float]
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_INTENSITY_LEXICON) -> DegreeLexicon:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        patterns = {}
+        for level in LEVELS:
+            alternatives = []
+            for entry in sorted(data[level], key=len, reverse=True):
+                term = re.escape(normalize(entry).text) if entry.strip() else ""
+                if not term:
+                    continue
+                # Latin words match on word boundaries; CJK and symbols as substrings.
+                alternatives.append(rf"\b{term}\b" if entry[0].isascii() and entry[0].isalpha() else term)
+            patterns[level] = re.compile("|".join(alternatives), re.IGNORECASE)
+        return cls(patterns, {k: float(v) for k, v in data["multipliers"].items()})
+
+    def multiplier(self, text: str) -> float:
+        for level in LEVELS:  # strongest first
+            if self.patterns[level].search(text):
+                return self.multipliers[level]
+        return self.multipliers["none"]
 
 
 class SentimentModel:
     name = "sentiment"
 
-    def __init__(self, head: DenseHead, version: str) -> None:
+    def __init__(self, head: DenseHead, version: str, degree: DegreeLexicon | None = None) -> None:
         if tuple(head.labels) != LABELS:
             raise ValueError(f"sentiment head labels {head.labels} != {LABELS}")
         self.head = head
         self.version = version
+        self.degree = degree or DegreeLexicon.load()
 
     @classmethod
     def load(cls, directory: Path, version: str) -> SentimentModel:
-        return cls(DenseHead.load(directory), version)
+        return cls(DenseHead.load(directory), version, DegreeLexicon.load())
 
-    def predict(self, features: FloatArray) -> list[Sentiment]:
-        """``features``: (N, D) pooled encoder features."""
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Which pooled encoder vectors the head was trained on (``EncoderOutput.pooled``)."""
+        return tuple(self.head.config.get("features", ["mean_8"]))
+
+    def predict(self, features: FloatArray, texts: list[str]) -> list[Sentiment]:
+        """``features``: (N, D) pooled encoder features; ``texts``: the normalised messages."""
         probs = self.head.predict_proba(features)
-        return [self._result(row) for row in probs]
+        return [self._result(row, self.degree.multiplier(t)) for row, t in zip(probs, texts, strict=True)]
 
     @staticmethod
-    def _result(p: FloatArray) -> Sentiment:
+    def _result(p: FloatArray, degree: float) -> Sentiment:
         idx = int(np.argmax(p))
         neg, neu, pos = (round(float(x), 4) for x in p)
         return Sentiment(
             label=LABELS[idx],  # type: ignore[arg-type]
             score=round(float(p[idx]), 4),
-            intensity=round(min(1.0, abs(float(p[2]) - float(p[0]))), 4),
+            intensity=round(min(1.0, abs(float(p[2]) - float(p[0])) * degree), 4),
             probabilities=SentimentProbabilities(negative=neg, neutral=neu, positive=pos),
         )

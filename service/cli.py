@@ -40,9 +40,15 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from service.local import analyze_file
+    from service.local import InputError, analyze_file
 
-    return analyze_file(Path(args.input), Path(args.output), batch_size=args.batch_size, progress=not args.no_progress)
+    try:
+        return analyze_file(
+            Path(args.input), Path(args.output), batch_size=args.batch_size, progress=not args.no_progress
+        )
+    except (InputError, FileNotFoundError) as exc:
+        print(f"tousu analyze: {exc}", file=sys.stderr)
+        return 2
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -7,7 +7,6 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from models.pipeline import AnalysisInput
 from service.app import default_registry
@@ -18,28 +17,36 @@ class InputError(ValueError):
     """A record of the input file cannot be analysed (reported with its line number)."""
 
 
-def read_records(path: Path) -> Iterator[tuple[int, str | None, str]]:
-    """Yield (line number, id, text). JSONL needs ``text``; CSV needs a ``text`` column."""
+def read_records(path: Path) -> Iterator[tuple[int, str | None, str | None, str | None]]:
+    """Yield (line number, id, text, error_type). A bad record is yielded with its error
+    and never stops the run; only a file without a ``text`` field at all is refused."""
     if path.suffix.lower() == ".csv":
         with path.open(encoding="utf-8-sig", newline="") as fh:
             reader = csv.DictReader(fh)
             if not reader.fieldnames or "text" not in reader.fieldnames:
                 raise InputError(f"{path}: CSV needs a 'text' column")
             for i, row in enumerate(reader, start=2):
-                yield i, row.get("id") or None, row["text"] or ""
+                yield i, row.get("id") or None, row["text"] or "", None
         return
-    with path.open(encoding="utf-8") as fh:
-        for i, line in enumerate(fh, start=1):
-            if not line.strip():
+    with path.open("rb") as fh:
+        for i, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield i, None, None, "invalid_utf8"
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{i}: invalid JSON ({exc.msg})") from None
+            except json.JSONDecodeError:
+                yield i, None, None, "invalid_json"
+                continue
             if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise InputError(f"{path}:{i}: each line needs a string 'text'")
+                yield i, None, None, "missing_text"
+                continue
             rid = record.get("id")
-            yield i, None if rid is None else str(rid), record["text"]
+            yield i, None if rid is None else str(rid), record["text"], None
 
 
 def _count_lines(path: Path) -> int:
@@ -48,39 +55,48 @@ def _count_lines(path: Path) -> int:
 
 
 def analyze_file(src: Path, dst: Path, batch_size: int = 32, progress: bool = True) -> int:
+    """Analyse every record of ``src`` into ``dst``, one JSON line per record, in input order.
+
+    A record that cannot be analysed becomes ``{"id", "line", "error_type"}`` at its place.
+    """
     from tqdm import tqdm
 
     settings = Settings()
     analyzer = default_registry(settings).analyzer
     total = _count_lines(src) - (1 if src.suffix.lower() == ".csv" else 0)
-    show = progress and sys.stderr.isatty()
     errors = 0
-    with dst.open("w", encoding="utf-8") as out, tqdm(total=total, disable=not show, unit="msg") as bar:
-        batch: list[AnalysisInput] = []
-        for line, rid, text in read_records(src):
-            if not text.strip() or len(text) > settings.max_text_chars:
-                reason = "empty_text" if not text.strip() else "text_too_long"
-                _write(out, {"id": rid, "line": line, "error_type": reason})
+    slots: list[AnalysisInput | dict[str, object]] = []
+    with (
+        dst.open("w", encoding="utf-8") as out,
+        tqdm(total=total, disable=not (progress and sys.stderr.isatty()), unit="msg") as bar,
+    ):
+
+        def flush() -> None:
+            inputs = [s for s in slots if isinstance(s, AnalysisInput)]
+            results = iter(analyzer.analyze_batch(inputs))
+            for slot in slots:
+                if isinstance(slot, AnalysisInput):
+                    out.write(next(results).model_dump_json() + "\n")
+                else:
+                    out.write(json.dumps(slot, ensure_ascii=False) + "\n")
+            bar.update(len(slots))
+            slots.clear()
+
+        for line, rid, text, error in read_records(src):
+            if text is not None and error is None:
+                if not text.strip():
+                    error = "empty_text"
+                elif len(text) > settings.max_text_chars:
+                    error = "text_too_long"
+            if error is not None or text is None:
+                slots.append({"id": rid, "line": line, "error_type": error})
                 errors += 1
-                bar.update(1)
-                continue
-            batch.append(AnalysisInput.prepare(text, {}, rid))
-            if len(batch) >= batch_size:
-                _flush(analyzer.analyze_batch(batch), out)
-                bar.update(len(batch))
-                batch = []
-        if batch:
-            _flush(analyzer.analyze_batch(batch), out)
-            bar.update(len(batch))
+            else:
+                slots.append(AnalysisInput.prepare(text, {}, rid))
+            if len(slots) >= batch_size:
+                flush()
+        if slots:
+            flush()
     if errors:
         print(f"{errors} record(s) could not be analysed; see error_type lines in {dst}", file=sys.stderr)
     return 0
-
-
-def _flush(results: list, out: IO[str]) -> None:  # type: ignore[type-arg]
-    for r in results:
-        out.write(r.model_dump_json() + "\n")
-
-
-def _write(out: IO[str], record: dict[str, object]) -> None:
-    out.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -145,6 +145,13 @@ def banking77(split: str = "train") -> Iterator[tuple[str, str]]:
             yield row["text"].strip(), row["category"]
 
 
+def project_lines(name: str) -> list[str]:
+    """Lines of a small data file written by this project (``training/resources/``)."""
+    path = Path(__file__).resolve().parent / "resources" / name
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
 def sample(items: list[Example], n: int, seed: int) -> list[Example]:
     if len(items) <= n:
         return list(items)

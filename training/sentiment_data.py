@@ -18,6 +18,46 @@ from training.data import Example
 LABELS = ("negative", "neutral", "positive")
 OOD_CATEGORIES = ("酒店", "蒙牛")
 MAX_CHARS = 200
+#: BANKING77 intents that are information requests, not problems: neutral customer-service English.
+NEUTRAL_BANKING = frozenset(
+    {
+        "exchange_rate",
+        "fiat_currency_support",
+        "card_delivery_estimate",
+        "automatic_top_up",
+        "age_limit",
+        "top_up_by_bank_transfer_charge",
+        "top_up_limits",
+        "supported_cards_and_currencies",
+        "getting_virtual_card",
+        "edit_personal_details",
+        "why_verify_identity",
+        "get_physical_card",
+        "visa_or_mastercard",
+        "topping_up_by_card",
+        "disposable_card_limits",
+        "atm_support",
+        "transfer_timing",
+        "change_pin",
+        "receiving_money",
+        "transfer_into_account",
+        "getting_spare_card",
+        "top_up_by_cash_or_cheque",
+        "order_physical_card",
+        "get_disposable_virtual_card",
+        "exchange_charge",
+        "top_up_by_card_charge",
+        "activate_my_card",
+        "card_about_to_expire",
+        "apple_pay_or_google_pay",
+        "verify_my_identity",
+        "country_support",
+        "exchange_via_app",
+        "card_linking",
+        "verify_source_of_funds",
+        "verify_top_up",
+    }
+)
 
 
 def _cap(text: str) -> str:
@@ -32,10 +72,10 @@ def build(seed: int = 13) -> dict[str, list[Example]]:
     shopping = list(data.online_shopping())
     in_domain = [e for e in shopping if e.group not in OOD_CATEGORIES]
     ood = [e for e in shopping if e.group in OOD_CATEGORIES]
-    pools["shopping"] = _balanced(in_domain, 5600, rng)
+    pools["shopping"] = _balanced(in_domain, 12000, rng)
     ood_sample = _balanced(ood, 800, rng)
 
-    pools["conversation"] = data.sample(list(data.conversation_sentiment()), 2800, seed)
+    pools["conversation"] = data.sample(list(data.conversation_sentiment()), 7000, seed)
     pools["ecisa_neutral"] = [
         Example(t, "neutral", "SMP2019_ECISA", "zh") for t, label, _ in data.ecisa() if label == 0
     ]
@@ -44,6 +84,14 @@ def build(seed: int = 13) -> dict[str, list[Example]]:
     pools["uci"] = list(data.uci_sentiment())
     uss = [Example(t, "neutral", "uss_" + c, "en") for t, s, c in data.uss_user_turns() if s == 3.0]
     pools["uss_neutral"] = data.sample(uss, 1600, seed)
+    pools["service_zh"] = [
+        Example(t, "neutral", "tousu_neutral_service_zh", "zh") for t in data.project_lines("neutral_service_zh.txt")
+    ]
+    pools["banking_en"] = data.sample(
+        [Example(t, "neutral", "banking77_en", "en", c) for t, c in data.banking77() if c in NEUTRAL_BANKING],
+        900,
+        seed,
+    )
     pools["news_en"] = data.sample(
         [Example(t, "neutral", "conll2003_en", "en") for t in data.conll_sentences()], 900, seed
     )
