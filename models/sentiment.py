@@ -13,10 +13,12 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from models.heads import DenseHead, FloatArray
+from models.encoder import EncoderOutput
+from models.heads import FloatArray
 from models.schema import Sentiment, SentimentProbabilities
 from models.text import normalize
 
@@ -52,28 +54,32 @@ class DegreeLexicon:
         return self.multipliers["none"]
 
 
+class SequenceClassifier(Protocol):
+    """A calibrated message-level classifier over the encoder pass (a task branch, or a pooled head)."""
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+
+    def sequence_proba(self, outputs: list[EncoderOutput]) -> FloatArray: ...
+
+
 class SentimentModel:
     name = "sentiment"
 
-    def __init__(self, head: DenseHead, version: str, degree: DegreeLexicon | None = None) -> None:
+    def __init__(self, head: SequenceClassifier, version: str, degree: DegreeLexicon | None = None) -> None:
         if tuple(head.labels) != LABELS:
             raise ValueError(f"sentiment head labels {head.labels} != {LABELS}")
         self.head = head
         self.version = version
         self.degree = degree or DegreeLexicon.load()
 
-    @classmethod
-    def load(cls, directory: Path, version: str) -> SentimentModel:
-        return cls(DenseHead.load(directory), version, DegreeLexicon.load())
+    def probabilities(self, outputs: list[EncoderOutput]) -> FloatArray:
+        """(N, 3) calibrated probabilities in ``LABELS`` order (other stages read them too)."""
+        return self.head.sequence_proba(outputs)
 
-    @property
-    def feature_names(self) -> tuple[str, ...]:
-        """Which pooled encoder vectors the head was trained on (``EncoderOutput.pooled``)."""
-        return tuple(self.head.config.get("features", ["mean_8"]))
-
-    def predict(self, features: FloatArray, texts: list[str]) -> list[Sentiment]:
-        """``features``: (N, D) pooled encoder features; ``texts``: the normalised messages."""
-        probs = self.head.predict_proba(features)
+    def predict(self, outputs: list[EncoderOutput], texts: list[str]) -> list[Sentiment]:
+        """``outputs``: the messages' encoder passes; ``texts``: the normalised messages."""
+        probs = self.probabilities(outputs)
         return [self._result(row, self.degree.multiplier(t)) for row, t in zip(probs, texts, strict=True)]
 
     @staticmethod

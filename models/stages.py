@@ -8,11 +8,12 @@ Order matters: later stages read earlier stages' fields (risk reads all of them)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.encoder import Encoder
 from models.pipeline import Stage
+from models.settings import ModelSettings
 from models.spec import ModelSpec
 
 
@@ -21,6 +22,8 @@ class StageEnv:
     heads_dir: Path
     artifacts_dir: Path
     encoder: Encoder
+    #: The process's settings (``service.settings.Settings`` is a subclass); default: from the environment.
+    settings: ModelSettings = field(default_factory=ModelSettings)
 
 
 # A loader may return None when its task is not configured (e.g. no topic model trained yet).

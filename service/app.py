@@ -29,13 +29,7 @@ WARMUP_TEXTS = ("你好，我的订单还没有到。", "Thanks, the refund arri
 
 
 def default_registry(settings: Settings) -> Registry:
-    return load_registry(
-        settings.artifacts_dir,
-        settings.heads_dir,
-        precision=settings.encoder_precision,
-        threads=settings.ort_threads,
-        max_tokens=settings.max_tokens,
-    )
+    return load_registry(settings)
 
 
 def create_app(settings: Settings | None = None, registry_loader: RegistryLoader | None = None) -> FastAPI:

@@ -13,6 +13,7 @@ import redis
 from models.fake import FakeEncoder, fake_sentiment
 from models.pipeline import Analyzer
 from models.registry import Registry, load_registry
+from models.settings import ModelSettings
 from models.spec import ModelSpec
 from service.app import create_app
 from service.settings import Settings
@@ -31,7 +32,7 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="session")
 def registry(artifacts: Path) -> Registry:
-    return load_registry(artifacts, threads=2)
+    return load_registry(ModelSettings(artifacts_dir=artifacts, ort_threads=2))
 
 
 def fake_registry(encoder: FakeEncoder | None = None) -> Registry:

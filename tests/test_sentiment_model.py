@@ -16,7 +16,7 @@ CLEAR = [
     ("東西很好用，客服也很熱情，推薦購買！", "positive"),
     ("This is the worst service I have ever had. Totally disappointed.", "negative"),
     ("Great product, fast delivery, I love it!", "positive"),
-    ("请问这个订单什么时候发货？", "neutral"),
+    ("麻烦问下，周末可以上门安装空调吗？", "neutral"),  # not in any training file
     ("What time does the store open on Sunday?", "neutral"),
 ]
 
@@ -55,12 +55,29 @@ def test_batch_and_single_give_the_same_answer(registry: Registry) -> None:
     batched = analyze(registry, texts)
     single = [analyze(registry, [t])[0] for t in texts]
     for a, b in zip(batched, single, strict=True):
-        assert a.sentiment.label == b.sentiment.label
-        assert abs(a.sentiment.score - b.sentiment.score) < 1e-3
+        assert a.sentiment == b.sentiment  # exactly: an answer never depends on its batch neighbours
+
+
+LONG_COMPLAINT = (
+    "我上个月十五号在你们官方旗舰店买了一台双开门冰箱，当时页面写的是三天内送货上门并免费安装。"
+    "结果下单以后整整一个星期都没有任何物流信息，我打了四次客服电话，每次都说在安排，让我耐心等待。"
+    "第二个星期终于送来了，但是送货师傅说安装要另外收两百块钱，不给钱就不装，态度非常恶劣。"
+    "我只好自己付了钱，装好以后第三天冰箱就开始有很大的噪音，晚上根本睡不着觉。"
+    "冷藏室的温度也一直降不下来，买的菜放了两天就坏了，牛奶也变质了，损失了好几百块。"
+    "我申请售后，维修人员拖了五天才上门，看了一眼说是压缩机的问题，要返厂维修，至少要等一个月。"
+    "这一个月我家里没有冰箱可以用，大夏天的，家里还有老人和孩子，真的非常不方便。"
+    "我要求换一台新的，客服说超过七天不能换货，只能维修，可是问题明明是第三天就出现的。"
+    "我把当时的聊天记录和视频都发过去了，到现在也没有人给我一个明确的答复，一直在推来推去。"
+    "花了五千多块钱买的东西，用了不到一个星期就坏了，服务还这么差，我对你们非常失望，"
+    "如果这周之内还不给我处理，我就去消费者协会投诉，也会在网上把整个经过都发出来。"
+)
 
 
 def test_long_text_uses_windows_and_keeps_polarity(registry: Registry) -> None:
-    long = "我上周买的冰箱到现在还没送到，" * 60 + "非常生气！"
-    [r] = analyze(registry, [long])
+    """A real long complaint spans several 256-token windows; pooling them keeps it negative."""
+    encoder = registry.analyzer.encoder
+    [tokenized] = encoder.preprocess([LONG_COMPLAINT])
+    assert len(tokenized.windows) >= 2
+    [r] = analyze(registry, [LONG_COMPLAINT])
     assert r.sentiment.label == "negative"
     assert r.truncated is False

@@ -85,5 +85,7 @@ class PooledFeatureCache:
         tmp.rename(self.dir / name)
 
 
-def load_encoder(artifacts: Path, precision: Precision = "fp32", threads: int = 0) -> OnnxEncoder:
-    return OnnxEncoder(artifacts / "e5-small", precision=precision, threads=threads)
+def load_encoder(
+    artifacts: Path, precision: Precision = "int8", threads: int = 0, max_tokens: int = 256
+) -> OnnxEncoder:
+    return OnnxEncoder(artifacts / "e5-small", precision=precision, threads=threads, max_tokens=max_tokens)

