@@ -40,16 +40,26 @@ class Sentiment(_Out):
 
 
 class Cue(_Out):
-    type: str
-    text: str
-    start: int
-    end: int
+    """Evidence of hidden dissatisfaction found by the lexicon/rule layer (``models/resources/hidden/``)."""
+
+    type: str = Field(
+        description="sarcasm, rhetorical_question, polite_resignation, factual_complaint, negated_praise "
+        "or threat_to_leave."
+    )
+    text: str = Field(description="The cue as it appears in the original text (`text[start:end]`).")
+    start: int = Field(description="Start offset in the original text (characters).")
+    end: int = Field(description="End offset (exclusive) in the original text.")
 
 
 class HiddenDissatisfaction(_Out):
-    detected: bool
-    score: float
-    cues: list[Cue]
+    """The unhappy customer who does not say so; an openly negative message is `sentiment`, not this."""
+
+    detected: bool = Field(description="score >= the threshold chosen on dev (stored with the model).")
+    score: float = Field(
+        description="Calibrated probability that the customer is dissatisfied while the text carries no "
+        "explicit negative sentiment; earlier turns in `context` move it."
+    )
+    cues: list[Cue] = Field(description="Evidence spans, reported whenever found (also when not detected).")
 
 
 class Entity(_Out):

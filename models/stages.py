@@ -29,4 +29,12 @@ class StageEnv:
 # A loader may return None when its task is not configured (e.g. no topic model trained yet).
 StageLoader = Callable[[StageEnv], tuple[Stage, ModelSpec] | None]
 
-STAGE_LOADERS: tuple[StageLoader, ...] = ()
+
+def load_hidden_dissatisfaction(env: StageEnv) -> tuple[Stage, ModelSpec] | None:
+    """Hidden dissatisfaction (``models/hidden/``), first: risk reads it; None until `tousu train hidden` has run."""
+    from models.hidden.stage import load_hidden_stage
+
+    return load_hidden_stage(env)
+
+
+STAGE_LOADERS: tuple[StageLoader, ...] = (load_hidden_dissatisfaction,)

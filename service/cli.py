@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-TRAIN_TASKS = ("sentiment",)
-EVAL_TASKS = ("sentiment", "speed")
+TRAIN_TASKS = ("sentiment", "hidden")
+EVAL_TASKS = ("sentiment", "speed", "hidden")
 
 
 def _serve(args: argparse.Namespace) -> int:

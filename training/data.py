@@ -145,6 +145,77 @@ def banking77(split: str = "train") -> Iterator[tuple[str, str]]:
             yield row["text"].strip(), row["category"]
 
 
+def car_implicit_opinion() -> Iterator[tuple[str, int, str]]:
+    """Car-review implicit opinions: (comment, score -1/1, file split train/dev/test)."""
+    folder = data_root() / "car_implicit_opinion"
+    for split in ("Train", "Dev", "Test"):
+        with (folder / f"review{split}.txt").open(encoding="utf-8-sig") as fh:
+            for row in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):
+                if len(row) >= 2 and row[1].strip() in ("-1", "1") and row[0].strip():
+                    yield row[0].strip(), int(row[1]), split.lower()
+
+
+def tosarcasm() -> Iterator[tuple[str, int, str]]:
+    """ToSarcasm comments: (text, 1 sarcastic / 0 not, topic the comment answers)."""
+    for split in ("train", "dev", "test"):
+        rows = json.loads((data_root() / "ToSarcasm" / f"{split}.json").read_text(encoding="utf-8"))
+        for row in rows:
+            text = str(row.get("text", "")).strip()
+            if text and str(row.get("label")) in ("0", "1"):
+                yield text, int(row["label"]), str(row.get("topic", ""))
+
+
+def isarcasmeval() -> Iterator[tuple[str, int]]:
+    """iSarcasmEval English tweets: (text, 1 sarcastic / 0 not), train and task A test."""
+    folder = data_root() / "isarcasmeval_en"
+    for name, column in (("train.En.csv", "sarcastic"), ("task_A_En_test.csv", "sarcastic")):
+        with (folder / name).open(encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                text = (row.get("tweet") or row.get("text") or "").strip()
+                if text and (row.get(column) or "").strip() in ("0", "1"):
+                    yield text, int(row[column])
+
+
+def semeval_irony() -> Iterator[tuple[str, int]]:
+    """SemEval-2018 task 3A English tweets: (text, 1 ironic / 0 not), train and gold test."""
+    folder = data_root() / "semeval2018_irony_en"
+    for name in ("SemEval2018-T3-train-taskA_emoji.txt", "SemEval2018-T3_gold_test_taskA_emoji.txt"):
+        with (folder / name).open(encoding="utf-8") as fh:
+            next(fh)
+            for line in fh:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) >= 3 and parts[1] in ("0", "1") and parts[2].strip():
+                    yield parts[2].strip(), int(parts[1])
+
+
+def uss_dialogue_turns() -> Iterator[tuple[str, float, str, list[tuple[str, str]]]]:
+    """USS user turns with their dialogue so far: (text, mean satisfaction 1-5, corpus, earlier turns).
+
+    Earlier turns are ``(role, text)`` with role ``customer`` (USER) or ``agent`` (SYSTEM), oldest first:
+    a turn's satisfaction rates the system's previous answer, so the context matters.
+    """
+    folder = data_root() / "uss_user_satisfaction_en"
+    for name in ("SGD.txt", "MWOZ.txt", "ReDial.txt", "CCPE.txt"):
+        history: list[tuple[str, str]] = []
+        with (folder / name).open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                parts = line.rstrip("\n").split("\t")
+                if not line.strip():
+                    history = []
+                    continue
+                role, text = parts[0], parts[1].strip() if len(parts) > 1 else ""
+                if role not in ("USER", "SYSTEM") or not text or text == "OVERALL":
+                    continue
+                if role == "USER" and len(parts) >= 4 and parts[3]:
+                    try:
+                        scores = [float(x) for x in parts[3].split(",") if x]
+                    except ValueError:
+                        scores = []
+                    if scores:
+                        yield text, sum(scores) / len(scores), name[:-4], list(history)
+                history.append(("customer" if role == "USER" else "agent", text))
+
+
 def project_lines(name: str) -> list[str]:
     """Lines of a small data file written by this project (``training/resources/``)."""
     path = Path(__file__).resolve().parent / "resources" / name
