@@ -63,13 +63,25 @@ class HiddenDissatisfaction(_Out):
 
 
 class Entity(_Out):
-    type: str
-    text: str
-    start: int
-    end: int
-    normalized: dict[str, object] | str | None = None
-    confidence: float
-    pii: bool
+    type: str = Field(
+        description="ORDER_ID, PHONE, EMAIL, ID_NUMBER, MONEY, DATETIME, URL, PERSON, ORG, LOCATION or PRODUCT."
+    )
+    text: str = Field(
+        description="The entity as written; masked (138****8000, 张*) for personal data unless include_pii."
+    )
+    start: int = Field(description="Offset of the first character in the text as sent.")
+    end: int = Field(description="Offset after the last character in the text as sent.")
+    normalized: dict[str, object] | str | None = Field(
+        None,
+        description="Normalised value: MONEY {amount, currency}; DATETIME {value, grain} (ISO 8601, resolved against "
+        "received_at) or {duration}; PHONE {e164, kind}; ID_NUMBER {kind, value}; ORDER_ID {value, format, carrier}; "
+        "EMAIL / URL the value; personal data masked unless include_pii.",
+    )
+    confidence: float = Field(
+        description="Patterns: how strongly validation and context support the reading; statistical NER: the "
+        "branch's calibrated probability, or the system's measured precision for the type."
+    )
+    pii: bool = Field(description="Personal data (phones, e-mails, ID numbers, names, street addresses).")
 
 
 class Topic(_Out):

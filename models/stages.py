@@ -37,4 +37,11 @@ def load_hidden_dissatisfaction(env: StageEnv) -> tuple[Stage, ModelSpec] | None
     return load_hidden_stage(env)
 
 
-STAGE_LOADERS: tuple[StageLoader, ...] = (load_hidden_dissatisfaction,)
+def load_entities(env: StageEnv) -> tuple[Stage, ModelSpec] | None:
+    """Entities (``models/entities/``): spaCy pipelines built once here; risk reads them."""
+    from models.entities.stage import load_entity_stage
+
+    return load_entity_stage(env)
+
+
+STAGE_LOADERS: tuple[StageLoader, ...] = (load_hidden_dissatisfaction, load_entities)

@@ -34,9 +34,14 @@ class AnalysisService:
         Cached values are answers without ``id`` (the same text may come with many ids).
         """
         keys = [self.analyzer.cache_key(item) for item in items]
+        # An answer that carries raw personal data (``options.include_pii``) must never be stored: it is
+        # computed for every message and never read from or written to the cache (a private key).
+        private = {n for n, item in enumerate(items) if item.options.get("include_pii")}
+        keys = [f"{k}#{n}" if n in private else k for n, k in enumerate(keys)]
+        shared = [k for n, k in enumerate(keys) if n not in private]
         found: dict[str, bytes] = {}
-        if use_cache:
-            unique = list(dict.fromkeys(keys))
+        if use_cache and shared:
+            unique = list(dict.fromkeys(shared))
             for key, value in zip(unique, await self.cache.get_many(unique), strict=True):
                 if value is not None:
                     found[key] = value
@@ -46,14 +51,17 @@ class AnalysisService:
             if key not in found and key not in todo:
                 todo[key] = item
         self.metrics.cache.labels("hit").inc(sum(1 for k in keys if k in hits))
-        self.metrics.cache.labels("miss").inc(sum(1 for k in keys if k not in hits))
+        self.metrics.cache.labels("miss").inc(sum(1 for k in shared if k not in hits))
+        if private:
+            self.metrics.cache.labels("bypass").inc(len(private))
         if todo:
             self.metrics.queue_depth.set(self.batcher.depth + len(todo))
             results = await self.batcher.submit_many([dataclasses.replace(i, id=None) for i in todo.values()])
             fresh = {key: r.model_dump_json().encode() for key, r in zip(todo, results, strict=True)}
             found.update(fresh)
             if use_cache:
-                await self.cache.set_many(fresh, self.cache_ttl_s)
+                cacheable = set(shared)
+                await self.cache.set_many({k: v for k, v in fresh.items() if k in cacheable}, self.cache_ttl_s)
         self.metrics.messages.labels("api").inc(len(items))
         out: list[bytes] = []
         for key, item in zip(keys, items, strict=True):

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-TRAIN_TASKS = ("sentiment", "hidden")
-EVAL_TASKS = ("sentiment", "speed", "hidden")
+TRAIN_TASKS = ("sentiment", "entities", "hidden")
+EVAL_TASKS = ("sentiment", "speed", "entities", "hidden")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -44,7 +44,11 @@ def _analyze(args: argparse.Namespace) -> int:
 
     try:
         return analyze_file(
-            Path(args.input), Path(args.output), batch_size=args.batch_size, progress=not args.no_progress
+            Path(args.input),
+            Path(args.output),
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+            html=args.html,
         )
     except (InputError, FileNotFoundError) as exc:
         print(f"tousu analyze: {exc}", file=sys.stderr)
@@ -88,6 +92,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--output", required=True)
     a.add_argument("--batch-size", type=int, default=32)
     a.add_argument("--no-progress", action="store_true")
+    a.add_argument("--html", action="store_true", help="also render entities with displacy to OUTPUT with .html")
     a.set_defaults(fn=_analyze)
 
     t = sub.add_parser("train", help="train a task head (see training/)")

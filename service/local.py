@@ -54,11 +54,17 @@ def _count_lines(path: Path) -> int:
         return sum(1 for _ in fh)
 
 
-def analyze_file(src: Path, dst: Path, batch_size: int = 32, progress: bool = True) -> int:
+HTML_LIMIT = 500
+
+
+def analyze_file(src: Path, dst: Path, batch_size: int = 32, progress: bool = True, html: bool = False) -> int:
     """Analyse every record of ``src`` into ``dst``, one JSON line per record, in input order.
 
     A record that cannot be analysed becomes ``{"id", "line", "error_type"}`` at its place.
+    With ``html``, the entities of the first ``HTML_LIMIT`` records are also rendered with displacy
+    into ``dst`` with the suffix ``.html`` (masked personal data, as in the JSON answers).
     """
+    pages: list[dict[str, object]] = []
     from tqdm import tqdm
 
     settings = Settings()
@@ -76,7 +82,12 @@ def analyze_file(src: Path, dst: Path, batch_size: int = 32, progress: bool = Tr
             results = iter(analyzer.analyze_batch(inputs))
             for slot in slots:
                 if isinstance(slot, AnalysisInput):
-                    out.write(next(results).model_dump_json() + "\n")
+                    result = next(results)
+                    out.write(result.model_dump_json() + "\n")
+                    if html and len(pages) < HTML_LIMIT:
+                        from models.entities.render import displacy_doc
+
+                        pages.append(displacy_doc(slot.normalized.original, result.entities or [], slot.id))
                 else:
                     out.write(json.dumps(slot, ensure_ascii=False) + "\n")
             bar.update(len(slots))
@@ -99,4 +110,10 @@ def analyze_file(src: Path, dst: Path, batch_size: int = 32, progress: bool = Tr
             flush()
     if errors:
         print(f"{errors} record(s) could not be analysed; see error_type lines in {dst}", file=sys.stderr)
+    if html:
+        from models.entities.render import render_html
+
+        page = dst.with_suffix(".html")
+        page.write_text(render_html(pages), encoding="utf-8")
+        print(f"entities of {len(pages)} record(s) rendered to {page}", file=sys.stderr)
     return 0

@@ -18,6 +18,16 @@ class AnalyzeOptions(_In):
     """Per-request options; unknown keys are refused with ``error_type=unknown_option``."""
 
     cache: bool = Field(True, description="Read and write the answer cache.")
+    redact: bool = Field(
+        False,
+        description="Also return `redacted_text`: the text with personal data replaced by typed placeholders "
+        "([PHONE], [EMAIL], [ID_NUMBER], [BANK_CARD], [PERSON], [ADDRESS]).",
+    )
+    include_pii: bool = Field(
+        False,
+        description="Return raw values of personal-data entities (phones, e-mails, ID numbers, names, addresses); "
+        "by default they are masked (138****8000, 张*). Such answers are never cached.",
+    )
 
 
 class ContextTurn(_In):

@@ -125,13 +125,22 @@ async def _run(request: Request, items: list[AnalysisInput], use_cache: bool) ->
     summary="Analyse one message",
     openapi_extra=_body_schema(AnalyzeRequest),
 )
-async def analyze_one(request: Request) -> Response:
+async def analyze_one(request: Request, format: str = "json") -> Response:
+    """``?format=html`` returns the entities highlighted by displacy (masked unless ``include_pii``)."""
+    if format not in ("json", "html"):
+        raise ApiError(ErrorType.VALIDATION, "format must be json or html")
     settings: Settings = request.app.state.settings
     body = await _parse(request, AnalyzeRequest, settings.max_text_chars * _BYTES_PER_CHAR + _BODY_OVERHEAD)
     _check_text(body.text, settings, "")
     _ready(request)
     options = body.options.model_dump(exclude={"cache"})
     [answer] = await _run(request, [_input(body, options)], body.options.cache)
+    if format == "html":
+        from models.entities.render import displacy_doc, render_html
+
+        analysis = Analysis.model_validate_json(answer)
+        page = render_html([displacy_doc(body.text, analysis.entities or [], body.id)])
+        return Response(page, media_type="text/html; charset=utf-8")
     return Response(answer, media_type="application/json")
 
 

@@ -1,0 +1,1 @@
+"""Complaint entities: structured patterns, statistical NER and normalisers in a spaCy pipeline."""

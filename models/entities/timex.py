@@ -1,0 +1,484 @@
+"""DATETIME: dates, times, relative expressions and durations, normalised to ISO 8601.
+
+Points resolve against the request's ``received_at`` (the anchor): 昨天下午三点 -> the anchor's
+date minus one day at 15:00 in the anchor's time zone; 上周五 -> Friday of the previous
+calendar week (Monday-based weeks, as in Chinese usage; "last Friday" is read the same way);
+3月15日 -> the anchor's year unless that is more than a month ahead of the anchor, then the
+year before (complaints talk about the past). Durations (三天, 两个小时, 一周, "48 hours") become
+``{"duration": "P3D"}``; 多 (十多天, 一个多月) adds ``"approximate": true``.
+
+Without an anchor nothing is guessed: the wall clock is never used. A relative point is returned
+as ``{"value": null, "relative": {"days": -1}, "time": "15:00"}`` and a date without a year as
+``{"value": null, "date": "--03-15"}`` (ISO 8601 reduced form); complete dates still resolve.
+Lexicon: ``time.json``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from models.entities.lexicon import alternation, load
+from models.entities.numerals import parse_en_number, parse_number
+
+_T = load("time")
+REL_DAYS: dict[str, int] = _T["relative_days"]
+REL_YEARS: dict[str, int] = _T["relative_years"]
+WEEK_PREFIX: dict[str, int] = _T["week_prefixes"]
+MONTH_PREFIX: dict[str, int] = _T["month_prefixes"]
+WEEKDAYS: dict[str, int] = _T["weekdays"]
+DAY_PARTS: dict[str, list[int]] = _T["day_parts"]
+MONTHS_EN: dict[str, int] = _T["months_en"]
+UNITS: dict[str, str] = _T["duration_units"]
+
+_ZH_REL_DAYS = alternation(k for k in REL_DAYS if not k.isascii())
+_EN_REL_DAYS = alternation(k for k in REL_DAYS if k.isascii())
+_ZH_PARTS = alternation(k for k in DAY_PARTS if not k.isascii())
+_EN_PARTS = alternation(k for k in DAY_PARTS if k.isascii())
+_EN_MONTHS = alternation(MONTHS_EN)
+_EN_WEEKDAYS = alternation(k for k in WEEKDAYS if k.isascii() and k.isalpha())
+_EN_NUM = alternation(["a couple of", "couple of", *(k for k in load("numerals")["en_numbers"] if k != "couple")])
+_ZH_SMALL = r"(?:\d{1,3}|[零一二两三四五六七八九十]{1,4})"
+_ZH_UNITS = "工作日|天|周|星期|礼拜|月|年|小时|钟头|分钟"
+_EN_UNITS = r"business days?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?"
+
+# -- Chinese ------------------------------------------------------------------------------------------
+_ZH_DAYSPEC = (
+    rf"(?P<ymd>(?<![\d.])(?P<y1>\d{{4}})[-/.](?P<m1>\d{{1,2}})[-/.](?P<d1>\d{{1,2}})(?!\d|\.\d))"
+    rf"|(?P<cnd>(?:(?P<y2>\d{{4}}|[〇零一二三四五六七八九]{{4}})年|(?P<yrel>{alternation(REL_YEARS)}))?"
+    rf"(?P<m2>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})月(?:份)?(?:(?P<d2>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[日号])?)"
+    rf"|(?P<rel>{_ZH_REL_DAYS})"
+    rf"|(?P<week>(?P<wp>上上|上|这|本|下下|下)?个?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天末1-7])(?![一二三四五六七八九十天]))"
+    rf"|(?P<mrel>(?P<mp>上|这|本|下)个?月(?:初|底|中)?)"
+    rf"|(?P<ago>(?<!第)(?P<an>{_ZH_SMALL}|半|几)(?P<amore>多)?个?(?P<amore2>多)?(?P<ahalf>半)?(?P<au>{_ZH_UNITS})(?P<adir>以前|之前|前|以后|之后|后)(?!天|年|日))"
+    rf"|(?P<yronly>{alternation(REL_YEARS)})"
+)
+_ZH_CLOCK = (
+    r"(?P<clock>(?P<h>\d{1,2}|[零一二两三四五六七八九十]{1,3})点(?:钟)?"
+    r"(?:(?P<mi>\d{1,2}|[零一二三四五六七八九十]{1,3})分?|(?P<half>半)|(?P<q>一刻|三刻))?"
+    r"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:]))"
+)
+_ZH_POINT = re.compile(
+    rf"(?:{_ZH_DAYSPEC})?(?P<part>{_ZH_PARTS})?(?:{_ZH_CLOCK})?(?:左右)?",
+)
+_ZH_DURATION = re.compile(
+    rf"(?<![第\d.])(?P<n>\d{{1,6}}(?:\.\d{{1,3}})?|[零一二两三四五六七八九十百]{{1,6}}|半)(?P<more>多)?(?P<ge>个)?(?P<more2>多)?(?P<half>半)?"
+    rf"(?P<u>{_ZH_UNITS})(?!前|以前|之前|后|以后|之后|[一二三四五六日天末1-7])"
+)
+
+# -- English ------------------------------------------------------------------------------------------
+_EN_DAYSPEC = (
+    rf"(?P<ymd>(?<![\d.])(?P<y1>\d{{4}})-(?P<m1>\d{{1,2}})-(?P<d1>\d{{1,2}})(?!\d|\.\d))"
+    rf"|(?P<us>(?<![\d/])(?P<m3>\d{{1,2}})/(?P<d3>\d{{1,2}})/(?P<y3>\d{{4}}|\d{{2}})(?![\d/]))"
+    rf"|(?P<md>(?P<mn>{_EN_MONTHS})\.?\s(?P<d4>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s(?P<y4>\d{{4}}))?)"
+    rf"|(?P<dm>\b(?P<d5>\d{{1,2}})(?:st|nd|rd|th)?\s(?:of\s)?(?P<mn5>{_EN_MONTHS})\.?(?:,?\s(?P<y5>\d{{4}}))?)"
+    rf"|(?P<rel>{_EN_REL_DAYS})(?:\s(?P<relpart>{_EN_PARTS}))?"
+    rf"|(?P<week>\b(?P<wp>last|this|next)\s(?P<wd>{_EN_WEEKDAYS}))"
+    rf"|(?P<unitrel>\b(?P<up>last|this|next)\s(?P<uu>week|month|year)\b)"
+    rf"|(?P<ago>\b(?P<an>\d+|{_EN_NUM})\s(?P<au>{_EN_UNITS})\s(?P<adir>ago|later))"
+)
+_EN_CLOCK = (
+    r"(?P<clock>\b(?P<h>1[0-2]|0?[1-9])(?::(?P<mi>[0-5]\d))?\s?(?P<ap>a\.m\.|p\.m\.|am\b|pm\b)"
+    r"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:])|\b(?P<noon>noon|midnight)\b)"
+)
+_EN_POINT = re.compile(
+    rf"(?:{_EN_DAYSPEC})?(?P<conn>\s(?:at|around|about)\s|\s)?(?:{_EN_CLOCK})?",
+    re.IGNORECASE,
+)
+_EN_DURATION = re.compile(
+    rf"(?:\b(?P<n>\d+(?:\.\d+)?|{_EN_NUM})\s(?:more\s|full\s|whole\s)?(?P<u>{_EN_UNITS})\b(?!\s+(?:ago|later))"
+    rf"|\b(?P<halfhour>half an hour)\b)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Timex:
+    start: int
+    end: int
+    # absolute parts
+    year: int | None = None
+    month: int | None = None
+    day: int | None = None
+    # relative parts
+    relative: dict[str, float] = field(default_factory=dict)  # days / weeks / months / years / hours / minutes
+    weekday: int | None = None  # 1 = Monday
+    grain: str = "day"
+    hour: int | None = None
+    minute: int | None = None
+    duration: str | None = None
+    approximate: bool = False
+    confidence: float = 0.93
+
+    def normalized(self, anchor: datetime | None) -> dict[str, Any]:
+        if self.duration is not None:
+            out: dict[str, Any] = {"duration": self.duration}
+            if self.approximate:
+                out["approximate"] = True
+            return out
+        return _resolve(self, anchor)
+
+
+# -- parsing helpers -------------------------------------------------------------------------------------
+def _zh_int(text: str | None) -> int | None:
+    if not text:
+        return None
+    value = parse_number(text)
+    return int(value) if value is not None else None
+
+
+def _hour_for_part(hour: int, part: str | None) -> int:
+    if part is None:
+        return hour
+    lo, hi = DAY_PARTS[part]
+    if hour < 12 and lo >= 12:  # 下午3点, 晚上8点
+        return hour + 12
+    if part in ("中午", "noon") and hour < 6:
+        return hour + 12
+    if hour == 12 and hi > 24:  # 半夜12点
+        return 0
+    return hour
+
+
+def _units_to_iso(n: float, unit: str) -> str:
+    """``(1.5, "H") -> "PT1H30M"``: halves move to the next smaller unit, as ISO 8601 prefers integers."""
+    if unit == "W" and n != int(n):
+        n, unit = n * 7, "D"
+    if unit == "Y" and n != int(n):
+        n, unit = n * 12, "M"
+    if unit == "M" and n != int(n):
+        whole, frac = int(n), n - int(n)
+        return f"P{whole}M{round(frac * 30)}D" if whole else f"P{round(frac * 30)}D"
+    if unit == "D" and n != int(n):
+        whole, frac = int(n), n - int(n)
+        return (f"P{whole}DT{round(frac * 24)}H") if whole else f"PT{round(frac * 24)}H"
+    if unit == "H" and n != int(n):
+        whole, frac = int(n), n - int(n)
+        return (f"PT{whole}H{round(frac * 60)}M") if whole else f"PT{round(frac * 60)}M"
+    value = int(n) if n == int(n) else n
+    if unit in ("H", "MIN", "S"):
+        return f"PT{value}{'M' if unit == 'MIN' else unit}"
+    return f"P{value}{unit}"
+
+
+def _relative_key(unit: str) -> str:
+    return {"D": "days", "W": "weeks", "M": "months", "Y": "years", "H": "hours", "MIN": "minutes", "S": "seconds"}[
+        unit
+    ]
+
+
+# -- finders -----------------------------------------------------------------------------------------------
+def find_times(text: str, lang: str) -> list[Timex]:
+    """All DATETIME expressions in a normalised text (longest wins where they overlap)."""
+    found = _find_zh(text) if lang != "en" else []
+    if lang != "zh" or re.search(r"[A-Za-z]{3}", text):
+        found += _find_en(text)
+    chosen: list[Timex] = []
+    for t in sorted(found, key=lambda x: (-(x.end - x.start), x.duration is not None, x.start)):
+        if all(t.end <= c.start or t.start >= c.end for c in chosen):
+            chosen.append(t)
+    return sorted(chosen, key=lambda x: x.start)
+
+
+def _find_zh(text: str) -> list[Timex]:
+    out: list[Timex] = []
+    for m in _ZH_POINT.finditer(text):
+        if m.end() == m.start():
+            continue
+        has_day = any(m.group(g) for g in ("ymd", "cnd", "rel", "week", "mrel", "ago", "yronly"))
+        clock = m.group("clock")
+        if not has_day and not clock:
+            continue
+        if clock and not has_day and _lone_small_hour(m):
+            continue  # 一点 alone is "a little" far more often than one o'clock
+        t = _zh_point(m)
+        if t is not None:
+            end = m.end()
+            if text[m.start() : end].endswith("左右"):
+                end -= 2
+            out.append(_with_span(t, m.start(), end))
+    for m in _ZH_DURATION.finditer(text):
+        unit_word = m.group("u")
+        n_text = m.group("n")
+        if unit_word == "月" and not m.group("ge") and n_text != "半":
+            continue  # 3月 is March; a duration needs 个 (三个月)
+        if unit_word == "年" and len(n_text) == 4:
+            continue  # 2024年
+        following = text[m.end() : m.end() + 1]
+        if unit_word in ("周", "星期", "礼拜") and following and following in "一二三四五六日天末":
+            continue  # 礼拜五 is Friday, not a duration (at the end of the text nothing follows)
+        n = 0.5 if n_text == "半" else parse_number(n_text)
+        if n is None:
+            continue
+        if m.group("half"):
+            n += 0.5
+        out.append(
+            Timex(
+                m.start(),
+                m.end(),
+                duration=_units_to_iso(n, UNITS[unit_word]),
+                approximate=bool(m.group("more") or m.group("more2")),
+                confidence=0.9,
+            )
+        )
+    return out
+
+
+def _lone_small_hour(m: re.Match[str]) -> bool:
+    hour = m.group("h")
+    if m.group("part") or not hour or hour.isdigit():
+        return False
+    return _zh_int(hour) in (None, 1) and not (m.group("half") or m.group("mi") or m.group("q"))
+
+
+def _with_span(t: Timex, start: int, end: int) -> Timex:
+    return Timex(
+        start, end, t.year, t.month, t.day, t.relative, t.weekday, t.grain, t.hour, t.minute, confidence=t.confidence
+    )
+
+
+def _zh_point(m: re.Match[str]) -> Timex | None:
+    year = month = day = None
+    rel: dict[str, float] = {}
+    weekday = None
+    grain = "day"
+    part = m.group("part")
+    if m.group("ymd"):
+        year, month, day = int(m.group("y1")), int(m.group("m1")), int(m.group("d1"))
+    elif m.group("cnd"):
+        y2 = m.group("y2")
+        year = int(parse_number(y2) or 0) if y2 else None
+        if m.group("yrel"):
+            rel["years"] = REL_YEARS[m.group("yrel")]
+        month, day = _zh_int(m.group("m2")), _zh_int(m.group("d2"))
+        if day is None:
+            grain = "month"
+        if year is None and day is None and not rel:
+            return None  # 3月 alone
+    elif m.group("rel"):
+        word = m.group("rel")
+        rel["days"] = REL_DAYS[word]
+        if part is None and word[-1] in "晚夜":
+            part = "晚上"
+        elif part is None and word[-1] in "早晨":
+            part = "早上"
+    elif m.group("week"):
+        weekday = WEEKDAYS[m.group("wd")]
+        prefix = m.group("wp")
+        if prefix is not None:
+            rel["weeks"] = WEEK_PREFIX[prefix]
+    elif m.group("mrel"):
+        rel["months"] = MONTH_PREFIX[m.group("mp")]
+        grain = "month"
+    elif m.group("ago"):
+        n_text = m.group("an")
+        if n_text == "几":
+            return None
+        n = 0.5 if n_text == "半" else parse_number(n_text)
+        if n is None:
+            return None
+        if m.group("ahalf"):
+            n += 0.5
+        unit = UNITS[m.group("au")]
+        sign = -1 if m.group("adir").endswith("前") else 1
+        rel[_relative_key(unit)] = sign * n
+        grain = "minute" if unit in ("H", "MIN", "S") else "day"
+    elif m.group("yronly"):
+        rel["years"] = REL_YEARS[m.group("yronly")]
+        grain = "year"
+    hour = minute = None
+    if m.group("clock"):
+        if m.group("h2"):
+            hour, minute = int(m.group("h2")), int(m.group("mi2"))
+        else:
+            hour = _zh_int(m.group("h"))
+            minute = (
+                30
+                if m.group("half")
+                else 15
+                if m.group("q") == "一刻"
+                else 45
+                if m.group("q")
+                else _zh_int(m.group("mi")) or 0
+            )
+        if hour is None or hour > 24 or (minute or 0) > 59:
+            return None
+        hour = _hour_for_part(hour, part) % 24
+        grain = "minute"
+    if (month is not None and not 1 <= month <= 12) or (day is not None and not 1 <= day <= 31):
+        return None
+    return Timex(0, 0, year, month, day, rel, weekday, grain, hour, minute)
+
+
+def _find_en(text: str) -> list[Timex]:
+    out: list[Timex] = []
+    for m in _EN_POINT.finditer(text):
+        clock = m.group("clock")
+        has_day = m.group("conn") is None or m.start("conn") > m.start()
+        if m.end() == m.start() or (not clock and not has_day):
+            continue
+        t = _en_point(m)
+        if t is None:
+            continue
+        start, end = m.start(), m.end()
+        if not clock and m.group("conn") is not None:
+            end = m.start("conn")  # "yesterday " without a time after it
+        elif not has_day:
+            start = m.start("clock")
+        out.append(_with_span(t, start, end))
+    for m in _EN_DURATION.finditer(text):
+        if m.group("halfhour"):
+            out.append(Timex(m.start(), m.end(), duration="PT30M", confidence=0.9))
+            continue
+        n = parse_en_number(m.group("n").replace("a couple of", "couple").replace("couple of", "couple"))
+        unit = UNITS.get(m.group("u").lower())
+        if n is None or unit is None:
+            continue
+        out.append(Timex(m.start(), m.end(), duration=_units_to_iso(n, unit), confidence=0.9))
+    return out
+
+
+def _en_point(m: re.Match[str]) -> Timex | None:
+    year = month = day = None
+    rel: dict[str, float] = {}
+    weekday = None
+    grain = "day"
+    part = None
+    g = m.group
+    if g("ymd"):
+        year, month, day = int(g("y1")), int(g("m1")), int(g("d1"))
+    elif g("us"):
+        month, day, year = int(g("m3")), int(g("d3")), int(g("y3"))
+        if month > 12 >= day:
+            month, day = day, month
+        if year < 100:
+            year += 2000
+    elif g("md"):
+        month, day = MONTHS_EN[g("mn").lower()], int(g("d4"))
+        year = int(g("y4")) if g("y4") else None
+    elif g("dm"):
+        month, day = MONTHS_EN[g("mn5").lower()], int(g("d5"))
+        year = int(g("y5")) if g("y5") else None
+    elif g("rel"):
+        word = g("rel").lower()
+        rel["days"] = REL_DAYS[word]
+        part = (g("relpart") or "").lower() or None
+        if word.endswith("night"):
+            part = "night"
+    elif g("week"):
+        rel["weeks"] = WEEK_PREFIX[g("wp").lower()]
+        weekday = WEEKDAYS[g("wd").lower()]
+    elif g("unitrel"):
+        unit = g("uu").lower()
+        rel[unit + "s"] = WEEK_PREFIX[g("up").lower()]
+        grain = unit
+    elif g("ago"):
+        n = parse_en_number(g("an").replace("a couple of", "couple").replace("couple of", "couple"))
+        unit = UNITS.get(g("au").lower())
+        if n is None or unit is None:
+            return None
+        rel[_relative_key(unit)] = -n if g("adir").lower() == "ago" else n
+        grain = "minute" if unit in ("H", "MIN", "S") else "day"
+    hour = minute = None
+    if g("clock"):
+        if g("noon"):
+            hour, minute = (12, 0) if g("noon").lower() == "noon" else (0, 0)
+        elif g("h2"):
+            hour, minute = int(g("h2")), int(g("mi2"))
+        else:
+            hour, minute = int(g("h")), int(g("mi") or 0)
+            pm = g("ap").lower().startswith("p")
+            hour = (hour % 12) + (12 if pm else 0)
+        grain = "minute"
+    elif part is not None:
+        grain = "day"
+    if (month is not None and not 1 <= month <= 12) or (day is not None and not 1 <= day <= 31):
+        return None
+    return Timex(0, 0, year, month, day, rel, weekday, grain, hour, minute)
+
+
+# -- resolution -------------------------------------------------------------------------------------------
+def _add_months(d: date, months: int) -> date:
+    y, m = divmod(d.year * 12 + d.month - 1 + months, 12)
+    return date(y, m + 1, min(d.day, calendar.monthrange(y, m + 1)[1]))
+
+
+def _unresolved(t: Timex) -> dict[str, Any]:
+    out: dict[str, Any] = {"value": None}
+    if t.relative:
+        out["relative"] = {k: (int(v) if v == int(v) else v) for k, v in t.relative.items()}
+    if t.weekday is not None:
+        out["weekday"] = t.weekday
+    if t.month is not None:
+        out["date"] = f"--{t.month:02d}" + (f"-{t.day:02d}" if t.day else "")
+    if t.hour is not None:
+        out["time"] = f"{t.hour:02d}:{t.minute or 0:02d}"
+    out["grain"] = t.grain
+    return out
+
+
+def _resolve(t: Timex, anchor: datetime | None) -> dict[str, Any]:
+    complete = t.year is not None and t.month is not None and t.day is not None and not t.relative
+    if anchor is None and not complete:
+        return _unresolved(t)
+    try:
+        return _resolve_with(t, anchor)
+    except ValueError:  # 2月30日 and friends
+        return {"value": None, "grain": t.grain}
+
+
+def _resolve_with(t: Timex, anchor: datetime | None) -> dict[str, Any]:
+    rel = t.relative
+    if anchor is None:  # complete absolute date
+        assert t.year is not None and t.month is not None and t.day is not None
+        d = date(t.year, t.month, t.day)
+        return _point(d, t, None)
+    today = anchor.date()
+    if "hours" in rel or "minutes" in rel or "seconds" in rel:
+        delta = timedelta(hours=rel.get("hours", 0), minutes=rel.get("minutes", 0), seconds=rel.get("seconds", 0))
+        moment = (anchor + delta).replace(second=0, microsecond=0)
+        return {"value": moment.isoformat(), "grain": "minute"}
+    if t.grain == "week":
+        monday = today - timedelta(days=today.weekday()) + timedelta(weeks=rel.get("weeks", 0))
+        iso = monday.isocalendar()
+        return {"value": f"{iso[0]}-W{iso[1]:02d}", "grain": "week"}
+    if t.grain == "year" or (t.grain != "month" and "years" in rel and t.month is None):
+        return {"value": f"{today.year + int(rel.get('years', 0)):04d}", "grain": "year"}
+    if t.month is not None:
+        year = t.year if t.year is not None else today.year + int(rel.get("years", 0))
+        if t.grain == "month" and t.day is None:
+            return {"value": f"{year:04d}-{t.month:02d}", "grain": "month"}
+        d = date(year, t.month, t.day or 1)
+        if t.year is None and "years" not in rel and d > today + timedelta(days=31):
+            d = date(year - 1, t.month, t.day or 1)
+        return _point(d, t, anchor)
+    if t.grain == "month":
+        first = _add_months(today.replace(day=1), int(rel.get("months", 0)))
+        return {"value": f"{first.year:04d}-{first.month:02d}", "grain": "month"}
+    d = today
+    if "days" in rel:
+        d = today + timedelta(days=rel["days"])
+    if "weeks" in rel and t.weekday is None:
+        d = today + timedelta(days=7 * rel["weeks"])
+    if "months" in rel:
+        d = _add_months(today, int(rel["months"]))
+    if "years" in rel:
+        d = _add_months(today, 12 * int(rel["years"]))
+    if t.weekday is not None:
+        if "weeks" in rel:
+            d = today - timedelta(days=today.weekday()) + timedelta(days=7 * int(rel["weeks"]) + t.weekday - 1)
+        else:  # 周五 alone: the most recent Friday, today included
+            d = today - timedelta(days=(today.weekday() + 1 - t.weekday) % 7)
+    return _point(d, t, anchor)
+
+
+def _point(d: date, t: Timex, anchor: datetime | None) -> dict[str, Any]:
+    if t.hour is None:
+        return {"value": d.isoformat(), "grain": "day"}
+    moment = datetime(d.year, d.month, d.day, t.hour, t.minute or 0)
+    if anchor is not None and anchor.tzinfo is not None:
+        moment = moment.replace(tzinfo=anchor.tzinfo)
+    return {"value": moment.isoformat(), "grain": "minute"}

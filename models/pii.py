@@ -1,0 +1,153 @@
+"""Masking of personal data before anything is logged, cached, reported or written to job files.
+
+Personal data here: phones, e-mails, ID numbers (resident IDs and bank cards), person names and
+street addresses. Order and tracking numbers, money, dates and organisations are not: a ticket
+system needs them to act, and they identify no one without the platform's own records.
+
+- :func:`redact` replaces the structured personal data of any text (phones, e-mails, resident
+  IDs, bank cards) with typed placeholders such as ``[PHONE]``. It needs no model, so logs,
+  reports and job files can always call it. Its patterns are the entity pipeline's own
+  (:func:`models.entities.identifiers.find_identifiers`): one source of truth.
+- :func:`redact_spans` does the same for spans the entity stage found, names and addresses
+  included (``redacted_text`` of the answer with ``options.redact``).
+- :func:`mask` keeps an entity recognisable without its value (``138****8000``, ``张*``,
+  ``z***@qq.com``): what the answer carries unless the caller sets ``options.include_pii``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from models.entities.identifiers import IdMatch, find_identifiers, luhn_valid, valid_resident_id
+from models.text import detect_language, normalize
+
+__all__ = ["luhn_valid", "mask", "mask_normalized", "placeholder", "redact", "redact_spans", "valid_resident_id"]
+
+_PII_IDENTIFIERS = frozenset({"PHONE", "EMAIL", "ID_NUMBER"})
+_THREE_DIGIT_CC = re.compile(r"^(?:8[0-9]|3[5-8]|42|50|59|67|68|69|96|97|99)\d")
+
+
+def placeholder(kind: str, subtype: str = "") -> str:
+    """``[PHONE]``, ``[EMAIL]``, ``[ID_NUMBER]``, ``[BANK_CARD]``, ``[PERSON]``, ``[ADDRESS]``."""
+    if kind == "ID_NUMBER" and subtype == "bank_card":
+        return "[BANK_CARD]"
+    if kind == "LOCATION":
+        return "[ADDRESS]"
+    return f"[{kind}]"
+
+
+def redact_spans(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
+    """Replace ``(start, end, placeholder)`` spans of ``text`` (non-overlapping after sorting)."""
+    out = []
+    pos = 0
+    for start, end, token in sorted(spans):
+        if start < pos:
+            continue
+        out.append(text[pos:start])
+        out.append(token)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _spans(text: str) -> list[tuple[int, int, IdMatch]]:
+    norm = normalize(text)
+    found = []
+    for m in find_identifiers(norm.text, detect_language(norm.text), _PII_IDENTIFIERS):
+        if not m.pii:
+            continue
+        start, end = norm.to_original(m.start, m.end)
+        found.append((start, end, m))
+    return found
+
+
+def redact(text: str) -> str:
+    """Replace structured personal data with ``[EMAIL]``, ``[ID_NUMBER]``, ``[BANK_CARD]``, ``[PHONE]``."""
+    if not text:
+        return text
+    return redact_spans(text, [(s, e, placeholder(m.type, m.subtype)) for s, e, m in _spans(text)])
+
+
+# -- masking ----------------------------------------------------------------------------------------------
+def _mask_digits(text: str, head: int, tail: int, skip: int = 0) -> str:
+    """Replace digits with ``*`` except the first ``head`` and last ``tail`` (after ``skip`` leading digits)."""
+    positions = [i for i, c in enumerate(text) if c.isdigit() or c in "Xx"]
+    positions = positions[skip:]
+    keep = set(positions[:head]) | set(positions[len(positions) - tail :] if tail else [])
+    if len(positions) <= head + tail:
+        keep = set(positions[len(positions) - min(tail, max(0, len(positions) - 2)) :])
+    hidden = set(positions) - keep
+    return "".join("*" if i in hidden else c for i, c in enumerate(text))
+
+
+def _country_digits(text: str) -> int:
+    stripped = text.lstrip()
+    if not stripped.startswith(("+", "00", "(+")):
+        return 0
+    digits = re.sub(r"\D", "", stripped)
+    if stripped.startswith("00"):
+        digits = digits[2:]
+    if digits.startswith("86") or not digits:
+        return (2 if stripped.startswith("00") else 0) + 2
+    if digits[0] in "17":
+        return (2 if stripped.startswith("00") else 0) + 1
+    return (2 if stripped.startswith("00") else 0) + (3 if _THREE_DIGIT_CC.match(digits) else 2)
+
+
+def _mask_phone(text: str) -> str:
+    skip = _country_digits(text)
+    national = sum(c.isdigit() for c in text) - skip
+    return _mask_digits(text, 3 if national >= 10 else 0, 4, skip)
+
+
+def _mask_email(text: str) -> str:
+    local, _, domain = text.partition("@")
+    if not domain:
+        local, _, domain = text.partition("＠")
+    return (local[:1] + "***" if local else "***") + ("@" + domain if domain else "")
+
+
+def _mask_name(text: str) -> str:
+    """张伟 -> 张*, 王经理 -> 王**, John Smith -> J*** S****."""
+    words = text.split(" ")
+    return " ".join(w[:1] + "*" * (len(w) - 1) for w in words)
+
+
+def _mask_address(text: str) -> str:
+    """House, building and room numbers hidden; the city and street stay readable."""
+    return re.sub(r"[0-9０-９A-Za-zＡ-Ｚａ-ｚ]", "*", text)
+
+
+def mask(kind: str, subtype: str, text: str) -> str:
+    """The masked surface of a PII entity (its offsets still point at the original)."""
+    if kind == "PHONE":
+        return _mask_phone(text)
+    if kind == "EMAIL":
+        return _mask_email(text)
+    if kind == "ID_NUMBER":
+        return _mask_digits(text, 0, 4) if subtype == "bank_card" else _mask_digits(text, 3, 4)
+    if kind == "PERSON":
+        return _mask_name(text)
+    if kind == "LOCATION":
+        return _mask_address(text)
+    return "*" * len(text)
+
+
+def mask_normalized(kind: str, subtype: str, value: Any) -> Any:
+    """The normalised value with the same masking (E.164 keeps its country code)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return mask(kind, subtype, value)
+    if isinstance(value, dict):
+        out = dict(value)
+        if kind == "PHONE":
+            for key in ("e164", "national"):
+                if out.get(key):
+                    out[key] = _mask_phone(str(out[key]))
+        elif kind == "ID_NUMBER" and out.get("value"):
+            out["value"] = mask(kind, subtype, str(out["value"]))
+        return out
+    return value

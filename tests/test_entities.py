@@ -1,0 +1,176 @@
+"""The real entity pipelines (spaCy + jieba + LAC / en_core_web_sm + patterns) on clear cases, and the labelled set."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from evaluation.entities import TARGET, evaluate_structured, load_labelled
+from models.encoder import OnnxEncoder
+from models.entities.pipeline import EntityConfig, EntityPipelines, EntityRequest
+from models.entities.structured import STRUCTURED_TYPES
+from models.schema import Entity
+from models.settings import DEFAULT_HEADS_DIR
+from models.text import detect_language, normalize
+from tests.conftest import ARTIFACTS
+
+CST = timezone(timedelta(hours=8))
+ANCHOR = datetime(2024, 3, 20, 10, 0, tzinfo=CST)
+
+
+@pytest.fixture(scope="module")
+def pipelines() -> EntityPipelines:
+    """The served configuration (``models/heads/entities/config.json``), built as the stage loader builds it."""
+    config = EntityConfig.load(DEFAULT_HEADS_DIR / "entities" / "config.json")
+    return EntityPipelines.build(config, DEFAULT_HEADS_DIR / "entities" / "branch", ARTIFACTS / "e5-small")
+
+
+@functools.lru_cache(maxsize=1)
+def encoder() -> OnnxEncoder:
+    """The real encoder pass, used only when the served NER is the token branch (it reads that pass)."""
+    return OnnxEncoder(ARTIFACTS / "e5-small", precision="int8", threads=2)
+
+
+def extract(pipelines: EntityPipelines, text: str, anchor: datetime | None = ANCHOR) -> list[Entity]:
+    norm = normalize(text)
+    trunk = None
+    if pipelines.needs_trunk:
+        [trunk] = encoder().forward(encoder().preprocess([norm.text]))
+    [entities] = pipelines.extract([EntityRequest(norm, detect_language(norm.text), anchor, trunk)])
+    for e in entities:
+        assert text[e.start : e.end] == e.text  # offsets always point into the text as sent
+    return entities
+
+
+def by_type(entities: list[Entity], kind: str) -> list[str]:
+    return [e.text for e in entities if e.type == kind]
+
+
+def test_pipelines_are_inspectable(pipelines: EntityPipelines) -> None:
+    assert pipelines.zh.pipe_names == [
+        "tousu_patterns",
+        "tousu_gazetteer",
+        "tousu_products",
+        "tousu_lac_ner",
+        "tousu_resolve",
+        "tousu_normalize",
+    ]
+    assert pipelines.en.pipe_names[:3] == ["tousu_patterns", "tousu_gazetteer", "tousu_products"]
+    assert "ner" in pipelines.en.pipe_names and pipelines.en.pipe_names[-2:] == ["tousu_resolve", "tousu_normalize"]
+
+
+def test_chinese_complaint(pipelines: EntityPipelines) -> None:
+    text = (
+        "我在京东买的华为Mate60手机，订单号289765432101，顺丰单号SF1234567890123，"
+        "昨天下午三点联系了客服张伟，电话+86 138 0013 8000，座机010-88886666，退款一百二十块还没到，"
+        "我人在北京朝阳区"
+    )
+    ents = extract(pipelines, text)
+    assert by_type(ents, "ORDER_ID") == ["289765432101", "SF1234567890123"]
+    assert by_type(ents, "PHONE") == ["+86 138 0013 8000", "010-88886666"]
+    assert by_type(ents, "MONEY") == ["一百二十块"]
+    assert by_type(ents, "PERSON") == ["张伟"]
+    assert by_type(ents, "PRODUCT") == ["华为Mate60"]
+    assert "京东" in by_type(ents, "ORG")
+    assert any("北京" in t for t in by_type(ents, "LOCATION"))
+    money = next(e for e in ents if e.type == "MONEY")
+    assert money.normalized == {"amount": 120.0, "currency": "CNY"}
+    when = next(e for e in ents if e.type == "DATETIME")
+    assert when.text == "昨天下午三点" and when.normalized == {"value": "2024-03-19T15:00:00+08:00", "grain": "minute"}
+    phones = [e.normalized for e in ents if e.type == "PHONE"]
+    assert phones == [{"e164": "+8613800138000", "kind": "mobile"}, {"e164": "+861088886666", "kind": "landline"}]
+    assert all(e.pii for e in ents if e.type in ("PHONE", "PERSON")) and not any(
+        e.pii for e in ents if e.type == "ORDER_ID"
+    )
+    starts = [e.start for e in ents]
+    assert starts == sorted(starts) and all(a.end <= b.start for a, b in itertools.pairwise(ents))
+
+
+def test_traditional_and_full_width_offsets_point_at_the_original(pipelines: EntityPipelines) -> None:
+    text = "我在臺北買的手機，訂單號：２５０１０３-１２３４５６７８９０１２３４５，上週五付了兩千五，一週了還沒發貨"
+    ents = extract(pipelines, text)
+    order = next(e for e in ents if e.type == "ORDER_ID")
+    assert order.text == "２５０１０３-１２３４５６７８９０１２３４５"
+    assert order.normalized == {"value": "250103-123456789012345", "format": "pinduoduo_order", "carrier": "拼多多"}
+    assert by_type(ents, "MONEY") == ["兩千五"]
+    assert next(e for e in ents if e.type == "MONEY").normalized == {"amount": 2500.0, "currency": "CNY"}
+    dates = [e for e in ents if e.type == "DATETIME"]
+    assert [d.text for d in dates] == ["上週五", "一週"]
+    assert dates[0].normalized == {"value": "2024-03-15", "grain": "day"}
+    assert dates[1].normalized == {"duration": "P1W"}
+    assert any(e.type == "LOCATION" and e.text == "臺北" for e in ents)
+
+
+def test_english_complaint(pipelines: EntityPipelines) -> None:
+    text = (
+        "My Amazon order 112-3456789-1234567 never arrived and UPS tracking 1Z999AA10123456784 is stuck in Chicago. "
+        "John Smith told me 3 days ago I'd get $45.99 back. Call (415) 555-0132 or email john.smith@gmail.com, "
+        "details at https://www.amazon.com/dp/B0ABC12345."
+    )
+    ents = extract(pipelines, text)
+    assert by_type(ents, "ORDER_ID") == ["112-3456789-1234567", "1Z999AA10123456784"]
+    assert by_type(ents, "PERSON") == ["John Smith"]
+    assert by_type(ents, "LOCATION") == ["Chicago"]
+    assert {"Amazon", "UPS"} <= set(by_type(ents, "ORG"))
+    assert by_type(ents, "URL") == ["https://www.amazon.com/dp/B0ABC12345"]  # trailing full stop excluded
+    assert next(e for e in ents if e.type == "URL").normalized == "https://www.amazon.com/dp/B0ABC12345"
+    assert next(e for e in ents if e.type == "DATETIME").normalized == {"value": "2024-03-17", "grain": "day"}
+    assert next(e for e in ents if e.type == "MONEY").normalized == {"amount": 45.99, "currency": "USD"}
+    assert next(e for e in ents if e.type == "PHONE").normalized == {"e164": "+14155550132", "kind": "nanp"}
+    assert next(e for e in ents if e.type == "EMAIL").normalized == "john.smith@gmail.com"
+
+
+def test_relative_dates_without_received_at_stay_unresolved(pipelines: EntityPipelines) -> None:
+    [when] = [e for e in extract(pipelines, "昨天下午三点打的电话", anchor=None) if e.type == "DATETIME"]
+    assert when.normalized == {"value": None, "relative": {"days": -1}, "time": "15:00", "grain": "minute"}
+
+
+def test_government_hotline_is_an_org_and_service_numbers_are_not_personal(pipelines: EntityPipelines) -> None:
+    ents = extract(pipelines, "打了95588没人接，我要打12315投诉")
+    assert by_type(ents, "ORG") == ["12315"]
+    [hotline] = [e for e in ents if e.type == "PHONE"]
+    assert hotline.text == "95588" and not hotline.pii
+
+
+def test_labelled_set_meets_the_target_on_held_out_splits(pipelines: EntityPipelines) -> None:
+    """Regression guard: precision and recall of every structured type >= 0.97 on held-out and blind."""
+    records = load_labelled(Path(__file__).parent / "data" / "entities_labelled.jsonl")
+    report = evaluate_structured(pipelines, records, ARTIFACTS)
+    for split in ("heldout", "blind"):
+        scores = report[split]["scores"]
+        for kind in STRUCTURED_TYPES:
+            if scores[kind]["support"]:
+                assert scores[kind]["precision"] >= TARGET, (split, kind, report[split]["errors"])
+                assert scores[kind]["recall"] >= TARGET, (split, kind, report[split]["errors"])
+                assert scores[kind].get("normalized_accuracy", 1.0) >= TARGET, (split, kind)
+
+
+def test_street_address_is_one_personal_location(pipelines: EntityPipelines) -> None:
+    ents = extract(pipelines, "我家住在上海市浦东新区张江镇科苑路88弄5号602室，快递放门口被偷了")
+    [place] = [e for e in ents if e.type == "LOCATION"]
+    assert place.text == "上海市浦东新区张江镇科苑路88弄5号602室"
+    assert place.pii and place.normalized == {"address": True}
+    city = [e for e in extract(pipelines, "物流显示在杭州转运中心已经5天了") if e.type == "LOCATION"]
+    assert [(e.text, e.pii) for e in city] == [("杭州", False)]
+
+
+@pytest.mark.model
+def test_token_branch_alternative_reads_the_shared_encoder_pass() -> None:
+    """The measured alternative (``"statistical": {"zh": "branch", "en": "branch"}``) on clear cases."""
+    branch = DEFAULT_HEADS_DIR / "entities" / "branch"
+    if not (branch / "adapter.safetensors").is_file():
+        pytest.skip("no entity branch: run `tousu train entities`")
+    alt = EntityPipelines.build(EntityConfig(zh="branch", en="branch"), branch, ARTIFACTS / "e5-small")
+    assert "tousu_branch_ner" in alt.zh.pipe_names and "tousu_branch_ner" in alt.en.pipe_names
+    ents = extract(alt, "客服张伟说北京仓库没货")
+    assert ("PERSON", "张伟") in [(e.type, e.text) for e in ents]
+    assert ("LOCATION", "北京") in [(e.type, e.text) for e in ents]
+    ents = extract(alt, "John Smith from Seattle called twice.")
+    assert [(e.type, e.text) for e in ents if e.type in ("PERSON", "LOCATION")] == [
+        ("PERSON", "John Smith"),
+        ("LOCATION", "Seattle"),
+    ]

@@ -1,0 +1,244 @@
+"""Pure functions of the entity stage: numerals, money, time expressions, identifiers, masking, redaction."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from models.entities.identifiers import find_identifiers, luhn_valid, valid_resident_id, valid_s10
+from models.entities.money import find_money
+from models.entities.numerals import parse_chinese, parse_number
+from models.entities.timex import find_times
+from models.pii import mask, redact
+from models.text import normalize
+
+CST = timezone(timedelta(hours=8))
+ANCHOR = datetime(2024, 3, 20, 10, 0, tzinfo=CST)  # a Wednesday
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("一百二十", 120),
+        ("两千五", 2500),
+        ("一千二", 1200),
+        ("三万五", 35000),
+        ("两万五千", 25000),
+        ("一百零五", 105),
+        ("十五", 15),
+        ("二〇二四", 2024),
+        ("壹佰贰拾", 120),
+    ],
+)
+def test_chinese_numerals(text: str, value: int) -> None:
+    assert parse_chinese(text) == value
+
+
+@pytest.mark.parametrize(("text", "value"), [("1.2万", 12000), ("3k", 3000), ("1,299.50", 1299.5), ("3千5", 3500)])
+def test_arabic_numbers_with_suffixes(text: str, value: float) -> None:
+    assert parse_number(text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "surface", "amount", "currency"),
+    [
+        ("退款一百二十块还没到", "一百二十块", 120, "CNY"),
+        ("退款1.2万元", "1.2万元", 12000, "CNY"),
+        ("一共￥99", "￥99", 99, "CNY"),
+        ("I paid $20 for it", "$20", 20, "USD"),
+        ("花了两千五买的", "两千五", 2500, "CNY"),
+        ("才三块五", "三块五", 3.5, "CNY"),
+        ("多收了五毛钱", "五毛钱", 0.5, "CNY"),
+        ("3元5角", "3元5角", 3.5, "CNY"),
+        ("赔了200美金", "200美金", 200, "USD"),
+        ("HK$200 deposit", "HK$200", 200, "HKD"),
+        ("about 35.5 euros", "35.5 euros", 35.5, "EUR"),
+        ("扣了我RMB99", "RMB99", 99, "CNY"),
+        ("金额1,299元", "1,299元", 1299, "CNY"),
+    ],
+)
+def test_money(text: str, surface: str, amount: float, currency: str) -> None:
+    [m] = find_money(normalize(text).text)
+    assert normalize(text).text[m.start : m.end] == normalize(surface).text
+    assert m.normalized() == {"amount": amount, "currency": currency}
+
+
+def test_money_approximate_and_non_money() -> None:
+    [m] = find_money("大概200多块")
+    assert m.normalized() == {"amount": 200, "currency": "CNY", "approximate": True}
+    assert find_money("元旦那天买了一块蛋糕") == []
+    assert find_money("买了两千五百人份") == []  # a bare number needs a money word before it
+    assert find_money("第2500名") == []
+
+
+def _times(text: str, lang: str = "zh") -> list[tuple[str, dict[str, object]]]:
+    norm = normalize(text).text
+    return [(norm[t.start : t.end], t.normalized(ANCHOR)) for t in find_times(norm, lang)]
+
+
+def test_relative_points_resolve_against_received_at() -> None:
+    assert _times("昨天下午三点联系了客服") == [
+        ("昨天下午三点", {"value": "2024-03-19T15:00:00+08:00", "grain": "minute"})
+    ]
+    assert _times("上周五下的单") == [("上周五", {"value": "2024-03-15", "grain": "day"})]
+    assert _times("三天前申请的退款") == [("三天前", {"value": "2024-03-17", "grain": "day"})]
+    assert _times("3月15号发的货") == [("3月15号", {"value": "2024-03-15", "grain": "day"})]
+    assert _times("12月30日下的单") == [("12月30日", {"value": "2023-12-30", "grain": "day"})]  # not in the future
+    assert _times("I called 3 days ago", "en") == [("3 days ago", {"value": "2024-03-17", "grain": "day"})]
+    assert _times("last Friday at 3pm", "en") == [
+        ("last Friday at 3pm", {"value": "2024-03-15T15:00:00+08:00", "grain": "minute"})
+    ]
+    assert _times("上個月", "zh") == [("上个月", {"value": "2024-02", "grain": "month"})]
+
+
+def test_durations_are_iso_8601() -> None:
+    got = dict(_times("等了三天，又过了两个小时，一周了还没发货，客服说半个月，十多天"))
+    assert got["三天"] == {"duration": "P3D"}
+    assert got["两个小时"] == {"duration": "PT2H"}
+    assert got["一周"] == {"duration": "P1W"}
+    assert got["半个月"] == {"duration": "P15D"}
+    assert got["十多天"] == {"duration": "P10D", "approximate": True}
+    assert dict(_times("waited 48 hours and then two weeks", "en")) == {
+        "48 hours": {"duration": "PT48H"},
+        "two weeks": {"duration": "P2W"},
+    }
+    assert dict(_times("一个半小时")) == {"一个半小时": {"duration": "PT1H30M"}}
+
+
+def test_week_durations_at_the_end_of_a_message() -> None:
+    """礼拜五 is a weekday, but a week unit with nothing after it is a duration."""
+    assert dict(_times("结果等了一个礼拜")) == {"一个礼拜": {"duration": "P1W"}}
+    assert dict(_times("都两周")) == {"两周": {"duration": "P2W"}}
+
+
+def test_without_received_at_nothing_is_guessed() -> None:
+    norm = "昨天下午三点"
+    [t] = find_times(norm, "zh")
+    assert t.normalized(None) == {"value": None, "relative": {"days": -1}, "time": "15:00", "grain": "minute"}
+    [d] = find_times("3月15日", "zh")
+    assert d.normalized(None) == {"value": None, "date": "--03-15", "grain": "day"}
+    [full] = find_times("2024年3月15日", "zh")
+    assert full.normalized(None) == {"value": "2024-03-15", "grain": "day"}
+
+
+def test_not_times() -> None:
+    assert _times("有一点问题") == []
+    assert _times("第3天") == []
+    assert _times("2024年") == []
+
+
+def _ids(text: str, lang: str = "zh") -> list[tuple[str, str, str, str]]:
+    norm = normalize(text).text
+    return [(m.type, norm[m.start : m.end], m.subtype, m.value) for m in find_identifiers(norm, lang)]
+
+
+@pytest.mark.parametrize(
+    ("text", "surface", "e164"),
+    [
+        ("电话13800138000", "13800138000", "+8613800138000"),
+        ("手机 138 0013 8000 谢谢", "138 0013 8000", "+8613800138000"),
+        ("+86 138-0013-8000", "+86 138-0013-8000", "+8613800138000"),
+        ("0086-13800138000", "0086-13800138000", "+8613800138000"),
+        ("座机010-88886666", "010-88886666", "+861088886666"),
+        ("(0755)26668888", "(0755)26668888", "+8675526668888"),
+        ("热线400-820-8820", "400-820-8820", "+864008208820"),
+        ("+852 2345 6789", "+852 2345 6789", "+85223456789"),
+        ("电话１３８００１３８０００", "13800138000", "+8613800138000"),
+    ],
+)
+def test_phones_to_e164(text: str, surface: str, e164: str) -> None:
+    [(kind, found, _, value)] = _ids(text)
+    assert (kind, found, value) == ("PHONE", surface, e164)
+
+
+def test_us_phone_in_english() -> None:
+    assert _ids("call me at (415) 555-0132", "en") == [("PHONE", "(415) 555-0132", "nanp", "+14155550132")]
+
+
+def test_resident_id_checksum_and_bank_card_luhn() -> None:
+    assert valid_resident_id("11010519491231002X")
+    assert not valid_resident_id("110105194912310021")  # wrong check character
+    assert not valid_resident_id("110105194913310025")  # month 13
+    assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
+    assert _ids("身份证号11010519491231002X") == [
+        ("ID_NUMBER", "11010519491231002X", "resident_id", "11010519491231002X")
+    ]
+    assert _ids("身份证号110105194912310021") == []
+    assert _ids("卡号4111 1111 1111 1111") == [("ID_NUMBER", "4111 1111 1111 1111", "bank_card", "4111111111111111")]
+
+
+@pytest.mark.parametrize(
+    ("text", "surface", "fmt"),
+    [
+        ("顺丰单号SF1234567890123", "SF1234567890123", "sf_express"),
+        ("圆通YT1234567890123", "YT1234567890123", "yto"),
+        ("极兔JT0012345678901", "JT0012345678901", "jt_express"),
+        ("EMS EA123456785CN", "EA123456785CN", "upu_s10"),
+        ("UPS 1Z999AA10123456784", "1Z999AA10123456784", "ups"),
+        ("order 112-3456789-1234567", "112-3456789-1234567", "amazon_order"),
+        ("订单号240315-123456789012345", "240315-123456789012345", "pinduoduo_order"),
+        ("订单号3456712345678901234", "3456712345678901234", "number"),
+        ("京东订单289765432101", "289765432101", "number"),
+        ("工单号GD202403150012", "GD202403150012", "prefixed_ticket"),
+        ("中通快递 75312345678901 没更新", "75312345678901", "number"),
+    ],
+)
+def test_order_formats(text: str, surface: str, fmt: str) -> None:
+    [(kind, found, subtype, _)] = _ids(text)
+    assert (kind, found, subtype) == ("ORDER_ID", surface, fmt)
+
+
+def test_context_words_settle_ambiguous_numbers() -> None:
+    assert _ids("订单号13812345678")[0][:2] == ("ORDER_ID", "13812345678")  # looks like a mobile
+    assert _ids("电话13812345678")[0][:2] == ("PHONE", "13812345678")
+    assert _ids("订单号4111111111111111")[0][:2] == ("ORDER_ID", "4111111111111111")  # passes Luhn
+    assert _ids("验证码482913收不到") == []
+    assert _ids("型号KFR-35GW") == []
+    assert valid_s10("EA123456785CN") and not valid_s10("EA123456784CN")
+
+
+def test_masking() -> None:
+    assert mask("PHONE", "mobile", "13800138000") == "138****8000"
+    assert mask("PHONE", "mobile", "+86 138 0013 8000") == "+86 138 **** 8000"
+    assert mask("PHONE", "landline", "010-88886666") == "010-****6666"
+    assert mask("PERSON", "", "张伟") == "张*"
+    assert mask("PERSON", "", "John Smith") == "J*** S****"
+    assert mask("EMAIL", "", "zhang.san@qq.com") == "z***@qq.com"
+    assert mask("ID_NUMBER", "bank_card", "4111 1111 1111 1111") == "**** **** **** 1111"
+    assert mask("ID_NUMBER", "resident_id", "11010519491231002X") == "110***********002X"
+
+
+def test_redact_shares_the_entity_patterns() -> None:
+    text = (
+        "我的电话１３８００１３８０００，邮箱zhang.san@qq.com，身份证11010519491231002X，"
+        "卡号4111 1111 1111 1111，订单号3456712345678901234"
+    )
+    out = redact(text)
+    assert out == "我的电话[PHONE]，邮箱[EMAIL]，身份证[ID_NUMBER]，卡号[BANK_CARD]，订单号3456712345678901234"
+    assert redact("客服热线95588，400-820-8820") == "客服热线95588，400-820-8820"  # company numbers are not personal
+    assert redact("Call me at (415) 555-0132") == "Call me at [PHONE]"
+
+
+def test_constrained_viterbi_never_starts_an_entity_with_inside() -> None:
+    import numpy as np
+
+    from models.entities.bio import bio_labels, decode
+
+    labels = bio_labels(("PERSON", "ORG"))  # O B-PERSON I-PERSON B-ORG I-ORG
+    # Argmax alone would read O, I-ORG, I-ORG (illegal) and O, B-PERSON, I-ORG (type switch).
+    probs = np.array(
+        [
+            [0.90, 0.02, 0.02, 0.03, 0.03],
+            [0.30, 0.05, 0.05, 0.25, 0.35],
+            [0.30, 0.05, 0.05, 0.10, 0.50],
+            [0.90, 0.02, 0.02, 0.03, 0.03],
+            [0.10, 0.60, 0.05, 0.05, 0.20],
+            [0.10, 0.05, 0.40, 0.05, 0.40],
+        ],
+        dtype=np.float32,
+    )
+    offsets = [(i, i + 1) for i in range(6)]
+    spans = decode(probs, offsets, labels)
+    assert [(s.start, s.end, s.type) for s in spans] == [(1, 3, "ORG"), (4, 6, "PERSON")]
+    assert all(0 < s.confidence <= 1 for s in spans)
