@@ -85,15 +85,26 @@ class Entity(_Out):
 
 
 class Topic(_Out):
-    id: int
-    label: str
-    keywords: list[str]
-    probability: float
+    id: int = Field(description="Stable topic id (kept across refits); -1 = outlier, no fitted theme is nearest.")
+    label: str = Field(description="Top c-TF-IDF words of the topic, or 'outlier'.")
+    keywords: list[str] = Field(description="Top c-TF-IDF words (jieba words for Chinese); empty for outliers.")
+    probability: float = Field(
+        description="Calibrated probability of the topic: softmax of the cosine similarities to all topic "
+        "embeddings at a temperature fitted on the training corpus."
+    )
+    similarity: float | None = Field(
+        None,
+        description="Cosine similarity to the topic embedding: what BERTopic.transform returns as 'probability' "
+        "for this model (e5 cosines sit in a narrow band, about 0.8-0.95).",
+    )
 
 
 class Category(_Out):
-    name: str
-    score: float
+    name: str = Field(description="Root-cause category of the message (taxonomy name, e.g. logistics_delay).")
+    score: float = Field(
+        description="Probability of the category: softmax over the zero-shot similarities to every category's "
+        "description and examples, at a temperature fitted on labelled messages."
+    )
 
 
 class RiskReason(_Out):

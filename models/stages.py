@@ -44,4 +44,11 @@ def load_entities(env: StageEnv) -> tuple[Stage, ModelSpec] | None:
     return load_entity_stage(env)
 
 
-STAGE_LOADERS: tuple[StageLoader, ...] = (load_hidden_dissatisfaction, load_entities)
+def load_topic(env: StageEnv) -> tuple[Stage, ModelSpec] | None:
+    """Topic + root-cause category (``models/topics/``); None until `tousu train topics` has run."""
+    from models.topics.stage import load_topic_stage
+
+    return load_topic_stage(env)
+
+
+STAGE_LOADERS: tuple[StageLoader, ...] = (load_hidden_dissatisfaction, load_entities, load_topic)

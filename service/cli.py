@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-TRAIN_TASKS = ("sentiment", "entities", "hidden")
-EVAL_TASKS = ("sentiment", "speed", "entities", "hidden")
+TRAIN_TASKS = ("sentiment", "topics", "entities", "hidden")
+EVAL_TASKS = ("sentiment", "speed", "topics", "entities", "hidden")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -73,6 +73,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     return main(args.rest)
 
 
+def _topics(args: argparse.Namespace) -> int:
+    import importlib
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    module = importlib.import_module(f"training.topics_{args.action}")
+    main: Callable[[Sequence[str]], int] = module.main
+    return main(args.rest)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tousu", description="Complaint-mining NLP service")
     sub = p.add_subparsers(dest="command", required=True)
@@ -104,6 +113,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("task", choices=EVAL_TASKS)
     e.add_argument("rest", nargs=argparse.REMAINDER, help="options of the evaluation (--help)")
     e.set_defaults(fn=_evaluate)
+
+    tp = sub.add_parser("topics", help="topic reports over a corpus (see training/topics_report.py)")
+    tp.add_argument("action", choices=("report",))
+    tp.add_argument("rest", nargs=argparse.REMAINDER, help="--input CORPUS [--model DIR] --output DIR (--help)")
+    tp.set_defaults(fn=_topics)
     return p
 
 

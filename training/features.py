@@ -51,6 +51,18 @@ class PooledFeatureCache:
             self._compute(missing, batch_size, progress)
         return np.stack([self._rows[k] for k in keys])
 
+    def embeddings(self, texts: list[str], batch_size: int = 16, progress: bool = True) -> FloatArray:
+        """Return (N, H) e5 sentence embeddings, computed as ``EncoderOutput.embedding`` is.
+
+        The served embedding is the L2-normalised ``mean_last``, which this cache already
+        holds, so topic models (BERTopic refits) share the encoding work of every recipe.
+        """
+        hidden = self.encoder.hidden_size
+        if not texts:
+            return np.zeros((0, hidden), np.float32)
+        rows = self.get(texts, batch_size, progress)[:, hidden:]
+        return np.stack([_l2_normalise(row) for row in rows])
+
     def _compute(self, missing: list[tuple[str, str]], batch_size: int, progress: bool) -> None:
         from tqdm import tqdm
 
@@ -83,6 +95,12 @@ class PooledFeatureCache:
         tmp = self.dir / f".{name}.tmp.npz"
         np.savez(tmp, keys=np.array(keys), rows=np.stack(rows))
         tmp.rename(self.dir / name)
+
+
+def _l2_normalise(row: FloatArray) -> FloatArray:
+    # The same float32 operations as models.encoder._pool.
+    norm = float(np.linalg.norm(row)) or 1.0
+    return (row / norm).astype(np.float32)
 
 
 def load_encoder(
