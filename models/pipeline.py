@@ -114,6 +114,11 @@ class Analyzer:
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
+    def cacheable(self, item: AnalysisInput) -> bool:
+        """False when a stateful stage (``stateful = True``: risk repetition) will read this customer's
+        history: the answer then depends on more than ``cache_key`` sees, so it must not be cached."""
+        return not item.customer_id or not any(getattr(s, "stateful", False) for s in self.stages)
+
     def analyze_batch(self, items: list[AnalysisInput]) -> list[Analysis]:
         if not items:
             return []

@@ -108,19 +108,30 @@ class Category(_Out):
 
 
 class RiskReason(_Out):
-    signal: str
-    contribution: float
-    detail: str
-    text: str | None = None
-    start: int | None = None
-    end: int | None = None
+    signal: str = Field(
+        description="Signal that raised the risk: negative_intensity, hidden_dissatisfaction, escalation_threat, "
+        "churn_threat, safety_legal, urgency, absolute_words, money_at_stake, repetition or rising_intensity."
+    )
+    contribution: float = Field(description="weight x signal value, in logit units (always > 0).")
+    detail: str = Field(description="What the signal saw, e.g. the matched words or the repetition count.")
+    text: str | None = Field(None, description="Evidence span as sent, when the signal has one.")
+    start: int | None = Field(None, description="Start offset of the evidence in the text as sent.")
+    end: int | None = Field(None, description="End offset (exclusive) of the evidence in the text as sent.")
 
 
 class Risk(_Out):
-    level: Literal["red", "yellow", "blue"]
-    score: float
-    reasons: list[RiskReason]
-    handoff: bool
+    level: Literal["red", "yellow", "blue"] = Field(
+        description="red: a senior agent now; yellow: a human answer today; blue: the normal queue."
+    )
+    score: float = Field(
+        description="sigmoid(bias + sum of the reasons' contributions); bias, weights and level thresholds are in "
+        "the versioned risk config (GET /v1/models)."
+    )
+    reasons: list[RiskReason] = Field(description="Evidence that raised the risk, largest contribution first.")
+    handoff: bool = Field(
+        description="Recommend a human agent: every red message, and yellow ones raised by repetition, rising "
+        "intensity across turns or a safety/legal issue (rules in the risk config)."
+    )
 
 
 class Analysis(_Out):

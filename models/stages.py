@@ -51,4 +51,11 @@ def load_topic(env: StageEnv) -> tuple[Stage, ModelSpec] | None:
     return load_topic_stage(env)
 
 
-STAGE_LOADERS: tuple[StageLoader, ...] = (load_hidden_dissatisfaction, load_entities, load_topic)
+def load_risk(env: StageEnv) -> tuple[Stage, ModelSpec] | None:
+    """Escalation risk (``models/risk/``), last: it reads every earlier block; None without a risk config."""
+    from models.risk.stage import load_risk_stage
+
+    return load_risk_stage(env)
+
+
+STAGE_LOADERS: tuple[StageLoader, ...] = (load_hidden_dissatisfaction, load_entities, load_topic, load_risk)

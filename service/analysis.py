@@ -34,9 +34,12 @@ class AnalysisService:
         Cached values are answers without ``id`` (the same text may come with many ids).
         """
         keys = [self.analyzer.cache_key(item) for item in items]
-        # An answer that carries raw personal data (``options.include_pii``) must never be stored: it is
-        # computed for every message and never read from or written to the cache (a private key).
-        private = {n for n, item in enumerate(items) if item.options.get("include_pii")}
+        # An answer that depends on the customer's history (risk repetition, see Analyzer.cacheable) is
+        # computed for every message and never read from or written to the cache: it gets a private key.
+        # So is an answer that carries raw personal data (``options.include_pii``): it must never be stored.
+        private = {
+            n for n, item in enumerate(items) if not self.analyzer.cacheable(item) or item.options.get("include_pii")
+        }
         keys = [f"{k}#{n}" if n in private else k for n, k in enumerate(keys)]
         shared = [k for n, k in enumerate(keys) if n not in private]
         found: dict[str, bytes] = {}

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-TRAIN_TASKS = ("sentiment", "topics", "entities", "hidden")
-EVAL_TASKS = ("sentiment", "speed", "topics", "entities", "hidden")
+TRAIN_TASKS = ("sentiment", "topics", "entities", "hidden", "risk")
+EVAL_TASKS = ("sentiment", "speed", "topics", "entities", "hidden", "risk")
 
 
 def _serve(args: argparse.Namespace) -> int:
