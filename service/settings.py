@@ -6,10 +6,11 @@ The model runtime's own settings (artifacts, precision, topic and risk options) 
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from models.settings import ModelSettings
 
@@ -30,6 +31,49 @@ class Settings(ModelSettings):
     cache_ttl_s: int = Field(7 * 24 * 3600, ge=1)
     cache_max_items: int = Field(50_000, ge=0, description="In-process LRU size; 0 disables")
     cache_namespace: str = "tousu:analysis:"
+
+    # Batch jobs (service/jobs): with redis_url set, `tousu worker` processes run them; without, the API does.
+    jobs_dir: Path = Field(Path("var/jobs"), description="Uploads, chunk inputs and results; shared by all workers")
+    database_url: str | None = Field(None, description="SQLAlchemy URL of job metadata; default SQLite in jobs_dir")
+    jobs_max_upload_bytes: int = Field(2 * 1024**3, ge=1, description="Largest upload as sent (413 beyond)")
+    jobs_max_input_bytes: int = Field(16 * 1024**3, ge=1, description="Largest input after gzip decompression")
+    jobs_chunk_size: int = Field(2000, ge=1, le=100_000, description="Records per chunk (unit of checkpointing)")
+    jobs_batch_size: int = Field(32, ge=1, le=256, description="Messages per model call inside a chunk")
+    jobs_batch_max_chars: int = Field(4000, ge=1, description="Characters per model call (caps worker memory)")
+    jobs_lease_s: float = Field(60.0, gt=0, description="A chunk whose worker stops renewing this long is re-run")
+    jobs_chunk_timeout_s: float = Field(3600.0, gt=0, description="A chunk running longer is handed to another worker")
+    jobs_max_attempts: int = Field(5, ge=1, description="After this many starts a chunk's records are reported failed")
+    jobs_reaper_interval_s: float = Field(15.0, gt=0)
+    jobs_requeue_after_s: float = Field(1800.0, gt=0, description="Re-send a chunk still unclaimed after this long")
+    jobs_local_threads: int = Field(1, ge=1, le=16, description="Job threads in the API process without Redis")
+    jobs_import_dir: Path | None = Field(None, description="Only directory `path` sources may name (unset: refused)")
+    jobs_url_prefixes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated http(s) URL prefixes `url` sources may use (empty: refused)"
+    )
+    jobs_result_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Result files are deleted this long after the end")
+    jobs_queue_name: str = Field("tousu-jobs", description="Redis queue (and key namespace) of job messages")
+    alert_share_rise: float = Field(0.20, gt=0, description="Relative rise of a topic/category share that alerts")
+    alert_min_count: int = Field(20, ge=1, description="Messages a topic/category needs before it can alert")
+
+    @field_validator("jobs_url_prefixes", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("jobs_url_prefixes")
+    @classmethod
+    def _http_only(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            if not prefix.lower().startswith(("http://", "https://")) or prefix.count("/") < 3:
+                raise ValueError(f"URL prefix must be http(s)://host/...: {prefix!r}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _empty_database_url_is_none(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("host")
     @classmethod

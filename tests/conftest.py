@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("TOUSU_ARTIFACTS_DIR", ROOT / "artifacts")).resolve()
 REDIS_URL = os.environ.get("TOUSU_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
+pytest_plugins = ("tests.jobs_support",)  # batch-job fixtures (pg_url, database, job_client)
+
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
@@ -43,7 +45,7 @@ def fake_registry(encoder: FakeEncoder | None = None) -> Registry:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(artifacts_dir=tmp_path, redis_url=None, batch_max_wait_ms=20)
+    return Settings(artifacts_dir=tmp_path, redis_url=None, batch_max_wait_ms=20, jobs_dir=tmp_path / "jobs")
 
 
 @pytest.fixture

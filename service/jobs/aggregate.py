@@ -1,0 +1,183 @@
+"""Counts a report needs, computed per chunk and merged per job.
+
+Every block of the answer is read defensively: a task that is not served yet leaves its block
+``None`` and simply contributes nothing, so the report fills in as stages land. Example messages
+are masked here, before they reach the database: the entity stage's ``redacted_text`` when the
+answer has one, and :func:`models.pii.redact` over it in every case.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.pii import redact
+from models.schema import Analysis
+
+EXAMPLES_PER_KEY = 3
+EXAMPLE_CHARS = 160
+ENTITY_TYPES = ("PRODUCT", "ORG")
+MAX_ENTITY_KEYS = 500  # per type, kept after each merge (the report shows the top 20)
+MAX_CHANNELS = 100
+
+
+def mask_example(text: str, redacted: str | None) -> str:
+    masked = redact(redacted if redacted is not None else text)
+    masked = " ".join(masked.split())
+    return masked if len(masked) <= EXAMPLE_CHARS else masked[: EXAMPLE_CHARS - 1] + "…"
+
+
+@dataclass
+class Group:
+    """A category or topic: how many messages, and the most confident masked examples."""
+
+    count: int = 0
+    label: str | None = None
+    keywords: list[str] = field(default_factory=list)
+    examples: list[dict[str, Any]] = field(default_factory=list)  # {"score", "pos", "id", "text"}
+
+    def offer(self, score: float, pos: int, rid: str | None, text: str, redacted: str | None) -> None:
+        if len(self.examples) >= EXAMPLES_PER_KEY and score <= self.examples[-1]["score"]:
+            return  # not among the best: skip the masking work
+        self.examples.append({"score": round(score, 4), "pos": pos, "id": rid, "text": mask_example(text, redacted)})
+        self._trim()
+
+    def merge(self, other: Group) -> None:
+        self.count += other.count
+        self.label = self.label or other.label
+        self.keywords = self.keywords or other.keywords
+        self.examples.extend(other.examples)
+        self._trim()
+
+    def _trim(self) -> None:
+        self.examples.sort(key=lambda e: (-e["score"], e["pos"]))
+        del self.examples[EXAMPLES_PER_KEY:]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "label": self.label, "keywords": self.keywords, "examples": self.examples}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Group:
+        return cls(data["count"], data.get("label"), list(data.get("keywords") or []), list(data["examples"]))
+
+
+@dataclass
+class Aggregate:
+    analyzed: int = 0
+    failed: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    sentiment: Counter[str] = field(default_factory=Counter)
+    hidden_detected: int = 0
+    hidden_evaluated: int = 0
+    risk: Counter[str] = field(default_factory=Counter)
+    handoff: int = 0
+    categories: dict[str, Group] = field(default_factory=dict)
+    topics: dict[str, Group] = field(default_factory=dict)  # key: str(topic id)
+    entities: dict[str, Counter[str]] = field(default_factory=dict)
+    channels: dict[str, Counter[str]] = field(default_factory=dict)  # channel -> {"count", "negative"}
+    languages: Counter[str] = field(default_factory=Counter)
+    versions: dict[str, list[str]] = field(default_factory=dict)  # more than one: a mixed-model job
+
+    def add_error(self, error_type: str) -> None:
+        self.failed += 1
+        self.errors[error_type] += 1
+
+    def add(self, pos: int, text: str, channel: str | None, a: Analysis) -> None:
+        self.analyzed += 1
+        self.languages[a.language] += 1
+        for name, version in a.model_versions.items():
+            seen = self.versions.setdefault(name, [])
+            if version not in seen:
+                seen.append(version)
+        negative = False
+        if a.sentiment is not None:
+            self.sentiment[a.sentiment.label] += 1
+            negative = a.sentiment.label == "negative"
+        if a.hidden_dissatisfaction is not None:
+            self.hidden_evaluated += 1
+            self.hidden_detected += int(bool(a.hidden_dissatisfaction.detected))
+        if a.risk is not None:
+            self.risk[a.risk.level] += 1
+            self.handoff += int(bool(a.risk.handoff))
+        if a.category is not None:
+            group = self.categories.setdefault(a.category.name, Group())
+            group.count += 1
+            group.offer(a.category.score, pos, a.id, text, a.redacted_text)
+        if a.topic is not None:
+            group = self.topics.setdefault(str(a.topic.id), Group(label=a.topic.label, keywords=list(a.topic.keywords)))
+            group.count += 1
+            group.offer(a.topic.probability, pos, a.id, text, a.redacted_text)
+        for entity in a.entities or ():
+            kind = entity.type.upper()
+            if kind in ENTITY_TYPES and not entity.pii:
+                name = entity.normalized if isinstance(entity.normalized, str) else entity.text
+                self.entities.setdefault(kind, Counter())[" ".join(name.split())] += 1
+        if channel is not None:
+            counts = self.channels.setdefault(channel, Counter())
+            counts["count"] += 1
+            counts["negative"] += int(negative)
+
+    def merge(self, other: Aggregate) -> None:
+        self.analyzed += other.analyzed
+        self.failed += other.failed
+        self.errors.update(other.errors)
+        self.sentiment.update(other.sentiment)
+        self.hidden_detected += other.hidden_detected
+        self.hidden_evaluated += other.hidden_evaluated
+        self.risk.update(other.risk)
+        self.handoff += other.handoff
+        for groups, others in ((self.categories, other.categories), (self.topics, other.topics)):
+            for key, group in others.items():
+                groups.setdefault(key, Group()).merge(group)
+        for kind, counts in other.entities.items():
+            mine = self.entities.setdefault(kind, Counter())
+            mine.update(counts)
+            if len(mine) > MAX_ENTITY_KEYS:
+                self.entities[kind] = Counter(dict(mine.most_common(MAX_ENTITY_KEYS)))
+        for channel, counts in other.channels.items():
+            self.channels.setdefault(channel, Counter()).update(counts)
+        if len(self.channels) > MAX_CHANNELS:
+            top = sorted(self.channels.items(), key=lambda kv: -kv[1]["count"])[:MAX_CHANNELS]
+            self.channels = dict(top)
+        self.languages.update(other.languages)
+        for name, versions in other.versions.items():
+            seen = self.versions.setdefault(name, [])
+            seen.extend(v for v in versions if v not in seen)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "analyzed": self.analyzed,
+            "failed": self.failed,
+            "errors": dict(self.errors),
+            "sentiment": dict(self.sentiment),
+            "hidden_detected": self.hidden_detected,
+            "hidden_evaluated": self.hidden_evaluated,
+            "risk": dict(self.risk),
+            "handoff": self.handoff,
+            "categories": {k: g.to_json() for k, g in self.categories.items()},
+            "topics": {k: g.to_json() for k, g in self.topics.items()},
+            "entities": {k: dict(c) for k, c in self.entities.items()},
+            "channels": {k: dict(c) for k, c in self.channels.items()},
+            "languages": dict(self.languages),
+            "versions": self.versions,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Aggregate:
+        return cls(
+            analyzed=data["analyzed"],
+            failed=data["failed"],
+            errors=Counter(data["errors"]),
+            sentiment=Counter(data["sentiment"]),
+            hidden_detected=data["hidden_detected"],
+            hidden_evaluated=data["hidden_evaluated"],
+            risk=Counter(data["risk"]),
+            handoff=data["handoff"],
+            categories={k: Group.from_json(g) for k, g in data["categories"].items()},
+            topics={k: Group.from_json(g) for k, g in data["topics"].items()},
+            entities={k: Counter(c) for k, c in data["entities"].items()},
+            channels={k: Counter(c) for k, c in data["channels"].items()},
+            languages=Counter(data["languages"]),
+            versions={k: list(v) for k, v in data["versions"].items()},
+        )

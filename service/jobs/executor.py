@@ -1,0 +1,404 @@
+"""The work itself: split a job's input into chunks, analyse one chunk, finish a job.
+
+Each handler may run more than once for the same message (at-least-once queues, the reaper,
+two workers racing after a lease expired); the database decides which run counts:
+
+- ``prepare`` claims the job with a lease, writes every chunk input file (same names and content
+  on a re-run) and inserts the chunk rows in the transaction that moves the job to ``running``;
+- ``run_chunk`` claims the chunk with a lease it renews while it works, writes its results to a
+  file of its own and makes them count with one conditional UPDATE (``complete_chunk``): a
+  second run of a finished chunk changes nothing, a run that loses the race deletes its file;
+- ``finalize`` merges the chunk aggregates in chunk order, writes the report and moves the job
+  to ``completed`` once, then deletes the inputs.
+
+Logs carry job ids, chunk numbers, counts and exception types, never message text.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, cast
+
+import orjson
+from pydantic import ValidationError
+
+from models.pipeline import AnalysisInput, Analyzer
+from models.schema import Analysis
+from service.jobs.aggregate import Aggregate
+from service.jobs.db import CANCELLED, CHUNK_DONE, FAILED, QUEUED, RUNNING, JobRow
+from service.jobs.files import JobFiles
+from service.jobs.queue import JobQueue
+from service.jobs.records import BadRecord, Format, InputError, Record, read_records, record_from_json, sniff
+from service.jobs.report import build_report
+from service.jobs.store import ChunkPlan, JobStore
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class LeaseKeeper:
+    """Renews a lease from a background thread while work runs, and tells the work when to stop.
+
+    ``lost`` becomes true when a renewal is refused (the job was cancelled, or the lease expired and
+    another worker took over). Renewal stops after ``max_s`` so that a hung run is eventually
+    handed to someone else.
+    """
+
+    def __init__(
+        self, renew: Callable[[float], bool], lease_s: float, max_s: float, stop: threading.Event | None = None
+    ) -> None:
+        self._renew = renew
+        self.lease_s = lease_s
+        self.max_s = max_s
+        self.lost = False
+        self._external_stop = stop
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tousu-lease", daemon=True)
+
+    @property
+    def stopping(self) -> bool:
+        return self._external_stop is not None and self._external_stop.is_set()
+
+    def should_stop(self) -> bool:
+        return self.lost or self.stopping
+
+    def __enter__(self) -> LeaseKeeper:
+        self._start = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._done.wait(self.lease_s / 3):
+            if time.monotonic() - self._start > self.max_s:
+                logger.warning("work has run over %.0fs; no longer renewing its lease", self.max_s)
+                return
+            try:
+                if not self._renew(time.time() + self.lease_s):
+                    self.lost = True
+                    return
+            except Exception as exc:  # a database hiccup: try again at the next tick
+                logger.warning("lease renewal failed (%s)", type(exc).__name__)
+
+
+class DownloadError(InputError):
+    pass
+
+
+class JobExecutor:
+    def __init__(
+        self,
+        store: JobStore,
+        files: JobFiles,
+        queue: JobQueue,
+        settings: Settings,
+        analyzer: Analyzer | None = None,
+        owner: str | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.store = store
+        self.files = files
+        self.queue = queue
+        self.settings = settings
+        self.analyzer = analyzer
+        self.owner = owner or worker_id()
+        self.stop = stop
+
+    # -- prepare -----------------------------------------------------------------------------------
+    def prepare(self, job_id: str) -> None:
+        job = self.store.get_job(job_id)
+        if job is None or job.state != QUEUED:
+            return
+        s = self.settings
+        if not self.store.claim_prepare(job_id, self.owner, s.jobs_lease_s, time.time()):
+            return  # another worker is splitting it
+        renew = lambda until: self.store.extend_prepare(job_id, self.owner, until)  # noqa: E731
+        with LeaseKeeper(renew, s.jobs_lease_s, s.jobs_chunk_timeout_s, self.stop) as keeper:
+            try:
+                source = self._source(job)
+                fmt = (
+                    cast(Format, job.input_format) if job.input_format else sniff(source, None, s.jobs_max_input_bytes)
+                )
+                plans = self._split(job_id, source, fmt, keeper)
+            except InputError as exc:
+                if self.store.fail_job(job_id, str(exc), time.time()):
+                    logger.warning("job %s failed: %s", job_id, exc)
+                self.files.delete_job(job_id)
+                return
+            if plans is None:
+                return  # cancelled or taken over while splitting
+        total = sum(p.size for p in plans)
+        if not self.store.start_running(job_id, self.owner, fmt, total, plans, time.time()):
+            return
+        self.files.input_path(job_id).unlink(missing_ok=True)  # the chunk inputs hold the records now
+        logger.info("job %s: %d records in %d chunks", job_id, total, len(plans))
+        sent = {plan.idx: self.queue.send_chunk(job_id, plan.idx) for plan in plans}
+        self.store.record_chunk_messages(job_id, sent, time.time())
+        if not plans:
+            self.finalize(job_id)
+
+    def _source(self, job: JobRow) -> Path:
+        if job.source_kind == "upload":
+            return self.files.input_path(job.id)
+        if job.source_kind == "path":
+            path = Path(job.source or "")
+            if not path.is_file():
+                raise InputError("the path is not a readable file on the worker")
+            return path
+        return self._download(job)
+
+    def _download(self, job: JobRow) -> Path:
+        import httpx
+
+        limit = self.settings.jobs_max_upload_bytes
+        target = self.files.input_path(job.id)
+        try:
+            with (
+                httpx.stream("GET", job.source or "", timeout=60.0, follow_redirects=False) as response,
+                self.files.atomic_writer(target) as out,
+            ):
+                if response.is_redirect:
+                    raise DownloadError(f"download failed: HTTP {response.status_code} (redirects are not followed)")
+                if response.status_code != 200:
+                    raise DownloadError(f"download failed: HTTP {response.status_code}")
+                size = 0
+                for block in response.iter_raw(1024 * 1024):
+                    size += len(block)
+                    if size > limit:
+                        raise DownloadError(f"download is over {limit} bytes")
+                    out.write(block)
+        except httpx.HTTPError as exc:
+            raise DownloadError(f"download failed: {type(exc).__name__}") from None
+        return target
+
+    def _split(self, job_id: str, source: Path, fmt: Format, keeper: LeaseKeeper) -> list[ChunkPlan] | None:
+        s = self.settings
+        plans: list[ChunkPlan] = []
+        buffer: list[bytes] = []
+        first = 0
+
+        def flush() -> None:
+            nonlocal first
+            idx = len(plans)
+            with self.files.atomic_writer(self.files.chunk_input(job_id, idx)) as fh:
+                fh.write(b"".join(buffer))
+            plans.append(ChunkPlan(idx, first, len(buffer)))
+            first += len(buffer)
+            buffer.clear()
+
+        for record in read_records(source, fmt, s.max_text_chars, s.jobs_max_input_bytes):
+            buffer.append(orjson.dumps(record.to_json()) + b"\n")
+            if len(buffer) >= s.jobs_chunk_size:
+                flush()
+                if keeper.should_stop():
+                    return None
+        if buffer:
+            flush()
+        return plans
+
+    # -- one chunk ---------------------------------------------------------------------------------
+    def run_chunk(self, job_id: str, idx: int) -> None:
+        job = self.store.get_job(job_id)
+        if job is None:
+            return
+        if job.state in (CANCELLED, FAILED):
+            self.store.skip_chunk(job_id, idx, time.time())
+            return
+        if job.state != RUNNING:
+            return
+        s = self.settings
+        attempt = self.store.claim_chunk(job_id, idx, self.owner, s.jobs_lease_s, time.time())
+        if attempt is None:
+            return  # done already, or a live worker holds it
+        started = time.monotonic()
+        renew = lambda until: self.store.extend_chunk(job_id, idx, self.owner, until)  # noqa: E731
+        with LeaseKeeper(renew, s.jobs_lease_s, s.jobs_chunk_timeout_s, self.stop) as keeper:
+            try:
+                records = self._read_chunk(job_id, idx)
+            except FileNotFoundError:
+                if self._job_state(job_id) != RUNNING:
+                    self.store.skip_chunk(job_id, idx, time.time())
+                    return
+                logger.error(
+                    "job %s chunk %d: input file missing (is TOUSU_JOBS_DIR shared by all workers?)", job_id, idx
+                )
+                raise
+            done: tuple[list[bytes], Aggregate] | None
+            if attempt > s.jobs_max_attempts:
+                logger.error("job %s chunk %d: started %d times; reporting its records as failed", job_id, idx, attempt)
+                done = self._give_up(records, attempt - 1)
+            else:
+                done = self._analyse(job, records, keeper)
+            if done is None:  # cancelled, taken over, or shutting down
+                if keeper.stopping and not keeper.lost:  # shutting down: hand the chunk back now
+                    self.store.release_chunk(job_id, idx, self.owner)
+                    self.store.record_chunk_messages(job_id, {idx: self.queue.send_chunk(job_id, idx)}, time.time())
+                elif self._job_state(job_id) in (CANCELLED, FAILED):
+                    self.store.skip_chunk(job_id, idx, time.time())
+                return
+            lines, agg = done
+            out = self.files.new_chunk_output(job_id, idx)
+            with self.files.atomic_writer(out) as fh:
+                for line in lines:
+                    fh.write(line)
+        if not self.store.complete_chunk(job_id, idx, agg.analyzed, agg.failed, out.name, agg.to_json(), time.time()):
+            out.unlink(missing_ok=True)  # another run of this chunk counted first, or the job was cancelled
+            if self._job_state(job_id) in (CANCELLED, FAILED):
+                self.store.skip_chunk(job_id, idx, time.time())
+            return
+        logger.info(
+            "job %s chunk %d: %d analysed, %d bad records in %.1fs (attempt %d)",
+            job_id,
+            idx,
+            agg.analyzed,
+            agg.failed,
+            time.monotonic() - started,
+            attempt,
+        )
+        self.finalize(job_id)
+
+    def _job_state(self, job_id: str) -> str | None:
+        job = self.store.get_job(job_id)
+        return None if job is None else job.state
+
+    def _read_chunk(self, job_id: str, idx: int) -> list[Record | BadRecord]:
+        with self.files.chunk_input(job_id, idx).open("rb") as fh:
+            return [record_from_json(orjson.loads(line)) for line in fh if line.strip()]
+
+    def _analyse(
+        self, job: JobRow, records: list[Record | BadRecord], keeper: LeaseKeeper
+    ) -> tuple[list[bytes], Aggregate] | None:
+        if self.analyzer is None:
+            raise RuntimeError("this process has no analyzer; chunks run in workers")
+        good = {i: r for i, r in enumerate(records) if isinstance(r, Record)}
+        analyses: dict[int, Analysis | None] = {}
+        for batch in self._batches(good):
+            if keeper.should_stop():
+                return None
+            inputs = [self._input(good[i], job.options) for i in batch]
+            analyses.update(zip(batch, self._analyse_safely(inputs), strict=True))
+        agg = Aggregate()
+        lines: list[bytes] = []
+        for i, record in enumerate(records):
+            if isinstance(record, BadRecord):
+                agg.add_error(record.error_type)
+                lines.append(orjson.dumps(record.to_json()) + b"\n")
+                continue
+            analysis = analyses[i]
+            if analysis is None:
+                bad = BadRecord(record.line, "analysis_failed", "the models failed on this message", record.id)
+                agg.add_error(bad.error_type)
+                lines.append(orjson.dumps(bad.to_json()) + b"\n")
+                continue
+            agg.add(record.line, record.text, record.channel, analysis)  # line orders report examples
+            lines.append(analysis.model_dump_json().encode() + b"\n")
+        return lines, agg
+
+    def _batches(self, good: dict[int, Record]) -> list[list[int]]:
+        """Model calls of similar lengths (less padding), capped in count and in characters (bounded memory).
+
+        Sorting puts the longest messages of a chunk together; without the character cap, 32 of them in one
+        call made a worker's memory peak above 2 GB. Answers go back to input order in ``_analyse``.
+        """
+        size, max_chars = self.settings.jobs_batch_size, self.settings.jobs_batch_max_chars
+        batches: list[list[int]] = []
+        current: list[int] = []
+        chars = 0
+        for i in sorted(good, key=lambda k: len(good[k].text)):
+            n = len(good[i].text)
+            if current and (len(current) >= size or chars + n > max_chars):
+                batches.append(current)
+                current, chars = [], 0
+            current.append(i)
+            chars += n
+        if current:
+            batches.append(current)
+        return batches
+
+    @staticmethod
+    def _input(record: Record, options: dict[str, Any]) -> AnalysisInput:
+        received = datetime.fromisoformat(record.received_at) if record.received_at else None
+        return AnalysisInput.prepare(
+            record.text, options, record.id, received_at=received, customer_id=record.customer_id
+        )
+
+    def _analyse_safely(self, inputs: list[AnalysisInput]) -> list[Analysis | None]:
+        """One bad message must not sink its batch: on an error, retry the batch one message at a time."""
+        assert self.analyzer is not None
+        try:
+            return list(self.analyzer.analyze_batch(inputs))
+        except Exception as exc:
+            logger.warning("a batch of %d failed (%s); analysing one by one", len(inputs), type(exc).__name__)
+        out: list[Analysis | None] = []
+        for item in inputs:
+            try:
+                out.append(self.analyzer.analyze_batch([item])[0])
+            except Exception as exc:
+                logger.warning("a message failed analysis (%s)", type(exc).__name__)
+                out.append(None)
+        return out
+
+    @staticmethod
+    def _give_up(records: list[Record | BadRecord], attempts: int) -> tuple[list[bytes], Aggregate]:
+        """Workers died on this chunk every time (a poison message?): report its records, finish the job."""
+        agg = Aggregate()
+        lines: list[bytes] = []
+        for r in records:
+            bad = (
+                r
+                if isinstance(r, BadRecord)
+                else BadRecord(r.line, "analysis_failed", f"chunk abandoned after {attempts} failed attempts", r.id)
+            )
+            agg.add_error(bad.error_type)
+            lines.append(orjson.dumps(bad.to_json()) + b"\n")
+        return lines, agg
+
+    # -- finish ------------------------------------------------------------------------------------
+    def finalize(self, job_id: str) -> bool:
+        job = self.store.get_job(job_id)
+        if job is None or job.state != RUNNING:
+            return False
+        chunks = self.store.chunks(job_id)
+        if any(c.state != CHUNK_DONE or c.aggregate is None for c in chunks):
+            return False
+        agg = Aggregate()
+        for chunk in chunks:
+            agg.merge(Aggregate.from_json(chunk.aggregate or {}))
+        previous = self.store.previous_report(job.dataset, job.created_at, job.id) if job.dataset else None
+        now = time.time()
+        args = (job.id, job.dataset, job.created_at, now, job.total or 0, agg)
+        limits = (self.settings.alert_share_rise, self.settings.alert_min_count)
+        try:
+            report = build_report(*args, previous, *limits)
+        except ValidationError:  # a report stored by an older version: finish without the comparison
+            logger.warning("job %s: the previous report of its dataset is unreadable; no comparison", job_id)
+            report = build_report(*args, None, *limits)
+        versions = {name: seen[0] for name, seen in agg.versions.items() if seen}
+        if not self.store.finish_job(job_id, report.model_dump(mode="json"), versions, now):
+            return False
+        self.files.delete_inputs(job_id)
+        self.files.delete_unreferenced_outputs(job_id, {c.output for c in chunks if c.output})
+        logger.info(
+            "job %s completed: %d analysed, %d bad records, %d alerts",
+            job_id,
+            agg.analyzed,
+            agg.failed,
+            len(report.alerts),
+        )
+        return True

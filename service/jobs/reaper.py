@@ -1,0 +1,126 @@
+"""The janitor that makes recovery need no human. It runs in every worker and in the API.
+
+Each pass:
+
+1. chunks whose lease expired (the worker was killed, hung past ``jobs_chunk_timeout_s``, or lost
+   its network) go back to ``queued`` and are sent again;
+2. queued chunks whose message was never sent (the process died between the split and the send),
+   is no longer in Redis (Redis restarted without persistence) or was sent over
+   ``jobs_requeue_after_s`` ago are sent again;
+3. the same for jobs waiting for their prepare (the API died right after accepting the upload),
+   and for prepares whose worker died;
+4. running jobs with every chunk done but no report (the last worker died while finishing) are
+   finished;
+5. files of jobs that ended ``jobs_result_ttl_s`` ago are deleted (retention).
+
+Every re-send is a compare-and-set in the database, so several reapers send one message, and
+the handlers are idempotent, so a message that was not lost after all costs a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from service.jobs.files import JobFiles
+from service.jobs.queue import JobQueue
+from service.jobs.store import JobStore, Waiting
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ReapResult:
+    expired: list[tuple[str, int]] = field(default_factory=list)
+    resent: list[tuple[str, int]] = field(default_factory=list)
+    prepares: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
+    purged: list[str] = field(default_factory=list)
+
+
+class Reaper:
+    def __init__(
+        self,
+        store: JobStore,
+        files: JobFiles,
+        queue: JobQueue,
+        finalize: Callable[[str], bool],
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.files = files
+        self.queue = queue
+        self.finalize = finalize
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, resend_all: bool = False) -> ReapResult:
+        """One pass. ``resend_all``: the in-process queue just started empty, so send every queued item."""
+        s = self.settings
+        store, queue = self.store, self.queue
+        now = time.time()
+        out = ReapResult()
+        for job_id, idx in store.expired_chunks(now):
+            if store.requeue_expired(job_id, idx, now):
+                store.record_chunk_messages(job_id, {idx: queue.send_chunk(job_id, idx)}, time.time())
+                out.expired.append((job_id, idx))
+                logger.warning("job %s chunk %d: lease expired (worker gone); sent again", job_id, idx)
+        # Waiting longer than a lease: never sent, or the broker no longer has the message, or a very old send.
+        chunks = store.waiting_chunks(now, s.jobs_lease_s, every=resend_all)
+        jobs = store.waiting_jobs(now, s.jobs_lease_s, every=resend_all)
+        lost = queue.lost([w.message_id for w in chunks + jobs if w.message_id])
+        for w in chunks:
+            assert w.idx is not None
+            if self._due(w, now, lost, resend_all) and store.set_chunk_enqueued(w.job_id, w.idx, now, w.enqueued_at):
+                store.record_chunk_messages(w.job_id, {w.idx: queue.send_chunk(w.job_id, w.idx)}, time.time())
+                out.resent.append((w.job_id, w.idx))
+        for w in jobs:
+            if self._due(w, now, lost, resend_all) and store.requeue_prepare(w.job_id, now, w.enqueued_at):
+                store.record_job_message(w.job_id, queue.send_prepare(w.job_id), time.time())
+                out.prepares.append(w.job_id)
+        for job_id in self.store.finishable_jobs():
+            if self.finalize(job_id):
+                out.finished.append(job_id)
+        for job_id in self.store.expired_results(now - s.jobs_result_ttl_s):
+            self.files.delete_job(job_id)
+            self.store.mark_purged(job_id, now)
+            out.purged.append(job_id)
+        if out.resent or out.prepares or out.finished:
+            logger.info(
+                "reaper: %d chunk(s) and %d prepare(s) sent again, %d job(s) finished",
+                len(out.resent),
+                len(out.prepares),
+                len(out.finished),
+            )
+        return out
+
+    def _due(self, w: Waiting, now: float, lost: set[str], resend_all: bool) -> bool:
+        if resend_all or w.abandoned or w.enqueued_at is None:
+            return True
+        if w.message_id is not None and w.message_id in lost:
+            return True
+        return w.enqueued_at < now - self.settings.jobs_requeue_after_s
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="tousu-reaper", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        interval = self.settings.jobs_reaper_interval_s
+        while not self._stop.wait(interval * random.uniform(0.8, 1.2)):  # jitter: reapers do not march in step
+            try:
+                self.run_once()
+            except Exception as exc:
+                logger.error("reaper pass failed: %s", type(exc).__name__, exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None

@@ -1,0 +1,427 @@
+"""Every read and write of job metadata, as small transactions.
+
+The once-only transitions are single conditional UPDATEs: ``claim_chunk`` (queued, or running
+with an expired lease -> running), ``complete_chunk`` (not done -> done: the chunk checkpoint),
+``finish_job`` (running with every chunk done -> completed) and the reaper's re-sends, which
+compare-and-set ``enqueued_at`` so that of several reapers only one sends a message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Engine, and_, bindparam, case, delete, exists, func, or_, select, true, update
+from sqlalchemy.orm import Session
+
+from service.jobs.db import (
+    CANCELLED,
+    CHUNK_DONE,
+    CHUNK_QUEUED,
+    CHUNK_RUNNING,
+    CHUNK_SKIPPED,
+    COMPLETED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    ChunkRow,
+    JobRow,
+    create_schema,
+    database_url,
+    make_engine,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    idx: int
+    first: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A chunk (or, with ``idx`` None, a job's prepare) waiting for a worker: was its message lost?"""
+
+    job_id: str
+    idx: int | None
+    enqueued_at: float | None
+    message_id: str | None
+    abandoned: bool  # a prepare whose worker's lease ran out
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    failed: int
+    chunks_done: int
+
+
+def _rows(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+class JobStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str | None, jobs_dir: Path) -> JobStore:
+        if url is None:
+            jobs_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(database_url(url, jobs_dir))
+        create_schema(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def _job_is(self, job_id: str, state: str) -> Any:
+        return exists().where(JobRow.id == job_id, JobRow.state == state)
+
+    # -- jobs --------------------------------------------------------------------------------------
+    def create_job(self, job: JobRow) -> None:
+        with self._session() as s, s.begin():
+            s.add(job)
+
+    def get_job(self, job_id: str) -> JobRow | None:
+        with self._session() as s:
+            return s.get(JobRow, job_id)
+
+    def list_jobs(self, dataset: str | None, limit: int) -> list[JobRow]:
+        with self._session() as s:
+            q = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
+            if dataset is not None:
+                q = q.where(JobRow.dataset == dataset)
+            return list(s.scalars(q))
+
+    def requeue_prepare(self, job_id: str, now: float, seen: float | None) -> bool:
+        """Re-send a prepare (never sent, or its worker died): frees an expired lease in the same update."""
+        same = JobRow.enqueued_at.is_(None) if seen is None else JobRow.enqueued_at == seen
+        free = or_(JobRow.prepare_lease_until.is_(None), JobRow.prepare_lease_until < now)
+        stmt = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state == QUEUED, same, free)
+            .values(enqueued_at=now, prepare_owner=None, prepare_lease_until=None)
+        )
+        with self.engine.begin() as c:
+            return _rows(c.execute(stmt)) == 1
+
+    def claim_prepare(self, job_id: str, owner: str, lease_s: float, now: float) -> bool:
+        free = or_(JobRow.prepare_lease_until.is_(None), JobRow.prepare_lease_until < now)
+        stmt = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state == QUEUED, free)
+            .values(prepare_owner=owner, prepare_lease_until=now + lease_s)
+        )
+        with self.engine.begin() as c:
+            return _rows(c.execute(stmt)) == 1
+
+    def extend_prepare(self, job_id: str, owner: str, until: float) -> bool:
+        stmt = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state == QUEUED, JobRow.prepare_owner == owner)
+            .values(prepare_lease_until=until)
+        )
+        with self.engine.begin() as c:
+            return _rows(c.execute(stmt)) == 1
+
+    def start_running(
+        self, job_id: str, owner: str, fmt: str, total: int, plans: Sequence[ChunkPlan], now: float
+    ) -> bool:
+        """Chunks and the running state in one transaction: a prepare re-run after a crash starts clean."""
+        with self._session() as s, s.begin():
+            won = s.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.state == QUEUED, JobRow.prepare_owner == owner)
+                .values(
+                    state=RUNNING,
+                    input_format=fmt,
+                    total=total,
+                    n_chunks=len(plans),
+                    prepared_at=now,
+                    prepare_owner=None,
+                    prepare_lease_until=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if _rows(won) != 1:
+                return False
+            s.execute(delete(ChunkRow).where(ChunkRow.job_id == job_id).execution_options(synchronize_session=False))
+            s.add_all(
+                ChunkRow(job_id=job_id, idx=p.idx, first=p.first, size=p.size, state=CHUNK_QUEUED, attempts=0)
+                for p in plans
+            )
+        return True
+
+    def fail_job(self, job_id: str, error: str, now: float) -> bool:
+        stmt = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state.in_((QUEUED, RUNNING)))
+            .values(state=FAILED, error=error[:1000], finished_at=now, prepare_owner=None, prepare_lease_until=None)
+        )
+        with self.engine.begin() as c:
+            return _rows(c.execute(stmt)) == 1
+
+    def cancel_job(self, job_id: str, now: float) -> bool:
+        with self.engine.begin() as c:
+            won = c.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.state.in_((QUEUED, RUNNING)))
+                .values(state=CANCELLED, finished_at=now)
+            )
+            c.execute(
+                update(ChunkRow)
+                .where(ChunkRow.job_id == job_id, ChunkRow.state == CHUNK_QUEUED)
+                .values(state=CHUNK_SKIPPED, finished_at=now)
+            )
+            return _rows(won) == 1
+
+    def finish_job(self, job_id: str, report: dict[str, Any], versions: dict[str, str], now: float) -> bool:
+        unfinished = exists().where(ChunkRow.job_id == job_id, ChunkRow.state != CHUNK_DONE)
+        with self.engine.begin() as c:
+            won = c.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.state == RUNNING, ~unfinished)
+                .values(state=COMPLETED, report=report, model_versions=versions, finished_at=now)
+            )
+            if _rows(won) != 1:
+                return False
+            # The merged aggregate now lives in the report; per-chunk copies only cost space.
+            c.execute(update(ChunkRow).where(ChunkRow.job_id == job_id).values(aggregate=None))
+            return True
+
+    def previous_report(self, dataset: str, created_at: float, job_id: str) -> dict[str, Any] | None:
+        with self._session() as s:
+            row = s.execute(
+                select(JobRow.report)
+                .where(
+                    JobRow.dataset == dataset,
+                    JobRow.state == COMPLETED,
+                    JobRow.created_at < created_at,
+                    JobRow.id != job_id,
+                    JobRow.report.is_not(None),
+                )
+                .order_by(JobRow.created_at.desc())
+                .limit(1)
+            ).first()
+            return None if row is None else cast(dict[str, Any], row[0])
+
+    def mark_purged(self, job_id: str, now: float) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(JobRow).where(JobRow.id == job_id).values(purged_at=now))
+
+    # -- chunks ------------------------------------------------------------------------------------
+    def claim_chunk(self, job_id: str, idx: int, owner: str, lease_s: float, now: float) -> int | None:
+        """Take the chunk if it is queued or its lease ran out; returns the attempt number, or None."""
+        claimable = or_(
+            ChunkRow.state == CHUNK_QUEUED,
+            and_(ChunkRow.state == CHUNK_RUNNING, ChunkRow.lease_until < now),
+        )
+        stmt = (
+            update(ChunkRow)
+            .where(ChunkRow.job_id == job_id, ChunkRow.idx == idx, claimable, self._job_is(job_id, RUNNING))
+            .values(
+                state=CHUNK_RUNNING,
+                owner=owner,
+                lease_until=now + lease_s,
+                attempts=ChunkRow.attempts + 1,
+                started_at=now,
+            )
+            .returning(ChunkRow.attempts)
+        )
+        with self.engine.begin() as c:
+            attempt = c.execute(stmt).scalar_one_or_none()
+            return None if attempt is None else int(attempt)
+
+    def extend_chunk(self, job_id: str, idx: int, owner: str, until: float) -> bool:
+        """Renew the lease; False when another worker took the chunk over or the job was cancelled."""
+        stmt = (
+            update(ChunkRow)
+            .where(
+                ChunkRow.job_id == job_id,
+                ChunkRow.idx == idx,
+                ChunkRow.owner == owner,
+                ChunkRow.state == CHUNK_RUNNING,
+                self._job_is(job_id, RUNNING),
+            )
+            .values(lease_until=until)
+        )
+        with self.engine.begin() as c:
+            return _rows(c.execute(stmt)) == 1
+
+    def release_chunk(self, job_id: str, idx: int, owner: str) -> None:
+        """Give a chunk back at once (worker shutting down) instead of letting its lease expire."""
+        with self.engine.begin() as c:
+            c.execute(
+                update(ChunkRow)
+                .where(ChunkRow.job_id == job_id, ChunkRow.idx == idx, ChunkRow.owner == owner)
+                .where(ChunkRow.state == CHUNK_RUNNING)
+                .values(state=CHUNK_QUEUED, owner=None, lease_until=None, enqueued_at=None)
+            )
+
+    def complete_chunk(
+        self, job_id: str, idx: int, analyzed: int, failed: int, output: str, aggregate: dict[str, Any], now: float
+    ) -> bool:
+        """The checkpoint: the first run to get here counts; a later duplicate run changes nothing."""
+        stmt = (
+            update(ChunkRow)
+            .where(
+                ChunkRow.job_id == job_id,
+                ChunkRow.idx == idx,
+                ChunkRow.state.in_((CHUNK_QUEUED, CHUNK_RUNNING)),
+                self._job_is(job_id, RUNNING),
+            )
+            .values(
+                state=CHUNK_DONE,
+                analyzed=analyzed,
+                failed=failed,
+                output=output,
+                aggregate=aggregate,
+                finished_at=now,
+                owner=None,
+                lease_until=None,
+            )
+        )
+        with self.engine.begin() as c:
+            return _rows(c.execute(stmt)) == 1
+
+    def skip_chunk(self, job_id: str, idx: int, now: float) -> None:
+        """A chunk of a cancelled or failed job."""
+        with self.engine.begin() as c:
+            c.execute(
+                update(ChunkRow)
+                .where(ChunkRow.job_id == job_id, ChunkRow.idx == idx, ChunkRow.state != CHUNK_DONE)
+                .values(state=CHUNK_SKIPPED, finished_at=now, owner=None, lease_until=None)
+            )
+
+    def chunks(self, job_id: str) -> list[ChunkRow]:
+        with self._session() as s:
+            return list(s.scalars(select(ChunkRow).where(ChunkRow.job_id == job_id).order_by(ChunkRow.idx)))
+
+    def progress(self, job_id: str) -> Progress:
+        done_chunks = func.sum(case((ChunkRow.state == CHUNK_DONE, 1), else_=0))
+        with self._session() as s:
+            row = s.execute(
+                select(
+                    func.coalesce(func.sum(ChunkRow.analyzed), 0),
+                    func.coalesce(func.sum(ChunkRow.failed), 0),
+                    func.coalesce(done_chunks, 0),
+                ).where(ChunkRow.job_id == job_id)
+            ).one()
+            return Progress(int(row[0]), int(row[1]), int(row[2]))
+
+    def progress_many(self, job_ids: list[str]) -> dict[str, Progress]:
+        done_chunks = func.sum(case((ChunkRow.state == CHUNK_DONE, 1), else_=0))
+        with self._session() as s:
+            rows = s.execute(
+                select(ChunkRow.job_id, func.sum(ChunkRow.analyzed), func.sum(ChunkRow.failed), done_chunks)
+                .where(ChunkRow.job_id.in_(job_ids))
+                .group_by(ChunkRow.job_id)
+            ).all()
+            return {r[0]: Progress(int(r[1] or 0), int(r[2] or 0), int(r[3] or 0)) for r in rows}
+
+    # -- reaper queries ----------------------------------------------------------------------------
+    def expired_chunks(self, now: float, limit: int = 1000) -> list[tuple[str, int]]:
+        """Running chunks of running jobs whose worker stopped renewing the lease (killed, hung, lost)."""
+        with self._session() as s:
+            rows = s.execute(
+                select(ChunkRow.job_id, ChunkRow.idx)
+                .join(JobRow, JobRow.id == ChunkRow.job_id)
+                .where(ChunkRow.state == CHUNK_RUNNING, ChunkRow.lease_until < now, JobRow.state == RUNNING)
+                .limit(limit)
+            ).all()
+            return [(r[0], int(r[1])) for r in rows]
+
+    def requeue_expired(self, job_id: str, idx: int, now: float) -> bool:
+        stmt = (
+            update(ChunkRow)
+            .where(
+                ChunkRow.job_id == job_id,
+                ChunkRow.idx == idx,
+                ChunkRow.state == CHUNK_RUNNING,
+                ChunkRow.lease_until < now,
+            )
+            .values(state=CHUNK_QUEUED, owner=None, lease_until=None, enqueued_at=now)
+        )
+        with self.engine.begin() as c:
+            return _rows(c.execute(stmt)) == 1
+
+    def waiting_chunks(self, now: float, grace_s: float, every: bool = False, limit: int = 5000) -> list[Waiting]:
+        """Queued chunks of running jobs last sent (or split, if never sent) over ``grace_s`` ago; ``every``: all."""
+        due: Any = true() if every else func.coalesce(ChunkRow.enqueued_at, JobRow.prepared_at) < now - grace_s
+        with self._session() as s:
+            rows = s.execute(
+                select(ChunkRow.job_id, ChunkRow.idx, ChunkRow.enqueued_at, ChunkRow.message_id)
+                .join(JobRow, JobRow.id == ChunkRow.job_id)
+                .where(ChunkRow.state == CHUNK_QUEUED, JobRow.state == RUNNING, due)
+                .order_by(JobRow.created_at, ChunkRow.idx)
+                .limit(limit)
+            ).all()
+            return [Waiting(r[0], int(r[1]), r[2], r[3], False) for r in rows]
+
+    def set_chunk_enqueued(self, job_id: str, idx: int, now: float, seen: float | None) -> bool:
+        """Compare-and-set of a chunk's send time: of several reapers, one re-sends."""
+        same = ChunkRow.enqueued_at.is_(None) if seen is None else ChunkRow.enqueued_at == seen
+        stmt = (
+            update(ChunkRow)
+            .where(ChunkRow.job_id == job_id, ChunkRow.idx == idx, ChunkRow.state == CHUNK_QUEUED, same)
+            .values(enqueued_at=now)
+        )
+        with self.engine.begin() as c:
+            return _rows(c.execute(stmt)) == 1
+
+    def record_chunk_messages(self, job_id: str, ids: dict[int, str | None], now: float) -> None:
+        """After sending: when, and under which broker id (so that a lost message can be noticed)."""
+        if not ids:
+            return
+        stmt = (
+            update(ChunkRow)
+            .where(ChunkRow.job_id == job_id, ChunkRow.idx == bindparam("b_idx"))
+            .values(enqueued_at=now, message_id=bindparam("b_mid"))
+        )
+        with self.engine.begin() as c:
+            c.execute(stmt, [{"b_idx": idx, "b_mid": mid} for idx, mid in ids.items()])
+
+    def record_job_message(self, job_id: str, message_id: str | None, now: float) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(JobRow).where(JobRow.id == job_id).values(enqueued_at=now, message_id=message_id))
+
+    def waiting_jobs(self, now: float, grace_s: float, every: bool = False) -> list[Waiting]:
+        """Queued jobs nobody is preparing, last sent (or created) over ``grace_s`` ago, or whose preparer died."""
+        abandoned = JobRow.prepare_lease_until < now
+        free = or_(JobRow.prepare_owner.is_(None), abandoned)
+        due: Any = true() if every else func.coalesce(JobRow.enqueued_at, JobRow.created_at) < now - grace_s
+        with self._session() as s:
+            rows = s.execute(
+                select(JobRow.id, JobRow.enqueued_at, JobRow.message_id, JobRow.prepare_owner.is_not(None))
+                .where(JobRow.state == QUEUED, free, or_(due, abandoned))
+                .order_by(JobRow.created_at)
+            ).all()
+            return [Waiting(r[0], None, r[1], r[2], bool(r[3])) for r in rows]
+
+    def finishable_jobs(self) -> list[str]:
+        """Running jobs with every chunk done: their last worker died before writing the report."""
+        unfinished = exists().where(ChunkRow.job_id == JobRow.id, ChunkRow.state != CHUNK_DONE)
+        with self._session() as s:
+            return list(s.scalars(select(JobRow.id).where(JobRow.state == RUNNING, ~unfinished)))
+
+    def expired_results(self, before: float) -> list[str]:
+        with self._session() as s:
+            return list(
+                s.scalars(
+                    select(JobRow.id).where(
+                        JobRow.state.in_((COMPLETED, FAILED, CANCELLED)),
+                        JobRow.finished_at < before,
+                        JobRow.purged_at.is_(None),
+                    )
+                )
+            )

@@ -1,0 +1,199 @@
+"""Nothing is lost: real ``tousu worker`` / ``tousu serve`` processes, the real Redis, SIGKILL mid-chunk.
+
+The workers run the deterministic fake model slowed down to ~1 s per chunk of 250 messages
+(``TOUSU_TEST_FAKE_DELAY_S``), so a chunk is reliably killed in its middle. Each test checks the
+final results: every record exactly once, in input order, bad records at their place.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from service.jobs.store import JobStore
+from tests.conftest import REDIS_URL
+from tests.jobs_support import Processes, free_port, wait_until
+
+N_RECORDS = 3000
+BAD_EVERY = 500  # lines 500, 1000, ... are invalid JSON
+
+
+def _env(tmp_path: Path, database: str | None, redis_url: str | None) -> dict[str, str]:
+    return {
+        "TOUSU_REDIS_URL": redis_url or "",
+        "TOUSU_DATABASE_URL": database or "",
+        "TOUSU_JOBS_DIR": str(tmp_path / "jobs"),
+        "TOUSU_ARTIFACTS_DIR": str(tmp_path),
+        "TOUSU_JOBS_QUEUE_NAME": f"tousu-test-{uuid.uuid4().hex[:8]}",
+        "TOUSU_JOBS_CHUNK_SIZE": "250",
+        "TOUSU_JOBS_BATCH_SIZE": "25",
+        "TOUSU_JOBS_LEASE_S": "2",
+        "TOUSU_JOBS_REAPER_INTERVAL_S": "0.5",
+        "TOUSU_TEST_FAKE_DELAY_S": "0.1",
+        "TOUSU_BATCH_MAX_WAIT_MS": "5",
+        "TOUSU_LOG_LEVEL": "info",
+    }
+
+
+def _dump() -> bytes:
+    lines = []
+    for i in range(N_RECORDS):
+        if i and i % BAD_EVERY == 0:
+            lines.append(b'{"id": "broken", "text": ')
+        lines.append(json.dumps({"id": f"r{i}", "text": f"退款第{i}单还没到"}, ensure_ascii=False).encode())
+    return b"\n".join(lines) + b"\n"
+
+
+def _check_results(body: str) -> None:
+    out = [json.loads(line) for line in body.splitlines()]
+    good = [o for o in out if "error_type" not in o]
+    bad = [o for o in out if "error_type" in o]
+    assert [o["id"] for o in good] == [f"r{i}" for i in range(N_RECORDS)]  # all, in order, each exactly once
+    assert all(o["sentiment"] is not None for o in good)
+    n_bad = (N_RECORDS - 1) // BAD_EVERY
+    assert [o["line"] for o in bad] == [BAD_EVERY * k + k for k in range(1, n_bad + 1)]
+    assert len(out) == N_RECORDS + n_bad
+
+
+Spawn = Callable[[dict[str, str]], Processes]
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    """Process groups sharing an environment; every process is killed at the end of the test."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    made: list[Processes] = []
+
+    def factory(env: dict[str, str]) -> Processes:
+        made.append(Processes(env, logs))
+        return made[-1]
+
+    yield factory
+    for p in made:
+        p.close()
+
+
+def _running_chunk(store: JobStore, job_id: str, min_age_s: float) -> tuple[int, int] | None:
+    """(chunk idx, worker pid) of a chunk in the middle of its run, once at least one chunk is done."""
+    chunks = store.chunks(job_id)
+    if not any(c.state == "done" for c in chunks):
+        return None
+    for c in chunks:
+        if c.state == "running" and c.owner and c.started_at and time.time() - c.started_at >= min_age_s:
+            return c.idx, int(c.owner.split(":")[-2])  # owner: [api:]host:pid:nonce
+    return None
+
+
+def _logs(p: Processes) -> str:
+    return "\n".join(f"--- {f.name}\n{f.read_text(errors='replace')[-3000:]}" for f in sorted(p.logs.glob("*.log")))
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_worker_killed_mid_chunk_loses_nothing(
+    tmp_path: Path, database: str | None, redis_client: redis.Redis, spawn: Spawn
+) -> None:
+    p = spawn(_env(tmp_path, database, REDIS_URL))
+    api_port = free_port()
+    api = p.api(api_port, "api")
+    workers = {p.worker("w1").pid: "w1", p.worker("w2").pid: "w2"}
+    base = f"http://127.0.0.1:{api_port}"
+    store = JobStore.open(database, tmp_path / "jobs")
+    try:
+        r = httpx.post(f"{base}/v1/jobs", content=_dump(), headers={"content-type": "application/x-ndjson"})
+        assert r.status_code == 202, r.text
+        job_id = r.json()["id"]
+        found: list[tuple[int, int]] = []
+
+        def mid_chunk() -> bool:
+            hit = _running_chunk(store, job_id, 0.3)
+            if hit is not None and hit[1] in workers:
+                found.append(hit)
+                return True
+            return False
+
+        wait_until(mid_chunk, 60, "a chunk in the middle of its run")
+        idx, pid = found[0]
+        victim = next(proc for proc in p.procs if proc.pid == pid)
+        p.kill(victim)  # SIGKILL: no cleanup, no ack, the lease just stops being renewed
+        p.worker("w3")
+        wait_until(lambda: httpx.get(f"{base}/v1/jobs/{job_id}").json()["state"] == "completed", 120, "completion")
+
+        _check_results(httpx.get(f"{base}/v1/jobs/{job_id}/results", timeout=30).text)
+        status = httpx.get(f"{base}/v1/jobs/{job_id}").json()
+        assert status["counts"] == {"total": N_RECORDS + 5, "done": N_RECORDS, "failed": 5, "pending": 0}
+        chunks = store.chunks(job_id)
+        killed = next(c for c in chunks if c.idx == idx)
+        assert killed.attempts >= 2 and killed.owner is None  # it was run again, by another worker
+        outputs = sorted(path.name for path in (tmp_path / "jobs" / job_id / "chunks").iterdir())
+        assert outputs == sorted(c.output for c in chunks if c.output)  # one results file per chunk, no strays
+        assert "lease expired" in p.log("api") + p.log("w1") + p.log("w2") + p.log("w3")
+        assert api.poll() is None
+    except AssertionError:
+        print(_logs(p))
+        raise
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_api_and_worker_killed_then_restarted_lose_nothing(
+    tmp_path: Path, redis_client: redis.Redis, spawn: Spawn
+) -> None:
+    """A total outage in the middle of a job: the API and the only worker die; both come back."""
+    p = spawn(_env(tmp_path, None, REDIS_URL))
+    port = free_port()
+    api = p.api(port, "api-1")
+    worker = p.worker("w1")
+    base = f"http://127.0.0.1:{port}"
+    store = JobStore.open(None, tmp_path / "jobs")
+    try:
+        r = httpx.post(f"{base}/v1/jobs", content=_dump(), headers={"content-type": "application/x-ndjson"})
+        assert r.status_code == 202, r.text
+        job_id = r.json()["id"]
+        wait_until(lambda: _running_chunk(store, job_id, 0.3) is not None, 60, "a chunk in the middle of its run")
+        p.kill(api)
+        p.kill(worker)
+        redis_client.flushdb()  # and Redis restarted without persistence: every queued message is gone
+        p.api(port, "api-2")
+        p.worker("w2")
+        wait_until(lambda: httpx.get(f"{base}/v1/jobs/{job_id}").json()["state"] == "completed", 120, "completion")
+        _check_results(httpx.get(f"{base}/v1/jobs/{job_id}/results", timeout=30).text)
+    except AssertionError:
+        print(_logs(p))
+        raise
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_in_process_api_killed_mid_job_resumes_after_restart(tmp_path: Path, spawn: Spawn) -> None:
+    """Without Redis the API runs the job itself; SIGKILL it, start it again, and the job completes."""
+    p = spawn(_env(tmp_path, None, None))
+    port = free_port()
+    api = p.api(port, "api-1")
+    base = f"http://127.0.0.1:{port}"
+    store = JobStore.open(None, tmp_path / "jobs")
+    try:
+        r = httpx.post(f"{base}/v1/jobs", content=_dump(), headers={"content-type": "application/x-ndjson"})
+        job_id = r.json()["id"]
+        wait_until(lambda: _running_chunk(store, job_id, 0.3) is not None, 60, "a chunk in the middle of its run")
+        p.kill(api)
+        p.api(port, "api-2")
+        wait_until(lambda: httpx.get(f"{base}/v1/jobs/{job_id}").json()["state"] == "completed", 120, "completion")
+        _check_results(httpx.get(f"{base}/v1/jobs/{job_id}/results", timeout=30).text)
+        assert "resumed jobs after start-up" in p.log("api-2")
+    except AssertionError:
+        print(_logs(p))
+        raise
+    finally:
+        store.close()
