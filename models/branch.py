@@ -152,9 +152,16 @@ def branch_graph(layers: tuple[Layer, ...], heads: int, eps: float) -> bytes:
     return serialised
 
 
+#: The one metadata key of ``branch_base.safetensors``: sorted JSON. safetensors keeps metadata in a hash
+#: map, so with several keys the header's byte order (and the file's sha256) would change between runs.
+BASE_METADATA_KEY = "tousu_branch_base"
+
+
 def base_metadata(base_file: Path) -> dict[str, str]:
+    """``first_layer``, ``heads``, ``eps``, ``hidden`` of the base layers."""
     with safe_open(str(base_file), framework="numpy") as fh:
-        meta: dict[str, str] = fh.metadata() or {}
+        raw = (fh.metadata() or {}).get(BASE_METADATA_KEY, "{}")
+    meta: dict[str, str] = json.loads(raw)
     return meta
 
 

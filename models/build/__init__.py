@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.branch import BRANCH_BASE_FILE
+from models.branch import BASE_METADATA_KEY, BRANCH_BASE_FILE
 
 if TYPE_CHECKING:
     from models.build.e5s1 import E5S1File
@@ -140,8 +140,8 @@ def write_branch_base(src: E5S1File, path: Path) -> None:
         if k.startswith(prefix) and int(k[len(prefix) :].split(".")[0]) >= FEATURE_LAYER
     }
     h = src.header
-    metadata = {"first_layer": str(FEATURE_LAYER), "heads": str(h.heads), "eps": repr(h.eps), "hidden": str(h.hidden)}
-    save_file(tensors, str(path), metadata=metadata)
+    meta = {"first_layer": str(FEATURE_LAYER), "heads": str(h.heads), "eps": repr(h.eps), "hidden": str(h.hidden)}
+    save_file(tensors, str(path), metadata={BASE_METADATA_KEY: json.dumps(meta, sort_keys=True)})
 
 
 def _add_branch_base(out: Path, manifest: dict[str, Any], source: Path) -> None:
