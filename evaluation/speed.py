@@ -5,7 +5,10 @@ loopback measures, one request at a time: p50/p95/p99 of ``POST /v1/analyze`` fo
 (<= 40 chars) and long (~300 chars) messages, uncached (each text once) and cached (the
 same texts again); then batch throughput of ``/v1/analyze/batch`` and of concurrent
 single-message clients (micro-batching). The same encoder + head run through plain
-PyTorch/transformers gives the reference numbers. Report: ``evaluation/reports/speed.*``.
+PyTorch/transformers gives the reference numbers (encoder + sentiment branch only: the service
+also runs hidden dissatisfaction, entities, topic and risk, so a per-phase breakdown measured
+in-process, one message per batch, says where a request's model time goes).
+Report: ``evaluation/reports/speed.*``.
 """
 
 from __future__ import annotations
@@ -165,6 +168,26 @@ def measure_pytorch(short: list[str], long: list[str], batch: int) -> dict[str, 
     return out
 
 
+def measure_phases(short: list[str], long: list[str]) -> dict[str, dict[str, float]]:
+    """Median milliseconds per phase (``Analyzer`` observers), one message per batch, in-process."""
+    from models.pipeline import AnalysisInput
+    from models.registry import load_registry
+    from models.settings import ModelSettings
+
+    analyzer = load_registry(ModelSettings()).analyzer
+    out: dict[str, dict[str, float]] = {}
+    samples: dict[str, list[float]] = {}
+    analyzer.observers.append(lambda phase, seconds: samples.setdefault(phase, []).append(seconds))
+    for name, texts in (("short", short), ("long", long)):
+        analyzer.analyze_batch([AnalysisInput.prepare(texts[0])])  # warm-up
+        samples.clear()
+        for text in texts:
+            analyzer.analyze_batch([AnalysisInput.prepare(text)])
+        out[name] = {phase: round(float(np.median(v)) * 1000, 2) for phase, v in samples.items()}
+        out[name]["total"] = round(sum(out[name].values()), 2)
+    return out
+
+
 def main(argv: Sequence[str] = ()) -> int:
     ap = argparse.ArgumentParser(prog="tousu evaluate speed")
     ap.add_argument("-n", type=int, default=200, help="messages per length class")
@@ -183,6 +206,7 @@ def main(argv: Sequence[str] = ()) -> int:
             "long_mean": float(np.mean([len(t) for t in long])),
         },
         "service": measure_service(short, long, args.port, args.batch),
+        "phases_ms": measure_phases(short, long),
     }
     if not args.skip_pytorch:
         result["pytorch"] = measure_pytorch(short, long, args.batch)
@@ -224,4 +248,17 @@ def _markdown(r: dict[str, Any]) -> str:
         for name in ("short", "long"):
             v = pt[f"{name}_batch1"]
             lines.append(f"| {name} | {v['p50']} | {v['p95']} | {v['p99']} |")
+    phases = r.get("phases_ms")
+    if phases:
+        names = list(phases["short"])
+        lines += [
+            "",
+            "Where the model time of one message goes (in-process, batch of 1, median ms per phase; the "
+            "rest of an uncached request is HTTP, validation, cache lookup and the batcher's wait):",
+            "",
+            "| message | " + " | ".join(names) + " |",
+            "|---" * (len(names) + 1) + "|",
+        ]
+        for name in ("short", "long"):
+            lines.append(f"| {name} | " + " | ".join(str(phases[name].get(p, "")) for p in names) + " |")
     return "\n".join(lines) + "\n"

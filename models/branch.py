@@ -36,6 +36,7 @@ from safetensors.numpy import load_file
 
 from models.encoder import EncoderOutput
 from models.heads import softmax
+from models.ort_options import cpu_session
 from models.spec import ModelSpec
 
 FloatArray = npt.NDArray[np.float32]
@@ -206,21 +207,13 @@ class BranchHead:
         config: dict[str, Any],
         threads: int = 0,
     ) -> None:
-        import onnxruntime as ort
-
         self.out_w = out_w  # (H, C)
         self.out_b = out_b  # (C,)
         self.labels = labels
         self.kind = kind
         self.temperature = temperature
         self.config = config
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(
-            branch_graph(layers, heads, eps), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = cpu_session(branch_graph(layers, heads, eps), threads)
 
     # -- loading ---------------------------------------------------------------
     @classmethod

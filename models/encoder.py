@@ -15,6 +15,8 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from models.ort_options import cpu_session
+
 Precision = Literal["fp32", "int8"]
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -87,7 +89,6 @@ class OnnxEncoder:
         max_tokens: int = 256,
         max_windows: int = 16,
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         manifest = json.loads((artifact / "manifest.json").read_text())
@@ -106,11 +107,7 @@ class OnnxEncoder:
         self.bos = self._special("<s>")
         self.eos = self._special("</s>")
         self.pad = self._special("<pad>")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(model_file, threads)
 
     def _special(self, token: str) -> int:
         idx = self.tokenizer.token_to_id(token)

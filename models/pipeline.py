@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -86,6 +87,10 @@ class Stage(Protocol):
     def run(self, batch: list[Context]) -> None: ...
 
 
+StageObserver = Callable[[str, float], None]
+"""Called with (phase name, seconds) for every phase of every batch: ``encoder``, ``sentiment``, each stage."""
+
+
 class Analyzer:
     def __init__(self, encoder: Encoder, sentiment: SentimentModel, stages: Sequence[Stage] = ()) -> None:
         names = [s.name for s in stages]
@@ -94,6 +99,7 @@ class Analyzer:
         self.encoder = encoder
         self.sentiment = sentiment
         self.stages = tuple(stages)
+        self.observers: list[StageObserver] = []
 
     @property
     def model_versions(self) -> dict[str, str]:
@@ -122,16 +128,20 @@ class Analyzer:
     def analyze_batch(self, items: list[AnalysisInput]) -> list[Analysis]:
         if not items:
             return []
+        clock = time.perf_counter()
         tokenized = self.encoder.preprocess([i.normalized.text for i in items])
         encoded = self.encoder.forward(tokenized)
+        clock = self._observe("encoder", clock)
         contexts = [
             Context(item, detect_language(item.normalized.text), enc) for item, enc in zip(items, encoded, strict=True)
         ]
         texts = [c.item.normalized.text for c in contexts]
         for ctx, sentiment in zip(contexts, self.sentiment.predict(encoded, texts), strict=True):
             ctx.fields["sentiment"] = sentiment
+        clock = self._observe("sentiment", clock)
         for stage in self.stages:
             stage.run(contexts)
+            clock = self._observe(stage.name, clock)
         versions = self.model_versions
         return [
             Analysis(
@@ -144,3 +154,9 @@ class Analyzer:
             )
             for c in contexts
         ]
+
+    def _observe(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        for observer in self.observers:
+            observer(phase, now - since)
+        return now

@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
         app.state.service = AnalysisService(analyzer, batcher, cache, settings.cache_ttl_s, metrics)
         batcher.start()
         await asyncio.to_thread(_warm_up, registry, settings.batch_max_size)
+        analyzer.observers.append(metrics.observe_stage)  # after warm-up: the metric describes traffic
         app.state.jobs = JobRuntime(settings, analyzer)
         await asyncio.to_thread(app.state.jobs.start)  # resumes unfinished jobs (in-process without Redis)
         app.state.ready = True
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
             yield
         finally:
             app.state.ready = False
+            analyzer.observers.remove(metrics.observe_stage)
             await asyncio.to_thread(app.state.jobs.stop)
             await batcher.stop()
             await cache.close()

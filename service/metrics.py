@@ -32,9 +32,19 @@ class Metrics:
             buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
             registry=self.registry,
         )
+        self.stage_seconds = Histogram(
+            "tousu_stage_seconds",
+            "Model time per batch and phase (encoder, sentiment, each stage)",
+            ["stage"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2),
+            registry=self.registry,
+        )
         self.queue_depth = Gauge("tousu_queue_depth", "Messages waiting for the model", registry=self.registry)
         self.errors = Counter("tousu_errors_total", "API errors", ["error_type"], registry=self.registry)
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.batch_seconds.observe(seconds)
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        self.stage_seconds.labels(stage=stage).observe(seconds)

@@ -149,6 +149,8 @@ async def test_models_metrics_and_openapi(fake_client: httpx.AsyncClient) -> Non
     metrics = (await fake_client.get("/metrics")).text
     assert "tousu_http_requests_total" in metrics and "tousu_batch_size_bucket" in metrics
     assert 'tousu_cache_total{result="miss"}' in metrics
+    for phase in ("encoder", "sentiment"):  # every phase of the model batch is timed
+        assert f'tousu_stage_seconds_count{{stage="{phase}"}} 1.0' in metrics
     spec = (await fake_client.get("/openapi.json")).json()
     body_schema = spec["paths"]["/v1/analyze"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "text" in body_schema["properties"]

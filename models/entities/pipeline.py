@@ -82,7 +82,7 @@ def _add_tail(nlp: Language) -> None:
     nlp.add_pipe("tousu_normalize")
 
 
-def build_zh(config: EntityConfig, branch_dir: Path | None, encoder_dir: Path | None) -> Language:
+def build_zh(config: EntityConfig, branch_dir: Path | None, encoder_dir: Path | None, threads: int = 0) -> Language:
     spacy = import_spacy()
     import jieba
 
@@ -94,7 +94,11 @@ def build_zh(config: EntityConfig, branch_dir: Path | None, encoder_dir: Path | 
     else:
         nlp.add_pipe(
             "tousu_lac_ner",
-            config={"confidence": config.confidence.get(config.zh, {}), "nz_products": config.zh == "lac+nz"},
+            config={
+                "confidence": config.confidence.get(config.zh, {}),
+                "nz_products": config.zh == "lac+nz",
+                "threads": threads,
+            },
         )
     _add_tail(nlp)
     return nlp
@@ -125,13 +129,15 @@ class EntityPipelines:
 
     @classmethod
     def build(
-        cls, config: EntityConfig, branch_dir: Path | None = None, encoder_dir: Path | None = None
+        cls, config: EntityConfig, branch_dir: Path | None = None, encoder_dir: Path | None = None, threads: int = 0
     ) -> EntityPipelines:
+        """``threads``: intra-op threads of the ONNX sessions the pipelines open (LAC), 0 = one per core."""
         import_spacy()
         from models.entities.components import register_extensions  # registers the factories too
 
         register_extensions()
-        return cls(build_zh(config, branch_dir, encoder_dir), build_en(config, branch_dir, encoder_dir), config)
+        zh = build_zh(config, branch_dir, encoder_dir, threads)
+        return cls(zh, build_en(config, branch_dir, encoder_dir), config)
 
     @property
     def needs_trunk(self) -> bool:

@@ -94,7 +94,9 @@ def load_entity_stage(env: StageEnv) -> tuple[EntityStage, ModelSpec]:
     """Build both spaCy pipelines once (a few seconds, ~200 MB) and warm them up."""
     directory = env.heads_dir / "entities"
     config = EntityConfig.load(directory / CONFIG_FILE)
-    pipelines = EntityPipelines.build(config, directory / "branch", env.artifacts_dir / "e5-small")
+    pipelines = EntityPipelines.build(
+        config, directory / "branch", env.artifacts_dir / "e5-small", env.settings.ort_threads
+    )
     digest = _digest(directory, config)
     version = f"spacy-{config.zh}-{config.en}-{digest[:12]}"
     spec = ModelSpec("entities", "spacy-pipeline", str(directory), version, digest, dict(config.metrics))
