@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from evaluation.report import machine_load
 from training import data
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,6 +226,7 @@ def write_report(result: dict[str, Any], out: Path) -> None:
     peak = max(x for r in runs for x in r["peak_rss_mb"])
     loaded = ", ".join(str(x) for r in runs for x in r["rss_after_model_load_mb"])
     m = result["machine"]
+    load = machine_load(runs[0]["load_average_at_start"], m["cpus"])
     text = f"""# Batch jobs: throughput and memory
 
 Primary metric: **messages per second** of one {result["messages"]:,}-message job, from acceptance to the
@@ -238,9 +240,7 @@ written report, with `tousu worker` processes already started (real model, int8)
 - Peak resident memory per worker: {peak:.0f} MB, {"under" if peak < MEMORY_LIMIT_MB else "OVER"} the 2 GB limit
   (after loading the models, before the job: {loaded} MB). Model calls are capped at
   {result.get("batch_max_chars", "?")} characters, so the longest messages of a chunk do not pile up in one call.
-- Machine: {m["cpus"]} cores ({m["processor"]}), Python {m["python"]}. **The cores were shared with other
-  work while this ran** (see the load average column: above {m["cpus"]} means other processes were
-  competing), so these numbers are pessimistic; rerun on a quiet machine with the command above.
+- Machine: {m["cpus"]} cores ({m["processor"]}), Python {m["python"]}. {load}
 - Dump: {result["dataset"]["description"]}; mean {result["dataset"]["mean_chars"]:.0f} characters per
   message. Chunks of {runs[0]["chunk_size"]} messages, model batches of 32 (sorted by length inside a chunk).
 - Served models: {", ".join(f"{k} {v[0] if isinstance(v, list) else v}" for k, v in runs[0]["model_versions"].items())}.

@@ -31,11 +31,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from evaluation.report import write as write_report
 from models.entities.components import LacComponent, jieba_spans
 from models.entities.pipeline import EN_MODEL, EntityConfig, EntityPipelines, EntityRequest
 from models.entities.structured import STRUCTURED_TYPES
 from models.settings import DEFAULT_HEADS_DIR
 from models.text import NormalizedText, detect_language, normalize
+from training.model_card import table
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = Path(__file__).resolve().parent / "reports"
@@ -373,12 +375,6 @@ def stage_latency(
 
 
 # -- report -------------------------------------------------------------------------------------------------------
-def _table(rows: list[list[Any]], header: list[str]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def markdown(report: dict[str, Any]) -> str:
     parts = [
         "# Entities: evaluation",
@@ -409,7 +405,7 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"### {split} ({data['messages']} messages)",
             "",
-            _table(rows, ["type", "gold", "P", "R", "F1", "norm."]),
+            table(rows, ["type", "gold", "P", "R", "F1", "norm."]),
         ]
     rows = []
     for split, data in report["structured"].items():
@@ -420,7 +416,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "### Served stage on the statistical types (gazetteer + product patterns + the chosen NER)",
         "",
-        _table(rows, ["split", *(f"{t} P/R/F1" for t in STAT_TYPES), "micro F1", "ovl"]),
+        table(rows, ["split", *(f"{t} P/R/F1" for t in STAT_TYPES), "micro F1", "ovl"]),
         "",
         "## Statistical NER candidates (PERSON / ORG / LOCATION / PRODUCT)",
         "",
@@ -457,7 +453,7 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"### {lang}",
             "",
-            _table(rows, ["system", "set", "n", *(f"{t} P/R/F1" for t in STAT_TYPES), "micro F1", "ovl", "ms/msg"]),
+            table(rows, ["system", "set", "n", *(f"{t} P/R/F1" for t in STAT_TYPES), "micro F1", "ovl", "ms/msg"]),
         ]
     parts += [
         "",
@@ -469,7 +465,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Latency of the served entity stage",
         "",
-        _table([[k, v] for k, v in report["stage_latency"].items()], ["measure", "value"]),
+        table([[k, v] for k, v in report["stage_latency"].items()], ["measure", "value"]),
         "",
         "Built at start-up: " + json.dumps(report.get("startup", {})),
     ]
@@ -510,9 +506,7 @@ def main(argv: Sequence[str] = ()) -> int:
         report["statistical"] = evaluate_statistical(candidates, records, args.seed)
         report["choice"] = choose(report["statistical"])
         report["choice_by_mean_rule"] = choose_by_mean(report["statistical"])
-        REPORTS.mkdir(parents=True, exist_ok=True)
-        (REPORTS / "entities.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-        (REPORTS / "entities.md").write_text(markdown(report), encoding="utf-8")
+        write_report(REPORTS / "entities", report, markdown(report))
         if args.write_config:
             from training.entities_card import write_config_and_card
 

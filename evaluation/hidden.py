@@ -18,7 +18,6 @@ Primary metric: PR-AUC on ``test``.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.hidden_metrics import binary_report, by_group
+from evaluation.report import write as write_report
 from models.branch import load_branch
 from models.hidden.cues import ExplicitLexicon
 from models.hidden.stage import HiddenStage, load_hidden_stage
@@ -38,6 +38,7 @@ from models.settings import DEFAULT_HEADS_DIR
 from models.stages import StageEnv
 from training.features import load_encoder
 from training.hidden_data import HiddenExample, build, pool_of
+from training.model_card import table
 
 REPORTS = Path(__file__).resolve().parent / "reports"
 SYSTEMS = ("served", "baseline_sentiment", "baseline_lexicon")
@@ -230,17 +231,9 @@ def main(argv: Sequence[str] = ()) -> int:
         for (t, c, expected), r in zip(CLEAR, clear, strict=True)
     ]
 
-    report = Path(args.report)
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.with_suffix(".json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    report.with_suffix(".md").write_text(_markdown(results))
+    write_report(Path(args.report), results, _markdown(results))
     print(_markdown(results))
     return 0
-
-
-def _table(rows: list[list[Any]], header: list[str]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return out + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
 
 
 def _cell(text: str, limit: int = 110) -> str:
@@ -265,7 +258,7 @@ def _markdown(r: dict[str, Any]) -> str:
             m = r[split][name]
             head = f"{split} (n={r[split]['n']}, hidden={r[split]['positives']})"
             rows.append([head, name, m["precision"], m["recall"], m["f1"], m["pr_auc"], m["ece"]])
-    lines += _table(rows, ["split", "system", "precision", "recall", "F1", "PR-AUC", "ECE"])
+    lines.append(table(rows, ["split", "system", "precision", "recall", "F1", "PR-AUC", "ECE"]))
     lines += [
         "",
         "ECE of the baselines reads P(negative) / the cue count as if it were P(hidden): only `served` is meant",
@@ -279,7 +272,7 @@ def _markdown(r: dict[str, Any]) -> str:
         for key in ("per_source", "per_language")
         for g, m in r[split][key].items()
     ]
-    lines += _table(rows, ["split", "group", "n", "hidden", "precision", "recall", "F1", "PR-AUC", "ECE"])
+    lines.append(table(rows, ["split", "group", "n", "hidden", "precision", "recall", "F1", "PR-AUC", "ECE"]))
     c = r["context"]
     lines += [
         "",
@@ -290,12 +283,14 @@ def _markdown(r: dict[str, Any]) -> str:
         f"{c['mean_shift_not_hidden']} on the others.",
         "",
     ]
-    lines += _table(
-        [
-            [k, c[k]["precision"], c[k]["recall"], c[k]["f1"], c[k]["pr_auc"], c[k]["ece"]]
-            for k in ("with_context", "without_context")
-        ],
-        ["scoring", "precision", "recall", "F1", "PR-AUC", "ECE"],
+    lines.append(
+        table(
+            [
+                [k, c[k]["precision"], c[k]["recall"], c[k]["f1"], c[k]["pr_auc"], c[k]["ece"]]
+                for k in ("with_context", "without_context")
+            ],
+            ["scoring", "precision", "recall", "F1", "PR-AUC", "ECE"],
+        )
     )
     t = r["timing"]
     lines += [
@@ -320,7 +315,7 @@ def _markdown(r: dict[str, Any]) -> str:
         ]
         for e in r["clear_cases"]
     ]
-    lines += _table(rows, ["text", "expected", "score", "detected", "sentiment", "cues"])
+    lines.append(table(rows, ["text", "expected", "score", "detected", "sentiment", "cues"]))
     lines += [
         "",
         "## 20 example predictions (test)",
@@ -342,5 +337,5 @@ def _markdown(r: dict[str, Any]) -> str:
         ]
         for e in r["examples"]
     ]
-    lines += _table(rows, ["kind", "lang", "source", "truth", "score", "sentiment", "text", "cues"])
+    lines.append(table(rows, ["kind", "lang", "source", "truth", "score", "sentiment", "text", "cues"]))
     return "\n".join(lines) + "\n"

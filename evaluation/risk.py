@@ -21,7 +21,6 @@ Writes ``evaluation/reports/risk.md`` and ``risk.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.metrics import classification_scores
+from evaluation.report import write as write_report
 from models.pipeline import AnalysisInput, Context, Turn
 from models.risk.repetition import MemoryRepetitionStore, RepetitionTracker
 from models.risk.stage import RiskStage
@@ -163,10 +163,7 @@ def main(argv: Sequence[str] = ()) -> int:
         "uss_out_of_domain": uss,
         "cost": {"risk_stage_ms_per_message": round(stage_ms, 3), "pipeline_s_for_labelled": round(pipeline_s, 1)},
     }
-    out = Path(args.reports)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "risk.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (out / "risk.md").write_text(render(report), encoding="utf-8")
+    write_report(Path(args.reports) / "risk", report, render(report))
     print(
         f"risk (served {stage.version}): held-out macro-F1 {held['macro_f1']}, accuracy {held['accuracy']}, "
         f"red recall {held['red_recall']} (n={held['n']}); parity {parity} (changed since training: {changed}); "

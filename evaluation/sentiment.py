@@ -15,7 +15,6 @@ Systems, all scored on the held-out splits carved by ``training/sentiment_data.p
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.metrics import classification_scores, expected_calibration_error
+from evaluation.report import write as write_report
 from models.branch import load_branch
 from models.settings import DEFAULT_HEADS_DIR
 from models.text import normalize
@@ -116,10 +116,7 @@ def main(argv: Sequence[str] = ()) -> int:
         entry["pos_neg_zh"]["snownlp"] = _pos_neg_accuracy(y[split][zh], snow, 1 - snow)
         results[split] = entry
 
-    report = Path(args.report)
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.with_suffix(".json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    report.with_suffix(".md").write_text(_markdown(results))
+    write_report(Path(args.report), results, _markdown(results))
     print(_markdown(results))
     return 0
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.report import machine_load, write
 from models.settings import DEFAULT_HEADS_DIR
 from models.topics.align import DEFAULT_THRESHOLD, align_topics
 from models.topics.model import OUTLIER_ID
@@ -236,14 +237,12 @@ def _quantiles(x: np.ndarray) -> dict[str, float]:
 
 # -- report -----------------------------------------------------------------------------------------
 def write_report(path: Path, result: dict[str, Any]) -> None:
-    path.with_suffix(".json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    load = result.get("load_average_at_start")
     sections = [
         f"""# Topics: scale, clustering agreement, categories, id stability
 
-`tousu evaluate topics` (`evaluation/topics.py`) on {result["machine"]}, {result["date"]}.
-Primary metric: NMI of the served assignment. The 2 cores were shared with other jobs during
-this run (load average at start: {result.get("load_average_at_start", "not recorded")}), so times are
-pessimistic; rerun on a quiet machine with `{result["command"]}`."""
+`tousu evaluate topics` (`evaluation/topics.py`) on {result["machine"]}, {result["date"]}: `{result["command"]}`.
+Primary metric: NMI of the served assignment. {machine_load(load) if load else "Machine load not recorded."}"""
     ]
     if result.get("notes"):
         sections.append("Notes on this run:\n" + "\n".join(f"- {n}" for n in result["notes"]))
@@ -255,7 +254,7 @@ pessimistic; rerun on a quiet machine with `{result["command"]}`."""
     ):
         if result.get(part):
             sections.append(render(result))
-    path.with_suffix(".md").write_text("\n\n".join(sections) + "\n", encoding="utf-8")
+    write(path, result, "\n\n".join(sections))
 
 
 def _scale_md(result: dict[str, Any]) -> str:
