@@ -12,6 +12,9 @@ system needs them to act, and they identify no one without the platform's own re
   included (``redacted_text`` of the answer with ``options.redact``).
 - :func:`mask` keeps an entity recognisable without its value (``138****8000``, ``张*``,
   ``z***@qq.com``): what the answer carries unless the caller sets ``options.include_pii``.
+- :func:`mask_evidence` applies the same masks to every evidence span of an answer (hidden
+  dissatisfaction cues, risk reasons) that overlaps personal data: a cue such as
+  ``难道要我再打13800138000吗`` must not carry the number the entities block masks.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from models.entities.identifiers import IdMatch, find_identifiers, luhn_valid, valid_resident_id
+from pydantic import BaseModel
+
+from models.entities.identifiers import IdMatch, find_identifiers
 from models.text import detect_language, normalize
 
-__all__ = ["luhn_valid", "mask", "mask_normalized", "placeholder", "redact", "redact_spans", "valid_resident_id"]
+__all__ = ["mask", "mask_evidence", "mask_normalized", "placeholder", "redact", "redact_spans"]
 
 _PII_IDENTIFIERS = frozenset({"PHONE", "EMAIL", "ID_NUMBER"})
 _THREE_DIGIT_CC = re.compile(r"^(?:8[0-9]|3[5-8]|42|50|59|67|68|69|96|97|99)\d")
@@ -151,3 +156,47 @@ def mask_normalized(kind: str, subtype: str, value: Any) -> Any:
             out["value"] = mask(kind, subtype, str(out["value"]))
         return out
     return value
+
+
+def _masked_slice(original: str, start: int, end: int, pii: list[tuple[int, int, str]]) -> str:
+    """``original[start:end]`` with each personal-data span inside it replaced by its masked value
+    (and the characters of a span it only partly covers by ``*``)."""
+    out = []
+    pos = start
+    for p_start, p_end, masked in sorted(pii):
+        if p_end <= pos or p_start >= end:
+            continue
+        out.append(original[pos : max(pos, p_start)])
+        if p_start >= start and p_end <= end:
+            out.append(masked)
+        else:
+            out.append("*" * (min(end, p_end) - max(pos, p_start)))
+        pos = min(end, p_end)
+    out.append(original[pos:end])
+    return "".join(out)
+
+
+def mask_evidence(value: Any, original: str, pii: list[tuple[int, int, str]]) -> Any:
+    """``value`` (an answer block, a list of them, or anything else) with the ``text`` of every
+    evidence span (a model with ``text``, ``start``, ``end`` in original-text offsets) that overlaps
+    ``pii`` masked; untouched objects are returned as they are."""
+    if isinstance(value, list):
+        return [mask_evidence(v, original, pii) for v in value]
+    if not isinstance(value, BaseModel):
+        return value
+    updates = {}
+    for name in type(value).model_fields:
+        current = getattr(value, name)
+        if isinstance(current, BaseModel | list):
+            masked = mask_evidence(current, original, pii)
+            if masked is not current:
+                updates[name] = masked
+    start, end, text = (getattr(value, k, None) for k in ("start", "end", "text"))
+    if (
+        isinstance(start, int)
+        and isinstance(end, int)
+        and isinstance(text, str)
+        and any(p_start < end and p_end > start for p_start, p_end, _ in pii)
+    ):
+        updates["text"] = _masked_slice(original, start, end, pii)
+    return value.model_copy(update=updates) if updates else value

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from models.encoder import Encoder, EncoderOutput
+from models.pii import mask_evidence
 from models.schema import Analysis
 from models.sentiment import SentimentModel
 from models.text import NormalizedText, detect_language, normalize
@@ -76,6 +77,9 @@ class Context:
     language: str
     encoded: EncoderOutput
     fields: dict[str, Any] = field(default_factory=dict)
+    #: Personal data found in the message: (start, end, masked value) in original-text offsets, set by
+    #: the entity stage. Evidence spans of any block that overlap it are masked after the last stage.
+    pii: list[tuple[int, int, str]] = field(default_factory=list)
 
 
 class Stage(Protocol):
@@ -142,6 +146,10 @@ class Analyzer:
         for stage in self.stages:
             stage.run(contexts)
             clock = self._observe(stage.name, clock)
+        for c in contexts:
+            if c.pii and not c.item.options.get("include_pii"):
+                original = c.item.normalized.original
+                c.fields = {k: mask_evidence(v, original, c.pii) for k, v in c.fields.items()}
         versions = self.model_versions
         return [
             Analysis(

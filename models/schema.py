@@ -46,7 +46,10 @@ class Cue(_Out):
         description="sarcasm, rhetorical_question, polite_resignation, factual_complaint, negated_praise "
         "or threat_to_leave."
     )
-    text: str = Field(description="The cue as it appears in the original text (`text[start:end]`).")
+    text: str = Field(
+        description="The cue as it appears in the original text (`text[start:end]`), personal data inside it "
+        "masked as in `entities` unless `options.include_pii`."
+    )
     start: int = Field(description="Start offset in the original text (characters).")
     end: int = Field(description="End offset (exclusive) in the original text.")
 
@@ -114,7 +117,10 @@ class RiskReason(_Out):
     )
     contribution: float = Field(description="weight x signal value, in logit units (always > 0).")
     detail: str = Field(description="What the signal saw, e.g. the matched words or the repetition count.")
-    text: str | None = Field(None, description="Evidence span as sent, when the signal has one.")
+    text: str | None = Field(
+        None,
+        description="Evidence span as sent, when the signal has one (personal data masked as in `entities`).",
+    )
     start: int | None = Field(None, description="Start offset of the evidence in the text as sent.")
     end: int | None = Field(None, description="End offset (exclusive) of the evidence in the text as sent.")
 

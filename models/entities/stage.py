@@ -73,6 +73,7 @@ class EntityStage:
                 ctx.fields["redacted_text"] = redacted_text(ctx.item.normalized.original, entities)
             if not options.get("include_pii"):
                 entities = [masked(e) for e in entities]
+            ctx.pii = [(e.start, e.end, e.text) for e in entities if e.pii]
             ctx.fields["entities"] = entities
 
 
