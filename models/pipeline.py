@@ -91,6 +91,10 @@ class Stage(Protocol):
     def run(self, batch: list[Context]) -> None: ...
 
 
+#: Part of every cache key: bump when the pipeline's own code changes answers while no model version
+#: changes, so cached answers of the old code are not served (2: evidence spans mask personal data).
+PIPELINE_REVISION = 2
+
 StageObserver = Callable[[str, float], None]
 """Called with (phase name, seconds) for every phase of every batch: ``encoder``, ``sentiment``, each stage."""
 
@@ -117,7 +121,7 @@ class Analyzer:
     def cache_key(self, item: AnalysisInput) -> str:
         """Model versions + sha256 of the normalised text and options; never the raw text."""
         payload = json.dumps(
-            {"v": self.model_versions, **item.cache_payload()},
+            {"v": self.model_versions, "p": PIPELINE_REVISION, **item.cache_payload()},
             sort_keys=True,
             ensure_ascii=False,
             default=str,
