@@ -26,9 +26,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from models.entities.identifiers import IdMatch, find_identifiers
+from models.schema import Entity
 from models.text import detect_language, normalize
 
-__all__ = ["mask", "mask_evidence", "mask_normalized", "placeholder", "redact", "redact_spans"]
+__all__ = ["mask", "mask_evidence", "mask_normalized", "placeholder", "redact", "redact_spans", "redacted_text"]
 
 _PII_IDENTIFIERS = frozenset({"PHONE", "EMAIL", "ID_NUMBER"})
 _THREE_DIGIT_CC = re.compile(r"^(?:8[0-9]|3[5-8]|42|50|59|67|68|69|96|97|99)\d")
@@ -55,6 +56,17 @@ def redact_spans(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
         pos = end
     out.append(text[pos:])
     return "".join(out)
+
+
+def redacted_text(original: str, entities: Iterable[Entity]) -> str:
+    """``original`` with every PII entity (masked or not: only type and offsets are read) replaced by its
+    typed placeholder; names and addresses included."""
+    spans = []
+    for e in entities:
+        if e.pii:
+            subtype = e.normalized.get("kind", "") if isinstance(e.normalized, dict) else ""
+            spans.append((e.start, e.end, placeholder(e.type, str(subtype))))
+    return redact_spans(original, spans)
 
 
 def _spans(text: str) -> list[tuple[int, int, IdMatch]]:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from models.pipeline import AnalysisInput
-from service.jobs.aggregate import Aggregate, Group
+from models.schema import Analysis, Entity
+from service.jobs.aggregate import Aggregate, Group, mask_example
 from service.jobs.records import BadRecord, InputError, Record, read_records, sniff
 from service.jobs.report import build_report, compare, render_html
 from service.jobs.schemas import JobReport
@@ -104,6 +105,17 @@ def test_merging_chunk_aggregates_equals_one_aggregate(tmp_path: Path) -> None:
     assert refund.count == 20 and len(refund.examples) == 3
     assert all("13912345678" not in e["text"] and "[PHONE]" in e["text"] for e in refund.examples)
     assert [e["score"] for e in refund.examples] == sorted((e["score"] for e in refund.examples), reverse=True)
+
+
+def test_report_examples_mask_names_and_addresses_found_by_the_entity_stage() -> None:
+    text = "我是张伟，住在北京市朝阳区建国路88号，电话13912345678，退款还没到"
+    entities = [
+        Entity(type="PERSON", text="张*", start=2, end=4, confidence=0.9, pii=True),
+        Entity(type="LOCATION", text="北京市***", start=7, end=19, confidence=0.9, pii=True),
+    ]
+    answer = Analysis(language="zh", traditional=False, truncated=False, model_versions={}, entities=entities)
+    assert text[2:4] == "张伟" and text[7:19] == "北京市朝阳区建国路88号"
+    assert mask_example(text, answer) == "我是[PERSON]，住在[ADDRESS]，电话[PHONE]，退款还没到"
 
 
 def test_blocks_that_are_not_served_leave_their_sections_empty() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from models.entities.lexicon import RESOURCES
 from models.entities.pipeline import EntityConfig, EntityPipelines, EntityRequest
-from models.pii import mask, mask_normalized, placeholder, redact_spans
+from models.pii import mask, mask_normalized, redacted_text
 from models.pipeline import Context
 from models.schema import Entity
 from models.spec import ModelSpec
@@ -36,16 +36,6 @@ def masked(entity: Entity) -> Entity:
             "normalized": mask_normalized(entity.type, str(subtype), entity.normalized),
         }
     )
-
-
-def redacted_text(original: str, entities: list[Entity]) -> str:
-    """The original text with every PII entity replaced by its typed placeholder."""
-    spans = []
-    for e in entities:
-        if e.pii:
-            subtype = e.normalized.get("kind", "") if isinstance(e.normalized, dict) else ""
-            spans.append((e.start, e.end, placeholder(e.type, str(subtype))))
-    return redact_spans(original, spans)
 
 
 class EntityStage:

@@ -2,8 +2,8 @@
 
 Every block of the answer is read defensively: a task that is not served yet leaves its block
 ``None`` and simply contributes nothing, so the report fills in as stages land. Example messages
-are masked here, before they reach the database: the entity stage's ``redacted_text`` when the
-answer has one, and :func:`models.pii.redact` over it in every case.
+are masked here, before they reach the database: every personal-data entity of the answer (names
+and addresses included) replaced by its placeholder, and :func:`models.pii.redact` over that.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.pii import redact
+from models.pii import redact, redacted_text
 from models.schema import Analysis
 
 EXAMPLES_PER_KEY = 3
@@ -22,8 +22,9 @@ MAX_ENTITY_KEYS = 500  # per type, kept after each merge (the report shows the t
 MAX_CHANNELS = 100
 
 
-def mask_example(text: str, redacted: str | None) -> str:
-    masked = redact(redacted if redacted is not None else text)
+def mask_example(text: str, answer: Analysis) -> str:
+    base = answer.redacted_text if answer.redacted_text is not None else redacted_text(text, answer.entities or ())
+    masked = redact(base)
     masked = " ".join(masked.split())
     return masked if len(masked) <= EXAMPLE_CHARS else masked[: EXAMPLE_CHARS - 1] + "…"
 
@@ -37,10 +38,11 @@ class Group:
     keywords: list[str] = field(default_factory=list)
     examples: list[dict[str, Any]] = field(default_factory=list)  # {"score", "pos", "id", "text"}
 
-    def offer(self, score: float, pos: int, rid: str | None, text: str, redacted: str | None) -> None:
+    def offer(self, score: float, pos: int, text: str, answer: Analysis) -> None:
         if len(self.examples) >= EXAMPLES_PER_KEY and score <= self.examples[-1]["score"]:
             return  # not among the best: skip the masking work
-        self.examples.append({"score": round(score, 4), "pos": pos, "id": rid, "text": mask_example(text, redacted)})
+        example = {"score": round(score, 4), "pos": pos, "id": answer.id, "text": mask_example(text, answer)}
+        self.examples.append(example)
         self._trim()
 
     def merge(self, other: Group) -> None:
@@ -103,11 +105,11 @@ class Aggregate:
         if a.category is not None:
             group = self.categories.setdefault(a.category.name, Group())
             group.count += 1
-            group.offer(a.category.score, pos, a.id, text, a.redacted_text)
+            group.offer(a.category.score, pos, text, a)
         if a.topic is not None:
             group = self.topics.setdefault(str(a.topic.id), Group(label=a.topic.label, keywords=list(a.topic.keywords)))
             group.count += 1
-            group.offer(a.topic.probability, pos, a.id, text, a.redacted_text)
+            group.offer(a.topic.probability, pos, text, a)
         for entity in a.entities or ():
             kind = entity.type.upper()
             if kind in ENTITY_TYPES and not entity.pii:
