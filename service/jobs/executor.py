@@ -183,7 +183,7 @@ class JobExecutor:
                     if size > limit:
                         raise DownloadError(f"download is over {limit} bytes")
                     out.write(block)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is not an HTTPError
             raise DownloadError(f"download failed: {type(exc).__name__}") from None
         return target
 

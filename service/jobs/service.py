@@ -104,6 +104,8 @@ class JobService:
                 fmt: Format | None = sniff(path, request.format, self.settings.jobs_max_input_bytes)
             except InputError as exc:
                 raise ApiError(ErrorType.INVALID_UPLOAD, str(exc)) from None
+            except OSError as exc:  # unreadable (permissions, a directory race): the caller's file, not our fault
+                raise ApiError(ErrorType.INVALID_UPLOAD, f"cannot read the file: {exc.strerror or 'error'}") from None
             return self.accept(job_id, "path", str(path), fmt, request.dataset, options)
         url = self._allowed_url(request.url or "")
         return self.accept(job_id, "url", url, request.format, request.dataset, options)
@@ -113,8 +115,11 @@ class JobService:
         if root is None:
             raise ApiError(ErrorType.SOURCE_NOT_ALLOWED, "path sources are disabled (set TOUSU_JOBS_IMPORT_DIR)")
         root = root.resolve()
-        path = Path(raw)
-        path = (path if path.is_absolute() else root / path).resolve()
+        try:
+            path = Path(raw)
+            path = (path if path.is_absolute() else root / path).resolve()
+        except (ValueError, OSError):  # a NUL byte, a symlink loop
+            raise ApiError(ErrorType.VALIDATION, "path is not a valid file path") from None
         if not path.is_relative_to(root):
             raise ApiError(ErrorType.SOURCE_NOT_ALLOWED, "the path is outside the import directory")
         if not path.is_file():
@@ -122,9 +127,15 @@ class JobService:
         return path
 
     def _allowed_url(self, url: str) -> str:
+        import httpx
+
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ApiError(ErrorType.VALIDATION, "url must be an http(s) URL")
+        try:
+            httpx.URL(url)  # what the worker will fetch must parse (no control characters, a valid host)
+        except httpx.InvalidURL:
+            raise ApiError(ErrorType.VALIDATION, "url is not a valid URL") from None
         prefixes = self.settings.jobs_url_prefixes
         if not prefixes:
             raise ApiError(ErrorType.SOURCE_NOT_ALLOWED, "url sources are disabled (set TOUSU_JOBS_URL_PREFIXES)")
