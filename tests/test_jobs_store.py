@@ -254,3 +254,44 @@ async def test_a_job_end_to_end_on_postgresql(tmp_path: Path, pg_url: str) -> No
         assert not (tmp_path / "jobs" / "tousu.db").exists()  # metadata went to PostgreSQL
     finally:
         await client.stop()
+
+
+def test_a_job_cancelled_while_it_is_split_leaves_no_message_text_behind(tmp_path: Path, database: str | None) -> None:
+    """``cancel`` deletes the job folder, but a preparation still splitting writes chunk inputs after it."""
+    settings = job_settings(tmp_path, database_url=database)
+    store = JobStore.open(database, settings.jobs_dir)
+    files = JobFiles(settings.jobs_dir)
+    job_id = new_job_id()
+    files.input_path(job_id).parent.mkdir(parents=True)
+    files.input_path(job_id).write_bytes(jsonl([{"id": str(i), "text": f"消息{i}"} for i in range(25)]))
+    store.create_job(
+        JobRow(
+            id=job_id,
+            dataset=None,
+            state="queued",
+            source_kind="upload",
+            source=None,
+            input_format="jsonl",
+            options={},
+            chunk_size=10,
+            created_at=time.time(),
+        )
+    )
+    service = JobService(settings, store, files, LocalQueue(1))
+    executor = JobExecutor(store, files, LocalQueue(1), settings, analyzer=make_registry().analyzer)
+    split = executor._split
+
+    def split_then_cancelled(*args: object, **kwargs: object) -> object:
+        plans = split(*args, **kwargs)  # type: ignore[arg-type]
+        assert files.chunk_input(job_id, 0).exists()
+        service.cancel(job_id)  # the API cancels while the preparation is still running
+        files.chunk_input(job_id, 1).parent.mkdir(parents=True, exist_ok=True)
+        files.chunk_input(job_id, 1).write_bytes(b'{"text": "late"}\n')  # what the split writes after the cancel
+        return plans
+
+    executor._split = split_then_cancelled  # type: ignore[method-assign]
+    executor.prepare(job_id)
+    job = store.get_job(job_id)
+    assert job is not None and job.state == "cancelled"
+    assert not files.job_dir(job_id).exists()
+    store.close()

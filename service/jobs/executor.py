@@ -141,10 +141,12 @@ class JobExecutor:
                     logger.warning("job %s failed: %s", job_id, exc)
                 self.files.delete_job(job_id)
                 return
-            if plans is None:
-                return  # cancelled or taken over while splitting
+            if plans is None:  # cancelled or taken over while splitting
+                self._drop_if_ended(job_id)
+                return
         total = sum(p.size for p in plans)
         if not self.store.start_running(job_id, self.owner, fmt, total, plans, time.time()):
+            self._drop_if_ended(job_id)
             return
         self.files.input_path(job_id).unlink(missing_ok=True)  # the chunk inputs hold the records now
         logger.info("job %s: %d records in %d chunks", job_id, total, len(plans))
@@ -273,6 +275,13 @@ class JobExecutor:
         )
         self.finalize(job_id)
 
+    def _drop_if_ended(self, job_id: str) -> None:
+        """A preparation that lost its job: if it was cancelled (or failed) meanwhile, the chunk inputs
+        this preparation wrote after ``cancel`` deleted the folder hold message text; delete them now.
+        A job taken over by another preparer keeps its files (that preparer writes the same ones)."""
+        if self._job_state(job_id) in (CANCELLED, FAILED):
+            self.files.delete_job(job_id)
+
     def _job_state(self, job_id: str) -> str | None:
         job = self.store.get_job(job_id)
         return None if job is None else job.state
@@ -372,8 +381,8 @@ class JobExecutor:
     # -- finish ------------------------------------------------------------------------------------
     def finalize(self, job_id: str) -> bool:
         job = self.store.get_job(job_id)
-        if job is None or job.state != RUNNING:
-            return False
+        if job is None or job.state != RUNNING or not self.store.all_chunks_done(job_id):
+            return False  # checked first: every finished chunk calls this, and loading all aggregates is not cheap
         chunks = self.store.chunks(job_id)
         if any(c.state != CHUNK_DONE or c.aggregate is None for c in chunks):
             return False

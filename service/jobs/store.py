@@ -14,7 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, and_, bindparam, case, delete, exists, func, or_, select, true, update
+from sqlalchemy import (
+    CursorResult,
+    Engine,
+    Exists,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from service.jobs.db import (
@@ -185,8 +199,17 @@ class JobStore:
             )
             return _rows(won) == 1
 
+    @staticmethod
+    def _unfinished(job_id: str) -> Exists:
+        return exists().where(ChunkRow.job_id == job_id, ChunkRow.state != CHUNK_DONE)
+
+    def all_chunks_done(self, job_id: str) -> bool:
+        """True when no chunk of the job is left to run (one EXISTS query; no aggregates loaded)."""
+        with self._session() as s:
+            return not s.scalar(select(self._unfinished(job_id)))
+
     def finish_job(self, job_id: str, report: dict[str, Any], versions: dict[str, str], now: float) -> bool:
-        unfinished = exists().where(ChunkRow.job_id == job_id, ChunkRow.state != CHUNK_DONE)
+        unfinished = self._unfinished(job_id)
         with self.engine.begin() as c:
             won = c.execute(
                 update(JobRow)
