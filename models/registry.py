@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from models.branch import load_branch
@@ -53,8 +53,8 @@ def load_registry(settings: ModelSettings) -> Registry:
         )
     ]
     sentiment_head, sentiment_spec = load_branch("sentiment", heads_dir / "sentiment", encoder_dir, threads)
-    specs.append(sentiment_spec)
     sentiment = SentimentModel(sentiment_head, sentiment_spec.version)
+    specs.append(replace(sentiment_spec, version=sentiment.version))
     env = StageEnv(heads_dir=heads_dir, artifacts_dir=artifacts_dir, encoder=encoder, settings=settings)
     stages = []
     for loader in STAGE_LOADERS:

@@ -20,6 +20,7 @@ import numpy as np
 from models.encoder import EncoderOutput
 from models.heads import FloatArray
 from models.schema import Sentiment, SentimentProbabilities
+from models.spec import files_digest
 from models.text import normalize
 
 LABELS = ("negative", "neutral", "positive")
@@ -31,6 +32,7 @@ DEFAULT_INTENSITY_LEXICON = Path(__file__).resolve().parent / "resources" / "sen
 class DegreeLexicon:
     patterns: dict[str, re.Pattern[str]]
     multipliers: dict[str, float]
+    digest: str
 
     @classmethod
     def load(cls, path: Path = DEFAULT_INTENSITY_LEXICON) -> DegreeLexicon:
@@ -45,7 +47,7 @@ class DegreeLexicon:
                 # Latin words match on word boundaries; CJK and symbols as substrings.
                 alternatives.append(rf"\b{term}\b" if entry[0].isascii() and entry[0].isalpha() else term)
             patterns[level] = re.compile("|".join(alternatives), re.IGNORECASE)
-        return cls(patterns, {k: float(v) for k, v in data["multipliers"].items()})
+        return cls(patterns, {k: float(v) for k, v in data["multipliers"].items()}, files_digest(path))
 
     def multiplier(self, text: str) -> float:
         for level in LEVELS:  # strongest first
@@ -67,11 +69,13 @@ class SentimentModel:
     name = "sentiment"
 
     def __init__(self, head: SequenceClassifier, version: str, degree: DegreeLexicon | None = None) -> None:
+        """``version``: the head's; the answer's version adds the degree lexicon's digest (it changes
+        ``intensity``, and the risk signals read it)."""
         if tuple(head.labels) != LABELS:
             raise ValueError(f"sentiment head labels {head.labels} != {LABELS}")
         self.head = head
-        self.version = version
         self.degree = degree or DegreeLexicon.load()
+        self.version = f"{version}+lex-{self.degree.digest[:8]}"
 
     def probabilities(self, outputs: list[EncoderOutput]) -> FloatArray:
         """(N, 3) calibrated probabilities in ``LABELS`` order (other stages read them too)."""

@@ -10,13 +10,13 @@ a message that does is plainly negative, and its dissatisfaction is not hidden.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from models.schema import Cue
+from models.spec import files_digest
 from models.text import NormalizedText, normalize
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "hidden"
@@ -36,11 +36,7 @@ _NEGATION_EN = re.compile(r"\b(?:not|never|no|n't|without|nothing)\b|n't\b", re.
 
 def lexicon_digest(directory: Path = RESOURCES) -> str:
     """sha256 over the lexicon files: part of the stage version, so cached answers follow lexicon edits."""
-    digest = hashlib.sha256()
-    for path in sorted(directory.iterdir()):
-        if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    return files_digest(directory)
 
 
 def read_words(path: Path) -> list[str]:

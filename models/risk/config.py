@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from models.risk.lexicon import RESOURCES
+from models.spec import files_digest
 
 #: Every signal the extractor knows, in the order reasons are documented.
 SIGNALS = (
@@ -94,8 +95,4 @@ def load_prior(path: Path = DEFAULT_PRIOR) -> dict[str, Any]:
 
 def resources_digest(directory: Path = RESOURCES) -> str:
     """sha256 over the risk resource files: part of the stage version, so cached answers follow edits."""
-    digest = hashlib.sha256()
-    for path in sorted(directory.iterdir()):
-        if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    return files_digest(directory)
