@@ -10,7 +10,8 @@ wrote into ``risk.json``, never fitted on).
    pipeline and score the held-out ones: confusion matrix, accuracy, macro-F1, red recall, per
    language. These must match the numbers of the model card (same pipeline, same config).
 3. Out of domain: user turns of the USS dialogues (English task-oriented dialogues, satisfaction
-   1-5 by three annotators), each with its earlier turns as ``context``: ROC-AUC of the risk score
+   1-5 by three annotators) that the hidden-dissatisfaction branch never trained on (its dev and test
+   dialogues), each with its earlier turns as ``context``: ROC-AUC of the risk score
    for dissatisfied (mean <= 2) against satisfied (mean >= 4) turns, next to the sentiment
    model's P(negative) alone, and the share of each group raised to yellow or red.
 4. Cost: the risk stage alone, per message, on the answers of the pipeline.
@@ -50,10 +51,15 @@ def _risk_stage(analyzer: Any) -> RiskStage:
 
 
 def uss_sample(per_group: int, seed: int) -> dict[str, list[tuple[str, list[tuple[str, str]]]]]:
+    """Dissatisfied and satisfied USS turns from dialogues the hidden-dissatisfaction branch never trained
+    on (USS is one of its training pools, split by dialogue): the served pipeline must not have seen them."""
     from training.data import uss_dialogue_turns
+    from training.hidden_data import never_trained_on, uss_group
 
     groups: dict[str, list[tuple[str, list[tuple[str, str]]]]] = {"dissatisfied": [], "satisfied": []}
-    for text, score, _corpus, history in uss_dialogue_turns():
+    for text, score, corpus, history in uss_dialogue_turns():
+        if not never_trained_on(uss_group(corpus, history, text)):
+            continue
         if score <= 2.0:
             groups["dissatisfied"].append((text, history[-8:]))
         elif score >= 4.0:
@@ -183,9 +189,12 @@ def render(report: dict[str, Any]) -> str:
     uss = report["uss_out_of_domain"]
     uss_text = "skipped (`--uss 0`)."
     if uss:
+        gap = uss["auc_risk_score"] - uss["auc_sentiment_polarity"]
+        relation = "level with" if abs(gap) < 0.005 else "above" if gap > 0 else "a little below"
         uss_text = (
             f"{uss['n']['dissatisfied']} dissatisfied (mean rating <= 2) and {uss['n']['satisfied']} satisfied "
-            f"(>= 4) user turns, each with up to 8 earlier turns as context.\n\n"
+            f"(>= 4) user turns from dialogues the hidden-dissatisfaction branch never trained on (USS is "
+            "one of its training pools), each with up to 8 earlier turns as context.\n\n"
             + model_card.table(
                 [
                     ["risk score", uss["auc_risk_score"]],
@@ -197,8 +206,8 @@ def render(report: dict[str, Any]) -> str:
             + f"\n\nRaised to yellow or red: {uss['raised_share']['dissatisfied']:.1%} of dissatisfied turns, "
             f"{uss['raised_share']['satisfied']:.1%} of satisfied turns. USS dissatisfaction is mild "
             "(task dialogues: a wrong restaurant, a repeated question); escalation words almost never occur, "
-            "so the score is driven by negative intensity here. It ranks a little below the sentiment polarity "
-            "it builds on: every turn where no signal fires (positive or neutral-leaning sentiment, no lexicon "
+            f"so the score is driven by negative intensity here. It ranks {relation} the sentiment polarity "
+            "it builds on; every turn where no signal fires (positive or neutral-leaning sentiment, no lexicon "
             "hit) gets the same base score, by design (risk only rises with evidence), so their order is lost. "
             "This checks that the risk layer keeps the ordering on another domain, not the red level."
         )

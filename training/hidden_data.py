@@ -125,7 +125,7 @@ def _pools(seed: int, lab: _Labeller) -> dict[str, list[HiddenExample]]:
         if USS_LOW < mean < USS_OK:
             continue
         turns = tuple(Turn(role, _cap(t)) for role, t in history[-MAX_CONTEXT_TURNS:])
-        group = corpus + ":" + (history[0][1] if history else text)
+        group = uss_group(corpus, history, text)
         raw = "hidden" if mean <= USS_LOW else "none"
         ex = HiddenExample(
             _cap(text), lab(text, raw, "uss", raw == "hidden"), "uss_" + corpus, "en", turns, group, f"{mean:.2f}"
@@ -185,6 +185,16 @@ def _ood(seed: int, lab: _Labeller) -> list[HiddenExample]:
 def _bucket(key: str, seed: int) -> float:
     digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def uss_group(corpus: str, history: list[tuple[str, str]], text: str) -> str:
+    """A USS dialogue's split key: every turn of one dialogue lands in the same split."""
+    return corpus + ":" + (history[0][1] if history else text)
+
+
+def never_trained_on(group: str, seed: int = 13) -> bool:
+    """True when ``split_pool`` puts this group in dev or test (dev fits the score layer, never the branch)."""
+    return _bucket(group, seed) < 0.2
 
 
 def split_pool(items: Iterable[HiddenExample], seed: int) -> tuple[list[HiddenExample], ...]:
