@@ -47,8 +47,6 @@ class EncoderOutput:
     mean_8: FloatArray  # (H,) mean of layer-8 token states (content + specials)
     mean_last: FloatArray  # (H,) mean of last-layer token states
     embedding: FloatArray  # (H,) L2-normalised mean_last, as sentence-transformers/e5
-    tokens_8: FloatArray  # (n_content, H) layer-8 states of the content tokens
-    tokens_last: FloatArray  # (n_content, H)
     offsets: tuple[tuple[int, int], ...] = field(default=())  # per content token
     truncated: bool = False
     #: Full layer-8 states of each token window (<s>, prefix, content, </s>): the input of task branches.
@@ -190,8 +188,6 @@ def _pool(items: list[Tokenized], rows: list[tuple[int, ...]], h8: FloatArray, l
     for item in items:
         sum8 = np.zeros(h8.shape[-1], dtype=np.float32)
         sum_last = np.zeros(h8.shape[-1], dtype=np.float32)
-        tok8: list[FloatArray] = []
-        tok_last: list[FloatArray] = []
         windows_8: list[FloatArray] = []
         count = 0
         for window in item.windows:
@@ -200,22 +196,15 @@ def _pool(items: list[Tokenized], rows: list[tuple[int, ...]], h8: FloatArray, l
             sum8 += h8[r, :n].sum(axis=0)
             sum_last += last[r, :n].sum(axis=0)
             count += n
-            lo = 1 + item.prefix_len  # skip <s> and the prefix tokens
-            tok8.append(h8[r, lo : n - 1])
-            tok_last.append(last[r, lo : n - 1])
             r += 1
         mean8 = (sum8 / count).astype(np.float32)
         mean_last = (sum_last / count).astype(np.float32)
         norm = float(np.linalg.norm(mean_last)) or 1.0
-        tokens_8 = np.concatenate(tok8)[: item.n_tokens]
-        tokens_last = np.concatenate(tok_last)[: item.n_tokens]
         out.append(
             EncoderOutput(
                 mean_8=mean8,
                 mean_last=mean_last,
                 embedding=(mean_last / norm).astype(np.float32),
-                tokens_8=tokens_8,
-                tokens_last=tokens_last,
                 offsets=item.content_offsets,
                 truncated=item.truncated,
                 windows_8=tuple(windows_8),

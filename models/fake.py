@@ -51,15 +51,13 @@ class FakeEncoder:
         mean = tokens.mean(axis=0)
         emb = mean / (np.linalg.norm(mean) or 1.0)
         return EncoderOutput(
-            mean,
-            mean,
-            emb.astype(np.float32),
-            tokens[: item.n_tokens],
-            tokens[: item.n_tokens],
-            item.content_offsets,
-            item.truncated,
-            (np.vstack([tokens[:1], tokens, tokens[:1]]),),
-            0,
+            mean_8=mean,
+            mean_last=mean,
+            embedding=emb.astype(np.float32),
+            offsets=item.content_offsets,
+            truncated=item.truncated,
+            windows_8=(np.vstack([tokens[:1], tokens, tokens[:1]]),),
+            prefix_len=0,
         )
 
 

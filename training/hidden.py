@@ -179,8 +179,6 @@ def _as_outputs(inputs: Sequence[TrunkInput]) -> list[EncoderOutput]:
             mean_8=empty,
             mean_last=empty,
             embedding=empty,
-            tokens_8=empty.reshape(0, 0),
-            tokens_last=empty.reshape(0, 0),
             offsets=x.offsets,
             windows_8=(x.states.astype(np.float32),),
             prefix_len=x.prefix_len,
