@@ -262,6 +262,9 @@ async def test_path_and_url_sources(tmp_path: Path) -> None:
             assert (r.status_code, r.json()["error_type"]) == (403, "source_not_allowed")
         r = await client.http.post("/v1/jobs", json={"path": "missing.jsonl"})
         assert (r.status_code, r.json()["error_type"]) == (422, "invalid_upload")
+        bad_bytes = b'{"path": "night\xff.jsonl"}'  # the JSON request body shares /v1/analyze's checks
+        r = await client.http.post("/v1/jobs", content=bad_bytes, headers={"content-type": "application/json"})
+        assert (r.status_code, r.json()["error_type"]) == (400, "invalid_utf8")
         r = await client.http.post("/v1/jobs", json={"path": "night\u0000.jsonl"})  # a NUL: 4xx, not a 500
         assert r.status_code == 422 and r.json()["error_type"] == "validation_error", r.text
         r = await client.http.post("/v1/jobs", json={"url": f"{base}/dumps/a\u0001.jsonl"})  # no worker could fetch it

@@ -7,22 +7,21 @@ limits from the settings) and never to a 500.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from models.batcher import QueueFullError
 from models.pipeline import AnalysisInput, Turn
 from models.schema import Analysis
 from service.errors import ApiError, ErrorType
+from service.routes.body import parse_json_body
 from service.schemas import AnalyzeRequest, BatchRequest, BatchResponse, MessageFields
 from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["analysis"])
 
-M = TypeVar("M", bound=BaseModel)
 
 _BYTES_PER_CHAR = 4
 _BODY_OVERHEAD = 64 * 1024
@@ -37,47 +36,6 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
             },
         }
     }
-
-
-async def _parse(request: Request, model: type[M], max_bytes: int) -> M:
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "application/json":
-        raise ApiError(ErrorType.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(ErrorType.PAYLOAD_TOO_LARGE, f"body over {max_bytes} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise ApiError(ErrorType.PAYLOAD_TOO_LARGE, f"body over {max_bytes} bytes")
-    try:
-        bytes(body).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(ErrorType.INVALID_UTF8, f"body is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        if "surrogate" in str(exc):
-            raise ApiError(ErrorType.INVALID_UTF8, "body contains unpaired surrogate escapes") from None
-        raise ApiError(ErrorType.INVALID_JSON, "body is not valid JSON") from None
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        raise _validation_error(exc) from None
-
-
-def _validation_error(exc: ValidationError) -> ApiError:
-    first = exc.errors(include_url=False, include_input=False)[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        if "options" in first["loc"]:
-            return ApiError(ErrorType.UNKNOWN_OPTION, f"unknown option: {loc}")
-        return ApiError(ErrorType.VALIDATION, f"unknown field: {loc}")
-    if kind == "too_short" and first["loc"] == ("items",):
-        return ApiError(ErrorType.VALIDATION, "items must not be empty")
-    return ApiError(ErrorType.VALIDATION, f"{loc}: {first['msg']}")
 
 
 def _check_text(text: str, settings: Settings, where: str) -> None:
@@ -130,7 +88,7 @@ async def analyze_one(request: Request, format: str = "json") -> Response:
     if format not in ("json", "html"):
         raise ApiError(ErrorType.VALIDATION, "format must be json or html")
     settings: Settings = request.app.state.settings
-    body = await _parse(request, AnalyzeRequest, settings.max_text_chars * _BYTES_PER_CHAR + _BODY_OVERHEAD)
+    body = await parse_json_body(request, AnalyzeRequest, settings.max_text_chars * _BYTES_PER_CHAR + _BODY_OVERHEAD)
     _check_text(body.text, settings, "")
     _ready(request)
     options = body.options.model_dump(exclude={"cache"})
@@ -153,7 +111,7 @@ async def analyze_one(request: Request, format: str = "json") -> Response:
 async def analyze_batch(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     limit = settings.max_batch_items * (settings.max_text_chars * _BYTES_PER_CHAR + 512) + _BODY_OVERHEAD
-    body = await _parse(request, BatchRequest, limit)
+    body = await parse_json_body(request, BatchRequest, limit)
     if len(body.items) > settings.max_batch_items:
         raise ApiError(ErrorType.TOO_MANY_ITEMS, f"{len(body.items)} items; the limit is {settings.max_batch_items}")
     for i, item in enumerate(body.items):

@@ -13,10 +13,8 @@ import logging
 import re
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-from pydantic import ValidationError
 
 from service.errors import ApiError, ErrorType
 from service.jobs.export import iter_csv, iter_jsonl
@@ -25,6 +23,7 @@ from service.jobs.report import render_html
 from service.jobs.runtime import JobRuntime
 from service.jobs.schemas import DATASET_PATTERN, JobReport, JobSourceRequest, JobStatus
 from service.jobs.service import JobService, new_job_id, parse_options
+from service.routes.body import parse_json_body
 from service.schemas import AnalyzeOptions
 from service.settings import Settings
 
@@ -170,7 +169,9 @@ async def create_job(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        source = await _json_body(request)
+        source = await parse_json_body(
+            request, JobSourceRequest, 64 * 1024, "a JSON job request is at most 64 KB; upload files as the body"
+        )
         service = await _open(request)
         assert service is not None
         return _status_response(await asyncio.to_thread(service.create_from_source, source), 202)
@@ -226,26 +227,6 @@ async def _receive(request: Request, service: JobService, job_id: str, limit: in
     except BaseException:  # too large, empty, or the client went away: keep nothing
         service.files.delete_job(job_id)
         raise
-
-
-async def _json_body(request: Request) -> JobSourceRequest:
-    body = bytearray()
-    async for block in request.stream():
-        body += block
-        if len(body) > 64 * 1024:
-            raise ApiError(ErrorType.PAYLOAD_TOO_LARGE, "a JSON job request is at most 64 KB; upload files as the body")
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ApiError(ErrorType.INVALID_JSON, "body is not valid JSON") from None
-    try:
-        return JobSourceRequest.model_validate(payload)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        if first["type"] == "extra_forbidden":
-            raise ApiError(ErrorType.VALIDATION, f"unknown field: {loc}") from None
-        raise ApiError(ErrorType.VALIDATION, f"{loc}: {first['msg']}") from None
 
 
 @router.get("", response_model=list[JobStatus], summary="Recent jobs, newest first (?dataset=, ?limit=)")
