@@ -53,16 +53,6 @@ class EncoderOutput:
     windows_8: tuple[FloatArray, ...] = field(default=())
     prefix_len: int = 0
 
-    @property
-    def features(self) -> FloatArray:
-        """Pooled sentence features used by the sequence-level heads."""
-        return self.mean_8
-
-    def pooled(self, names: tuple[str, ...]) -> FloatArray:
-        """Concatenate named pooled vectors, e.g. ``("mean_8", "mean_last")`` (a head's config says which)."""
-        parts: list[FloatArray] = [getattr(self, name) for name in names]
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
-
 
 class Encoder(Protocol):
     """What the batcher and pipeline need; implemented by ONNX and by the test fake."""

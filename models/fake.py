@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from models.encoder import EncoderOutput, Tokenized
-from models.heads import DenseHead, Member, PooledHead
+from models.heads import FloatArray, softmax
 from models.sentiment import LABELS, SentimentModel
 
 
@@ -61,15 +61,17 @@ class FakeEncoder:
         )
 
 
+class FakeLinearHead:
+    """A fixed random linear map of ``mean_8``: the branch heads' interface, meaningless predictions."""
+
+    def __init__(self, hidden_size: int, labels: tuple[str, ...], seed: int = 0) -> None:
+        self.labels = labels
+        self.weights = np.random.default_rng(seed).standard_normal((hidden_size, len(labels))).astype(np.float32)
+
+    def sequence_proba(self, outputs: list[EncoderOutput]) -> FloatArray:
+        return softmax(np.stack([o.mean_8 for o in outputs]) @ self.weights)
+
+
 def fake_sentiment(hidden_size: int = 16) -> SentimentModel:
     """A fixed random linear head; deterministic, meaningless predictions."""
-    rng = np.random.default_rng(0)
-    head = DenseHead(
-        labels=LABELS,
-        mean=np.zeros(hidden_size, np.float32),
-        scale=np.ones(hidden_size, np.float32),
-        members=(Member((rng.standard_normal((hidden_size, 3)).astype(np.float32),), (np.zeros(3, np.float32),)),),
-        temperature=1.0,
-        config={},
-    )
-    return SentimentModel(PooledHead(head, ("mean_8",)), "fake-1")
+    return SentimentModel(FakeLinearHead(hidden_size, LABELS), "fake-1")
