@@ -17,7 +17,7 @@ from typing import Protocol
 
 URL_RE = re.compile(r"(?:https?://|www\.)[^\s\u3000\u4e00-\u9fff，。！？]+", re.IGNORECASE)
 URL_PLACEHOLDER = "<url>"
-_CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_RE = re.compile(r"[A-Za-z]")
 
 
@@ -139,7 +139,7 @@ def detect_language(text: str) -> str:
     Chinese characters decide first (a message with a meaningful share of Han script is
     Chinese even when it carries English product names); otherwise the Latin share.
     """
-    han = len(_CJK_RE.findall(text))
+    han = len(CJK_RE.findall(text))
     latin = len(_LATIN_RE.findall(text))
     if han and han >= 0.15 * (han + latin):
         return "zh"

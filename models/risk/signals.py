@@ -30,13 +30,12 @@ from models.risk.lexicon import RESOURCES, Hit, Lexicons
 from models.risk.repetition import Repeat
 from models.risk.scorer import Signal
 from models.sentiment import DegreeLexicon
-from models.text import NormalizedText, normalize
+from models.text import CJK_RE, NormalizedText, normalize
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_RATES = RESOURCES / "currency_to_cny.json"
 _LATIN_WORD = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)?")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _EMPHASIS = re.compile(r"[!?]{2,}")
 _CAPS_WORD = re.compile(r"\b[A-Z]{2,}\b")
 _LABELS = {
@@ -196,7 +195,7 @@ class SignalExtractor:
 
     def words(self, text: str) -> float:
         per_word = float(self.transforms.get("absolute_words", {}).get("cjk_chars_per_word", 1.6))
-        return len(_LATIN_WORD.findall(text)) + len(_CJK.findall(text)) / per_word
+        return len(_LATIN_WORD.findall(text)) + len(CJK_RE.findall(text)) / per_word
 
     def absolute_ratio(self, text: str) -> tuple[float, list[Hit]]:
         cfg = self.transforms.get("absolute_words", {})

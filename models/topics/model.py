@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from models.encoder import FloatArray
-from models.topics.taxonomy import l2_rows, softmax_rows
+from models.heads import softmax
+from models.topics.taxonomy import l2_rows
 
 MANIFEST_FILE = "manifest.json"
 EMBEDDINGS_FILE = "topic_embeddings.safetensors"  # bertopic._save_utils.HF_SAFE_WEIGHTS_NAME
@@ -128,7 +129,7 @@ class TopicModel:
 
     def assign(self, embeddings: FloatArray) -> list[Assignment]:
         sims = self.similarities(embeddings)
-        probs = softmax_rows(sims / self.temperature)
+        probs = softmax(sims / self.temperature)
         best = sims.argmax(axis=1)
         return [
             Assignment(self.topics[int(b)], float(s[b]), float(p[b])) for b, s, p in zip(best, sims, probs, strict=True)

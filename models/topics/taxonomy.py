@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from models.encoder import Encoder, FloatArray
+from models.heads import softmax
 from models.schema import Category
 from models.settings import DEFAULT_TAXONOMY
 from models.text import normalize
@@ -95,13 +96,6 @@ def l2_rows(matrix: FloatArray) -> FloatArray:
     return (matrix / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
 
-def softmax_rows(logits: FloatArray) -> FloatArray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    out: FloatArray = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-    return out
-
-
 class CategoryMapper:
     """Scores embeddings against the category prototypes.
 
@@ -129,7 +123,7 @@ class CategoryMapper:
         return np.asarray(l2_rows(np.asarray(embeddings, dtype=np.float32)) @ self.prototypes.T, dtype=np.float32)
 
     def probabilities(self, embeddings: FloatArray) -> FloatArray:
-        return softmax_rows(self.similarities(embeddings) / self.temperature)
+        return softmax(self.similarities(embeddings) / self.temperature)
 
     def categorize(self, embeddings: FloatArray) -> list[Category]:
         probs = self.probabilities(embeddings)
