@@ -440,9 +440,16 @@ def main(argv: Sequence[str] = ()) -> int:
     previous = Path(args.report).with_suffix(".json")
     if skip and previous.is_file():  # a partial run keeps the other parts of the last full report
         last = json.loads(previous.read_text(encoding="utf-8"))
-        for part in ("scale", "clustering", "categories", "stability"):
-            if part in skip and part in last:
-                result[part] = last[part]
+        parts = ("scale", "clustering", "categories", "stability")
+        carried = [p for p in parts if p in skip and p in last]
+        for part in carried:
+            result[part] = last[part]
+        if carried:
+            result["notes"] = [
+                f"This run measured {', '.join(p for p in parts if p not in skip)}; "
+                f"{', '.join(carried)} are carried over from the run of {last.get('date', '?')} "
+                f"(load average at its start: {last.get('load_average_at_start', '?')})."
+            ]
     write_report(Path(args.report), result)
     print(f"report: {args.report}.md")
     return 0
