@@ -157,14 +157,11 @@ def test_previous_report_is_the_last_completed_job_of_the_dataset(tmp_path: Path
     store.close()
 
 
-def test_reaper_recovers_a_job_the_api_accepted_but_never_sent(tmp_path: Path, database: str | None) -> None:
-    """The API died between inserting the job and sending its prepare message."""
-    settings = job_settings(tmp_path, database_url=database, jobs_lease_s=0.5)
-    store = JobStore.open(database, settings.jobs_dir)
-    files = JobFiles(settings.jobs_dir)
+def _queued_upload(store: JobStore, files: JobFiles, n: int) -> str:
+    """A job the API accepted (upload written, row inserted) whose preparation has not run: chunks of 10."""
     job_id = new_job_id()
     files.input_path(job_id).parent.mkdir(parents=True)
-    files.input_path(job_id).write_bytes(jsonl([{"id": str(i), "text": f"消息{i}"} for i in range(25)]))
+    files.input_path(job_id).write_bytes(jsonl([{"id": str(i), "text": f"消息{i}"} for i in range(n)]))
     store.create_job(
         JobRow(
             id=job_id,
@@ -178,6 +175,15 @@ def test_reaper_recovers_a_job_the_api_accepted_but_never_sent(tmp_path: Path, d
             created_at=time.time(),
         )
     )
+    return job_id
+
+
+def test_reaper_recovers_a_job_the_api_accepted_but_never_sent(tmp_path: Path, database: str | None) -> None:
+    """The API died between inserting the job and sending its prepare message."""
+    settings = job_settings(tmp_path, database_url=database, jobs_lease_s=0.5)
+    store = JobStore.open(database, settings.jobs_dir)
+    files = JobFiles(settings.jobs_dir)
+    job_id = _queued_upload(store, files, 25)
     queue = RecordingQueue()
     reaper = Reaper(store, files, queue, lambda _: False, settings)
     assert reaper.run_once().prepares == []  # within the grace period: the API may still be sending it
@@ -261,22 +267,7 @@ def test_a_job_cancelled_while_it_is_split_leaves_no_message_text_behind(tmp_pat
     settings = job_settings(tmp_path, database_url=database)
     store = JobStore.open(database, settings.jobs_dir)
     files = JobFiles(settings.jobs_dir)
-    job_id = new_job_id()
-    files.input_path(job_id).parent.mkdir(parents=True)
-    files.input_path(job_id).write_bytes(jsonl([{"id": str(i), "text": f"消息{i}"} for i in range(25)]))
-    store.create_job(
-        JobRow(
-            id=job_id,
-            dataset=None,
-            state="queued",
-            source_kind="upload",
-            source=None,
-            input_format="jsonl",
-            options={},
-            chunk_size=10,
-            created_at=time.time(),
-        )
-    )
+    job_id = _queued_upload(store, files, 25)
     service = JobService(settings, store, files, LocalQueue(1))
     executor = JobExecutor(store, files, LocalQueue(1), settings, analyzer=make_registry().analyzer)
     split = executor._split
