@@ -159,22 +159,9 @@ def test_previous_report_is_the_last_completed_job_of_the_dataset(tmp_path: Path
 
 def _queued_upload(store: JobStore, files: JobFiles, n: int) -> str:
     """A job the API accepted (upload written, row inserted) whose preparation has not run: chunks of 10."""
-    job_id = new_job_id()
+    job_id = _job(store)
     files.input_path(job_id).parent.mkdir(parents=True)
     files.input_path(job_id).write_bytes(jsonl([{"id": str(i), "text": f"消息{i}"} for i in range(n)]))
-    store.create_job(
-        JobRow(
-            id=job_id,
-            dataset=None,
-            state="queued",
-            source_kind="upload",
-            source=None,
-            input_format="jsonl",
-            options={},
-            chunk_size=10,
-            created_at=time.time(),
-        )
-    )
     return job_id
 
 
