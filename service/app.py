@@ -19,8 +19,9 @@ from service.cache import make_cache
 from service.errors import ApiError, ErrorType, api_error_handler, error_response
 from service.jobs.runtime import JobRuntime
 from service.metrics import Metrics
-from service.routes import analyze, jobs, system
+from service.routes import analyze, complaints, jobs, system
 from service.settings import Settings
+from service.store.runtime import StoreRuntime
 
 logger = logging.getLogger("tousu.service")
 
@@ -56,7 +57,11 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
         batcher.start()
         await asyncio.to_thread(_warm_up, registry, settings.batch_max_size)
         analyzer.observers.append(metrics.observe_stage)  # after warm-up: the metric describes traffic
-        app.state.jobs = JobRuntime(settings, analyzer)
+        store = StoreRuntime(settings) if settings.store_enabled else None
+        app.state.store = store
+        if store is not None:
+            await asyncio.to_thread(store.start)  # migrates; sweeps escalation and retention in the background
+        app.state.jobs = JobRuntime(settings, analyzer, store.write_job if store is not None else None)
         await asyncio.to_thread(app.state.jobs.start)  # resumes unfinished jobs (in-process without Redis)
         app.state.ready = True
         logger.info("ready: %s (cache=%s)", registry.analyzer.model_versions, cache.backend)
@@ -66,6 +71,8 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
             app.state.ready = False
             analyzer.observers.remove(metrics.observe_stage)
             await asyncio.to_thread(app.state.jobs.stop)
+            if store is not None:
+                await asyncio.to_thread(store.stop)
             await batcher.stop()
             await cache.close()
 
@@ -78,10 +85,12 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.ready = False
+    app.state.store = None
     app.add_exception_handler(ApiError, api_error_handler)
     app.include_router(analyze.router)
     app.include_router(system.router)
     app.include_router(jobs.router)
+    app.include_router(complaints.router)
 
     @app.middleware("http")
     async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

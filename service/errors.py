@@ -30,6 +30,7 @@ class ErrorType(StrEnum):
     JOB_NOT_FINISHED = "job_not_finished"
     JOB_FINISHED = "job_finished"
     RESULTS_EXPIRED = "results_expired"
+    STORE_UNAVAILABLE = "store_unavailable"
     INTERNAL = "internal_error"
 
 
@@ -51,6 +52,7 @@ STATUS = {
     ErrorType.JOB_NOT_FINISHED: 409,
     ErrorType.JOB_FINISHED: 409,
     ErrorType.RESULTS_EXPIRED: 410,
+    ErrorType.STORE_UNAVAILABLE: 503,
     ErrorType.INTERNAL: 500,
 }
 

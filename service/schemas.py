@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.schema import Analysis
+from service.jobs.schemas import DATASET_PATTERN
 
 
 class _In(BaseModel):
@@ -45,10 +46,20 @@ class MessageFields(_In):
     customer_id: str | None = Field(
         None, max_length=256, description="Stable customer key for repetition signals (hashed before storage)."
     )
+    channel: str | None = Field(
+        None, max_length=64, description="Where the message came from (app, phone, weibo...); kept by the store."
+    )
+
+
+_DATASET_DOC = (
+    "Opt-in: also keep the answer in the complaint store under this dataset (GET /v1/complaints); "
+    "a message with the same dataset and id updates its row."
+)
 
 
 class AnalyzeRequest(MessageFields):
     options: AnalyzeOptions = Field(default_factory=AnalyzeOptions)
+    dataset: str | None = Field(None, pattern=DATASET_PATTERN, description=_DATASET_DOC)
 
 
 class BatchItem(MessageFields):
@@ -58,6 +69,7 @@ class BatchItem(MessageFields):
 class BatchRequest(_In):
     items: list[BatchItem] = Field(min_length=1)
     options: AnalyzeOptions = Field(default_factory=AnalyzeOptions)
+    dataset: str | None = Field(None, pattern=DATASET_PATTERN, description=_DATASET_DOC)
 
 
 class BatchResponse(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from models.settings import ModelSettings
@@ -58,6 +58,29 @@ class Settings(ModelSettings):
     alert_share_rise: float = Field(0.20, gt=0, description="Relative rise of a topic/category share that alerts")
     alert_min_count: int = Field(20, ge=1, description="Messages a topic/category needs before it can alert")
 
+    # Complaint store (service/store): every job message, and /v1/analyze requests that name a dataset.
+    store_enabled: bool = Field(True, description="Write analysed messages to the complaint store")
+    store_salt: SecretStr | None = Field(
+        None, description="Secret of the stored customer-id hashes (unset: risk_salt; neither: ids are not stored)"
+    )
+    store_keep_text: bool = Field(True, description="Store each message's redacted text (personal data replaced)")
+    store_retention_days: float = Field(
+        365.0, ge=0, description="Complaints and alerts older than this are deleted; 0 keeps them"
+    )
+    store_sweep_interval_s: float = Field(
+        60.0, gt=0, description="Escalation and retention pass, in the API and every worker"
+    )
+    store_patience_minutes: dict[str, float] = Field(
+        default_factory=lambda: {
+            "price_and_billing": 47.0,
+            "refund_and_returns": 47.0,
+            "privacy_and_security": 30.0,
+            "*": 240.0,
+        },
+        description="Open yellow complaints waiting longer than their category's window (JSON: category -> minutes, "
+        "'*' for the others) turn red with the reason waiting_time",
+    )
+
     @field_validator("jobs_url_prefixes", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -77,6 +100,18 @@ class Settings(ModelSettings):
     @classmethod
     def _empty_database_url_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("store_salt", mode="before")
+    @classmethod
+    def _empty_salt_is_none(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("store_patience_minutes")
+    @classmethod
+    def _positive_patience(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(not minutes > 0 for minutes in value.values()):
+            raise ValueError("patience windows must be positive minutes")
+        return value
 
     @field_validator("host")
     @classmethod

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("TOUSU_ARTIFACTS_DIR", ROOT / "artifacts")).resolve()
 REDIS_URL = os.environ.get("TOUSU_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-pytest_plugins = ("tests.jobs_support",)  # batch-job fixtures (pg_url, database, job_client)
+pytest_plugins = ("tests.jobs_support", "tests.store_support")  # job fixtures; store fixtures (store, store_database)
 
 
 @pytest.fixture(scope="session")

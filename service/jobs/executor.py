@@ -97,6 +97,10 @@ class LeaseKeeper:
                 logger.warning("lease renewal failed (%s)", type(exc).__name__)
 
 
+# Called with every record of a chunk that was analysed, before the chunk is checkpointed.
+AnalysedHook = Callable[[JobRow, list[tuple[Record, Analysis]]], None]
+
+
 class DownloadError(InputError):
     pass
 
@@ -111,6 +115,7 @@ class JobExecutor:
         analyzer: Analyzer | None = None,
         owner: str | None = None,
         stop: threading.Event | None = None,
+        on_analysed: AnalysedHook | None = None,
     ) -> None:
         self.store = store
         self.files = files
@@ -119,6 +124,7 @@ class JobExecutor:
         self.analyzer = analyzer
         self.owner = owner or worker_id()
         self.stop = stop
+        self.on_analysed = on_analysed  # the complaint store's writer; raising fails the chunk (it runs again)
 
     # -- prepare -----------------------------------------------------------------------------------
     def prepare(self, job_id: str) -> None:
@@ -304,6 +310,7 @@ class JobExecutor:
             analyses.update(zip(batch, self._analyse_safely(inputs), strict=True))
         agg = Aggregate()
         lines: list[bytes] = []
+        analysed: list[tuple[Record, Analysis]] = []
         for i, record in enumerate(records):
             if isinstance(record, BadRecord):
                 agg.add_error(record.error_type)
@@ -317,6 +324,9 @@ class JobExecutor:
                 continue
             agg.add(record.line, record.text, record.channel, analysis)  # line orders report examples
             lines.append(analysis.model_dump_json().encode() + b"\n")
+            analysed.append((record, analysis))
+        if self.on_analysed is not None and analysed:
+            self.on_analysed(job, analysed)
         return lines, agg
 
     def _batches(self, good: dict[int, Record]) -> list[list[int]]:

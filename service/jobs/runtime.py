@@ -16,7 +16,7 @@ import threading
 
 from models.pipeline import Analyzer
 from service.jobs.db import DEFAULT_DB
-from service.jobs.executor import JobExecutor, worker_id
+from service.jobs.executor import AnalysedHook, JobExecutor, worker_id
 from service.jobs.files import JobFiles
 from service.jobs.queue import JobQueue, LocalQueue, RedisQueue, make_broker
 from service.jobs.reaper import Reaper
@@ -28,9 +28,10 @@ logger = logging.getLogger(__name__)
 
 
 class JobRuntime:
-    def __init__(self, settings: Settings, analyzer: Analyzer) -> None:
+    def __init__(self, settings: Settings, analyzer: Analyzer, on_analysed: AnalysedHook | None = None) -> None:
         self.settings = settings
         self.analyzer = analyzer
+        self.on_analysed = on_analysed
         self._lock = threading.Lock()
         self._service: JobService | None = None
         self._store: JobStore | None = None
@@ -79,7 +80,16 @@ class JobRuntime:
             executor = JobExecutor(store, files, queue, s, analyzer=None, owner=owner)
         else:
             local = LocalQueue(s.jobs_local_threads)
-            executor = JobExecutor(store, files, local, s, analyzer=self.analyzer, owner=owner, stop=local.stopping)
+            executor = JobExecutor(
+                store,
+                files,
+                local,
+                s,
+                analyzer=self.analyzer,
+                owner=owner,
+                stop=local.stopping,
+                on_analysed=self.on_analysed,
+            )
             local.start(executor)
             queue = local
         reaper = Reaper(store, files, queue, executor.finalize, s)

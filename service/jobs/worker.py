@@ -20,6 +20,7 @@ from service.jobs.queue import RedisQueue, declare_actors, make_broker
 from service.jobs.reaper import Reaper
 from service.jobs.store import JobStore
 from service.settings import Settings
+from service.store.runtime import StoreRuntime
 
 logger = logging.getLogger("tousu.worker")
 
@@ -39,7 +40,17 @@ def run_worker(settings: Settings, loader: Callable[[Settings], Registry], threa
     broker = make_broker(settings.redis_url, settings.jobs_queue_name, settings.jobs_lease_s, [retries])
     queue = RedisQueue(broker)
     stop = threading.Event()
-    executor = JobExecutor(store, files, queue, settings, analyzer=registry.analyzer, owner=owner, stop=stop)
+    complaints = StoreRuntime(settings) if settings.store_enabled else None  # also sweeps escalation, retention
+    executor = JobExecutor(
+        store,
+        files,
+        queue,
+        settings,
+        analyzer=registry.analyzer,
+        owner=owner,
+        stop=stop,
+        on_analysed=complaints.write_job if complaints else None,
+    )
     declare_actors(broker, executor, settings.jobs_max_attempts)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=1000)
     worker.queue_prefetch = threads  # hold no more messages than we run: a killed worker strands none
@@ -54,10 +65,14 @@ def run_worker(settings: Settings, loader: Callable[[Settings], Registry], threa
     worker.start()
     reaper.run_once()
     reaper.start()
+    if complaints is not None:
+        complaints.start()
     logger.info("worker %s ready: %s", owner, registry.analyzer.model_versions)
     stop.wait()
     reaper.stop()
     worker.stop(timeout=int(settings.jobs_lease_s * 1000))
+    if complaints is not None:
+        complaints.stop()
     queue.close()
     store.close()
     logger.info("worker %s stopped", owner)

@@ -17,6 +17,7 @@ from models.pipeline import AnalysisInput, Turn
 from models.schema import Analysis
 from service.errors import ApiError, ErrorType
 from service.routes.body import parse_json_body
+from service.routes.complaints import store_answers
 from service.schemas import AnalyzeRequest, BatchRequest, BatchResponse, MessageFields
 from service.settings import Settings
 
@@ -93,6 +94,8 @@ async def analyze_one(request: Request, format: str = "json") -> Response:
     _ready(request)
     options = body.options.model_dump(exclude={"cache"})
     [answer] = await _run(request, [_input(body, options)], body.options.cache)
+    if body.dataset is not None:
+        await store_answers(request, body.dataset, [body], [answer], bool(options.get("include_pii")))
     if format == "html":
         from models.entities.render import displacy_doc, render_html
 
@@ -120,4 +123,6 @@ async def analyze_batch(request: Request) -> Response:
     options = body.options.model_dump(exclude={"cache"})
     inputs = [_input(item, options) for item in body.items]
     answers = await _run(request, inputs, body.options.cache)
+    if body.dataset is not None:
+        await store_answers(request, body.dataset, list(body.items), answers, bool(options.get("include_pii")))
     return Response(b'{"items":[' + b",".join(answers) + b"]}", media_type="application/json")

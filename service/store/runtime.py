@@ -1,0 +1,144 @@
+"""The complaint store as a process sees it: opened (and migrated) once, written by jobs and by
+``/v1/analyze``, read by the routes, and swept in the background (escalation, retention).
+
+The API and every ``tousu worker`` hold one :class:`StoreRuntime`. It opens the database lazily and
+retries on the next use when that fails, so a database that is down at start-up costs the store, not
+``/v1/analyze``. The store shares the job database (``TOUSU_DATABASE_URL``, or SQLite in the jobs
+directory by default).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from models.schema import Analysis
+from service.jobs.db import JobRow, database_url, make_engine
+from service.jobs.records import Record
+from service.settings import Settings
+from service.store import escalation, migrate, retention
+from service.store.queries import ComplaintQueries
+from service.store.rows import Message, RowBuilder
+from service.store.writer import ComplaintWriter
+
+logger = logging.getLogger(__name__)
+
+
+def job_dataset(job: JobRow) -> str:
+    """Where a job's messages go: its dataset, or a dataset of its own when it names none."""
+    return job.dataset or f"job:{job.id}"
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    escalated: int
+    purged: int
+
+
+class ComplaintStore:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        salt = settings.store_salt or settings.risk_salt
+        builder = RowBuilder(salt.get_secret_value().encode() if salt else None, settings.store_keep_text)
+        self.writer = ComplaintWriter(engine, builder)
+        self.queries = ComplaintQueries(engine)
+
+    @classmethod
+    def open(cls, settings: Settings) -> ComplaintStore:
+        if settings.database_url is None:
+            settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(database_url(settings.database_url, settings.jobs_dir))
+        try:
+            migrate.upgrade(engine)
+        except Exception:
+            engine.dispose()
+            raise
+        return cls(engine, settings)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def write(self, messages: Iterable[Message]) -> int:
+        return self.writer.write(messages, time.time())
+
+    def write_job(self, job: JobRow, analysed: Sequence[tuple[Record, Analysis]]) -> None:
+        include_pii = bool(job.options.get("include_pii"))
+        dataset = job_dataset(job)
+        self.write(
+            Message(
+                dataset,
+                analysis,
+                record.text,
+                id=record.id,
+                received_at=datetime.fromisoformat(record.received_at) if record.received_at else None,
+                channel=record.channel,
+                customer_id=record.customer_id,
+                job_id=job.id,
+                include_pii=include_pii,
+            )
+            for record, analysis in analysed
+        )
+
+    def sweep(self, now: float) -> SweepResult:
+        s = self.settings
+        escalated = escalation.sweep(self.engine, s.store_patience_minutes, now)
+        purged = retention.purge(self.engine, now - s.store_retention_days * 86400) if s.store_retention_days else 0
+        return SweepResult(len(escalated), purged)
+
+
+class StoreRuntime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._store: ComplaintStore | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def get(self) -> ComplaintStore:
+        """The open store; opens (and migrates) it on first use. Raises when the database cannot be reached."""
+        with self._lock:
+            if self._store is None:
+                self._store = ComplaintStore.open(self.settings)
+            return self._store
+
+    def write_job(self, job: JobRow, analysed: Sequence[tuple[Record, Analysis]]) -> None:
+        """The executor's hook: raising makes the chunk fail and run again, so no analysed message is lost."""
+        self.get().write_job(job, analysed)
+
+    def start(self) -> None:
+        try:
+            self.get()
+        except Exception as exc:
+            logger.error("complaint store unavailable (%s); retrying on use", type(exc).__name__)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="tousu-store-sweep", daemon=True)
+        self._thread.start()
+
+    def sweep_once(self) -> SweepResult:
+        return self.get().sweep(time.time())
+
+    def _loop(self) -> None:
+        interval = self.settings.store_sweep_interval_s
+        while not self._stop.wait(interval * random.uniform(0.8, 1.2)):
+            try:
+                self.sweep_once()
+            except Exception as exc:
+                logger.error("store sweep failed: %s", type(exc).__name__, exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
