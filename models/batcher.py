@@ -4,6 +4,9 @@ An asyncio queue of (item, future) pairs; a single worker task takes the first i
 waits at most ``max_wait_ms`` for more (up to ``max_batch``), runs the batch function in
 a worker thread and resolves the futures. The queue is bounded: when it is full,
 ``submit`` raises :class:`QueueFullError` so the HTTP layer can answer 429.
+
+Requests that share a batch never share a failure: when the batch function raises, each item
+is run again alone, so only the item that fails alone gets the exception.
 """
 
 from __future__ import annotations
@@ -122,19 +125,47 @@ class DynamicBatcher(Generic[In, Out]):
                 continue
             start = time.perf_counter()
             try:
-                outputs = await loop.run_in_executor(self._executor, self._fn, [i for i, _ in live])
-                if len(outputs) != len(live):
-                    raise RuntimeError(f"batch function returned {len(outputs)} outputs for {len(live)} inputs")
+                outputs = await loop.run_in_executor(self._executor, self._call, [i for i, _ in live])
             except Exception as exc:  # resolve every waiter; never kill the loop
-                logger.exception("batch of %d failed", len(live))
-                for _, fut in live:
-                    if not fut.done():
-                        fut.set_exception(exc)
+                if len(live) == 1:
+                    logger.error("a batch of 1 failed (%s)", type(exc).__name__)
+                    _resolve(live[0][1], exc)
+                else:
+                    logger.warning("a batch of %d failed (%s); running it item by item", len(live), type(exc).__name__)
+                    await self._run_alone(live)
                 continue
             elapsed = time.perf_counter() - start
             self.stats.record(len(live), elapsed)
             if self._on_batch is not None:
                 self._on_batch(len(live), elapsed)
             for (_, fut), out in zip(live, outputs, strict=True):
-                if not fut.done():
-                    fut.set_result(out)
+                _resolve(fut, out)
+
+    def _call(self, items: list[In]) -> Sequence[Out]:
+        outputs = self._fn(items)
+        if len(outputs) != len(items):
+            raise RuntimeError(f"batch function returned {len(outputs)} outputs for {len(items)} inputs")
+        return outputs
+
+    async def _run_alone(self, live: list[tuple[In, asyncio.Future[Out]]]) -> None:
+        """After a failed batch: each item alone, so one poison item fails only its own request."""
+        loop = asyncio.get_running_loop()
+        for item, fut in live:
+            if fut.done():
+                continue
+            try:
+                [out] = await loop.run_in_executor(self._executor, self._call, [item])
+            except Exception as exc:
+                logger.error("an item failed alone (%s)", type(exc).__name__)
+                _resolve(fut, exc)
+                continue
+            _resolve(fut, out)
+
+
+def _resolve(fut: asyncio.Future[Out], result: Out | BaseException) -> None:
+    if fut.done():  # the waiter gave up (client went away)
+        return
+    if isinstance(result, BaseException):
+        fut.set_exception(result)
+    else:
+        fut.set_result(result)

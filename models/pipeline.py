@@ -4,12 +4,18 @@
 and the batch workers all call it, so a message gets the same answer on every path.
 Later stages (hidden dissatisfaction, entities, topic, risk) plug in as ``Stage``
 objects that read the shared :class:`Context` and fill their block of the answer.
+
+One message never sinks its neighbours: a stage (sentiment included) that raises on a batch is
+run again one message at a time, and a message it still fails on gets that block ``null`` and a
+``warnings`` entry (a degraded answer, never cached). A message whose encoder pass fails has no
+answer at all: :meth:`Analyzer.analyze_each` returns an :class:`AnalysisFailure` in its place.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +23,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from models.encoder import Encoder, EncoderOutput
-from models.pii import mask_evidence
-from models.schema import Analysis
+from models.pii import mask_evidence, pattern_pii
+from models.schema import Analysis, AnalysisWarning
 from models.sentiment import SentimentModel
 from models.text import NormalizedText, detect_language, normalize
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,8 @@ class Context:
     #: Personal data found in the message: (start, end, masked value) in original-text offsets, set by
     #: the entity stage. Evidence spans of any block that overlap it are masked after the last stage.
     pii: list[tuple[int, int, str]] = field(default_factory=list)
+    #: Stages that failed on this message (their blocks stay null).
+    warnings: list[AnalysisWarning] = field(default_factory=list)
 
 
 class Stage(Protocol):
@@ -92,8 +102,29 @@ class Stage(Protocol):
 
 
 #: Part of every cache key: bump when the pipeline's own code changes answers while no model version
-#: changes, so cached answers of the old code are not served (2: evidence spans mask personal data).
-PIPELINE_REVISION = 2
+#: changes, so cached answers of the old code are not served (2: evidence spans mask personal data;
+#: 3: answers carry ``warnings``).
+PIPELINE_REVISION = 3
+
+
+@dataclass(frozen=True)
+class AnalysisFailure:
+    """In place of the answer of a message that could not be analysed at all (its encoder pass failed)."""
+
+    error_type: str
+    message: str
+
+
+class AnalysisError(RuntimeError):
+    """Raised by :meth:`Analyzer.analyze_batch` when a message of the batch has no answer."""
+
+    def __init__(self, index: int, failure: AnalysisFailure) -> None:
+        super().__init__(f"message {index}: {failure.message}")
+        self.index = index
+        self.failure = failure
+
+
+ANALYSIS_FAILED = AnalysisFailure("analysis_failed", "the models could not analyse this message")
 
 StageObserver = Callable[[str, float], None]
 """Called with (phase name, seconds) for every phase of every batch: ``encoder``, ``sentiment``, each stage."""
@@ -134,41 +165,134 @@ class Analyzer:
         return not item.customer_id or not any(getattr(s, "stateful", False) for s in self.stages)
 
     def analyze_batch(self, items: list[AnalysisInput]) -> list[Analysis]:
+        """One answer per item, in order (degraded answers included); raises :class:`AnalysisError` if a
+        message has none. Callers that must answer the other messages anyway use :meth:`analyze_each`."""
+        out: list[Analysis] = []
+        for n, result in enumerate(self.analyze_each(items)):
+            if isinstance(result, AnalysisFailure):
+                raise AnalysisError(n, result)
+            out.append(result)
+        return out
+
+    def analyze_each(self, items: list[AnalysisInput]) -> list[Analysis | AnalysisFailure]:
+        """Answer each item alone as far as its own errors go: whatever fails for one message never fails another."""
         if not items:
             return []
         clock = time.perf_counter()
-        tokenized = self.encoder.preprocess([i.normalized.text for i in items])
-        encoded = self.encoder.forward(tokenized)
+        encoded = self._encode(items)
         clock = self._observe("encoder", clock)
         contexts = [
-            Context(item, detect_language(item.normalized.text), enc) for item, enc in zip(items, encoded, strict=True)
+            Context(item, detect_language(item.normalized.text), enc)
+            for item, enc in zip(items, encoded, strict=True)
+            if enc is not None
         ]
-        texts = [c.item.normalized.text for c in contexts]
-        for ctx, sentiment in zip(contexts, self.sentiment.predict(encoded, texts), strict=True):
-            ctx.fields["sentiment"] = sentiment
+        self._run_isolated(_SentimentStage(self.sentiment), contexts)
         clock = self._observe("sentiment", clock)
         for stage in self.stages:
-            stage.run(contexts)
+            self._run_isolated(stage, contexts)
             clock = self._observe(stage.name, clock)
-        for c in contexts:
-            if c.pii and not c.item.options.get("include_pii"):
-                original = c.item.normalized.original
-                c.fields = {k: mask_evidence(v, original, c.pii) for k, v in c.fields.items()}
-        versions = self.model_versions
-        return [
-            Analysis(
+        answers = iter(self._answer(c) for c in contexts)
+        return [ANALYSIS_FAILED if enc is None else next(answers) for enc in encoded]
+
+    def _encode(self, items: list[AnalysisInput]) -> list[EncoderOutput | None]:
+        """The encoder pass of the batch; if it raises, of each message alone (None where that fails too)."""
+        try:
+            return list(self._encode_batch(items))
+        except Exception as exc:
+            logger.warning("encoder failed on a batch of %d (%s)", len(items), type(exc).__name__)
+            if len(items) == 1:
+                return [None]
+        out: list[EncoderOutput | None] = []
+        for item in items:
+            try:
+                out.append(self._encode_batch([item])[0])
+            except Exception as exc:
+                logger.warning("encoder failed on one message (%s)", type(exc).__name__)
+                out.append(None)
+        return out
+
+    def _encode_batch(self, items: list[AnalysisInput]) -> list[EncoderOutput]:
+        encoded = self.encoder.forward(self.encoder.preprocess([i.normalized.text for i in items]))
+        if len(encoded) != len(items):
+            raise RuntimeError(f"encoder returned {len(encoded)} outputs for {len(items)} inputs")
+        return encoded
+
+    def _run_isolated(self, stage: Stage, contexts: list[Context]) -> None:
+        """``stage.run`` on the batch; if it raises, again one message at a time for the messages it had not
+        finished (a finished message keeps its block: the risk stage's repetition count must not run twice)."""
+        if not contexts:
+            return
+        before = [(dict(c.fields), list(c.pii)) for c in contexts]
+        try:
+            stage.run(contexts)
+            return
+        except Exception as exc:
+            logger.warning("stage %s failed on a batch of %d (%s)", stage.name, len(contexts), type(exc).__name__)
+            failed_alone = len(contexts) == 1
+        for ctx, (fields, pii) in zip(contexts, before, strict=True):
+            if not failed_alone and _written(ctx, fields):
+                continue
+            ctx.fields, ctx.pii = dict(fields), list(pii)
+            if not failed_alone:
+                try:
+                    stage.run([ctx])
+                    continue
+                except Exception as exc:
+                    logger.warning("stage %s failed on one message (%s)", stage.name, type(exc).__name__)
+                    ctx.fields, ctx.pii = dict(fields), list(pii)
+            ctx.warnings.append(
+                AnalysisWarning(
+                    stage=stage.name,
+                    error_type="stage_failed",
+                    message=f"the {stage.name} stage failed on this message; its block is null",
+                )
+            )
+
+    def _answer(self, c: Context) -> Analysis | AnalysisFailure:
+        failed = {w.stage for w in c.warnings}
+        include_pii = bool(c.item.options.get("include_pii"))
+        original = c.item.normalized.original
+        try:
+            if "entities" in failed and not include_pii:  # no entity list: mask what the patterns alone find
+                c.pii = pattern_pii(original)
+            fields = c.fields
+            if c.pii and not include_pii:
+                fields = {k: mask_evidence(v, original, c.pii) for k, v in fields.items()}
+            return Analysis(
                 id=c.item.id,
                 language=c.language,
                 traditional=c.item.normalized.traditional,
                 truncated=c.encoded.truncated,
-                model_versions=versions,
-                **c.fields,
+                model_versions=self.model_versions,
+                warnings=c.warnings,
+                **fields,
             )
-            for c in contexts
-        ]
+        except Exception as exc:  # a block that does not fit the schema: no answer rather than a wrong one
+            logger.warning("answer of one message failed (%s)", type(exc).__name__)
+            return ANALYSIS_FAILED
 
     def _observe(self, phase: str, since: float) -> float:
         now = time.perf_counter()
         for observer in self.observers:
             observer(phase, now - since)
         return now
+
+
+class _SentimentStage:
+    """Sentiment as a stage, so that it fails one message at a time like the others."""
+
+    name = "sentiment"
+
+    def __init__(self, model: SentimentModel) -> None:
+        self.model = model
+        self.version = model.version
+
+    def run(self, batch: list[Context]) -> None:
+        predictions = self.model.predict([c.encoded for c in batch], [c.item.normalized.text for c in batch])
+        for ctx, sentiment in zip(batch, predictions, strict=True):
+            ctx.fields["sentiment"] = sentiment
+
+
+def _written(ctx: Context, before: dict[str, Any]) -> bool:
+    """Whether a stage wrote a block of this message (a new key, or a value replaced)."""
+    return ctx.fields.keys() != before.keys() or any(ctx.fields[k] is not v for k, v in before.items())

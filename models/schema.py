@@ -140,6 +140,14 @@ class Risk(_Out):
     )
 
 
+class AnalysisWarning(_Out):
+    """A block of the answer that could not be computed for this message: the block is ``null``, the rest stands."""
+
+    stage: str = Field(description="The block that failed: sentiment, hidden_dissatisfaction, entities, topic or risk.")
+    error_type: Literal["stage_failed"] = Field(description="Why the block is missing.")
+    message: str = Field(description="Human-readable; never carries the message text.")
+
+
 class Analysis(_Out):
     """Everything the service says about one message."""
 
@@ -156,4 +164,9 @@ class Analysis(_Out):
     risk: Risk | None = None
     redacted_text: str | None = None
     model_versions: dict[str, str]
+    warnings: list[AnalysisWarning] = Field(
+        default_factory=list,
+        description="Blocks that failed on this message (null in this answer; the other blocks are complete). "
+        "Empty for a complete answer; an answer with warnings is never cached.",
+    )
     cached: bool = False

@@ -133,6 +133,21 @@ def _append_plain(text: str, lo: int, hi: int, chars: list[str], starts: list[in
         ends.append(i + 1)
 
 
+#: Characters that render as nothing although Unicode does not call them format or space characters:
+#: the combining grapheme joiner, Hangul fillers, the Braille blank and the variation selectors.
+_INVISIBLE = frozenset("\u034f\u115f\u1160\u3164\uffa0\u2800") | frozenset(
+    chr(c) for r in (range(0xFE00, 0xFE10), range(0xE0100, 0xE01F0)) for c in r
+)
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` has no visible character: only whitespace, control or format characters (zero-width
+    spaces and joiners, BOM, bidi marks) or the fillers above. Such a message is empty."""
+    return all(
+        ch.isspace() or ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp") for ch in text
+    )
+
+
 def detect_language(text: str) -> str:
     """Return ``zh``, ``en`` or ``und`` for a normalised message.
 

@@ -7,17 +7,26 @@ import dataclasses
 import orjson
 
 from models.batcher import DynamicBatcher
-from models.pipeline import AnalysisInput, Analyzer
+from models.pipeline import AnalysisFailure, AnalysisInput, Analyzer
 from models.schema import Analysis
 from service.cache import Cache
 from service.metrics import Metrics
+
+
+class MessageFailedError(Exception):
+    """Message ``index`` of a request could not be analysed at all (the others could)."""
+
+    def __init__(self, index: int, failure: AnalysisFailure) -> None:
+        super().__init__(failure.message)
+        self.index = index
+        self.failure = failure
 
 
 class AnalysisService:
     def __init__(
         self,
         analyzer: Analyzer,
-        batcher: DynamicBatcher[AnalysisInput, Analysis],
+        batcher: DynamicBatcher[AnalysisInput, Analysis | AnalysisFailure],
         cache: Cache,
         cache_ttl_s: int,
         metrics: Metrics,
@@ -31,7 +40,8 @@ class AnalysisService:
     async def analyze(self, items: list[AnalysisInput], use_cache: bool = True) -> list[bytes]:
         """Answer each item as JSON bytes, in order. Identical messages are computed once.
 
-        Cached values are answers without ``id`` (the same text may come with many ids).
+        Cached values are answers without ``id`` (the same text may come with many ids); degraded answers
+        (with ``warnings``) are not cached. Raises :class:`MessageFailedError` for a message with no answer.
         """
         keys = [self.analyzer.cache_key(item) for item in items]
         # An answer that depends on the customer's history (risk repetition, see Analyzer.cacheable) is
@@ -60,10 +70,14 @@ class AnalysisService:
         if todo:
             self.metrics.queue_depth.set(self.batcher.depth + len(todo))
             results = await self.batcher.submit_many([dataclasses.replace(i, id=None) for i in todo.values()])
-            fresh = {key: r.model_dump_json().encode() for key, r in zip(todo, results, strict=True)}
+            for key, result in zip(todo, results, strict=True):
+                if isinstance(result, AnalysisFailure):
+                    raise MessageFailedError(keys.index(key), result)
+            answers = dict(zip(todo, (r for r in results if isinstance(r, Analysis)), strict=True))
+            fresh = {key: r.model_dump_json().encode() for key, r in answers.items()}
             found.update(fresh)
             if use_cache:
-                cacheable = set(shared)
+                cacheable = {k for k in shared if k in answers and not answers[k].warnings}
                 await self.cache.set_many({k: v for k, v in fresh.items() if k in cacheable}, self.cache_ttl_s)
         self.metrics.messages.labels("api").inc(len(items))
         out: list[bytes] = []

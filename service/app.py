@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from models.batcher import DynamicBatcher
-from models.pipeline import AnalysisInput
+from models.pipeline import AnalysisFailure, AnalysisInput
 from models.registry import Registry, load_registry
 from models.schema import Analysis
 from service.analysis import AnalysisService
@@ -44,8 +44,8 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
         app.state.ready = False
         registry = await asyncio.to_thread(loader, settings)
         analyzer = registry.analyzer
-        batcher: DynamicBatcher[AnalysisInput, Analysis] = DynamicBatcher(
-            analyzer.analyze_batch,
+        batcher: DynamicBatcher[AnalysisInput, Analysis | AnalysisFailure] = DynamicBatcher(
+            analyzer.analyze_each,
             max_batch=settings.batch_max_size,
             max_wait_ms=settings.batch_max_wait_ms,
             max_queue=settings.batch_queue_size,

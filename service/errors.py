@@ -31,6 +31,7 @@ class ErrorType(StrEnum):
     JOB_FINISHED = "job_finished"
     RESULTS_EXPIRED = "results_expired"
     STORE_UNAVAILABLE = "store_unavailable"
+    ANALYSIS_FAILED = "analysis_failed"
     INTERNAL = "internal_error"
 
 
@@ -53,6 +54,7 @@ STATUS = {
     ErrorType.JOB_FINISHED: 409,
     ErrorType.RESULTS_EXPIRED: 410,
     ErrorType.STORE_UNAVAILABLE: 503,
+    ErrorType.ANALYSIS_FAILED: 422,
     ErrorType.INTERNAL: 500,
 }
 

@@ -31,7 +31,7 @@ from typing import Any, cast
 import orjson
 from pydantic import ValidationError
 
-from models.pipeline import AnalysisInput, Analyzer
+from models.pipeline import ANALYSIS_FAILED, AnalysisFailure, AnalysisInput, Analyzer
 from models.schema import Analysis
 from service.jobs.aggregate import Aggregate
 from service.jobs.db import CANCELLED, CHUNK_DONE, FAILED, QUEUED, RUNNING, JobRow
@@ -358,20 +358,23 @@ class JobExecutor:
         )
 
     def _analyse_safely(self, inputs: list[AnalysisInput]) -> list[Analysis | None]:
-        """One bad message must not sink its batch: on an error, retry the batch one message at a time."""
+        """One bad message must not sink its batch (``Analyzer.analyze_each`` isolates failures per message);
+        None for a message with no answer, reported as ``analysis_failed``."""
         assert self.analyzer is not None
         try:
-            return list(self.analyzer.analyze_batch(inputs))
-        except Exception as exc:
+            results = self.analyzer.analyze_each(inputs)
+        except Exception as exc:  # a bug outside the per-message isolation: still one message at a time
             logger.warning("a batch of %d failed (%s); analysing one by one", len(inputs), type(exc).__name__)
-        out: list[Analysis | None] = []
-        for item in inputs:
-            try:
-                out.append(self.analyzer.analyze_batch([item])[0])
-            except Exception as exc:
-                logger.warning("a message failed analysis (%s)", type(exc).__name__)
-                out.append(None)
-        return out
+            results = [self._analyse_alone(item) for item in inputs]
+        return [r if isinstance(r, Analysis) else None for r in results]
+
+    def _analyse_alone(self, item: AnalysisInput) -> Analysis | AnalysisFailure:
+        assert self.analyzer is not None
+        try:
+            return self.analyzer.analyze_each([item])[0]
+        except Exception as exc:
+            logger.warning("a message failed analysis (%s)", type(exc).__name__)
+            return ANALYSIS_FAILED
 
     @staticmethod
     def _give_up(records: list[Record | BadRecord], attempts: int) -> tuple[list[bytes], Aggregate]:

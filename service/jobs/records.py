@@ -21,6 +21,8 @@ from typing import IO, Any, Literal, Protocol
 
 import orjson
 
+from models.text import is_blank
+
 Format = Literal["jsonl", "csv"]
 FORMATS: tuple[Format, ...] = ("jsonl", "csv")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -242,8 +244,8 @@ def validate(data: dict[str, Any], line: int, max_text_chars: int) -> Record | B
     text = data.get("text")
     if not isinstance(text, str):
         return BadRecord(line, "missing_text", "record has no string 'text' field", rid)
-    if not text.strip():
-        return BadRecord(line, "empty_text", "text is empty", rid)
+    if is_blank(text):  # also only zero-width characters, BOM, bidi marks
+        return BadRecord(line, "empty_text", "text is empty or has no visible character", rid)
     if len(text) > max_text_chars:
         return BadRecord(line, "text_too_long", f"text has {len(text)} characters; the limit is {max_text_chars}", rid)
     try:

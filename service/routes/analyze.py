@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from models.batcher import QueueFullError
 from models.pipeline import AnalysisInput, Turn
 from models.schema import Analysis
+from models.text import is_blank
+from service.analysis import MessageFailedError
 from service.errors import ApiError, ErrorType
 from service.routes.body import parse_json_body
 from service.routes.complaints import store_answers
@@ -40,8 +42,8 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _check_text(text: str, settings: Settings, where: str) -> None:
-    if not text.strip():
-        raise ApiError(ErrorType.EMPTY_TEXT, f"{where}text is empty")
+    if is_blank(text):  # also zero-width characters, BOM, bidi marks: nothing for the models to read
+        raise ApiError(ErrorType.EMPTY_TEXT, f"{where}text is empty or has no visible character")
     if len(text) > settings.max_text_chars:
         raise ApiError(
             ErrorType.TEXT_TOO_LONG, f"{where}text has {len(text)} characters; the limit is {settings.max_text_chars}"
@@ -68,7 +70,7 @@ def _ready(request: Request) -> None:
         raise ApiError(ErrorType.NOT_READY, "models are loading", headers={"Retry-After": "5"})
 
 
-async def _run(request: Request, items: list[AnalysisInput], use_cache: bool) -> list[bytes]:
+async def _run(request: Request, items: list[AnalysisInput], use_cache: bool, batch: bool) -> list[bytes]:
     try:
         result: list[bytes] = await request.app.state.service.analyze(items, use_cache)
         return result
@@ -76,6 +78,9 @@ async def _run(request: Request, items: list[AnalysisInput], use_cache: bool) ->
         raise ApiError(
             ErrorType.QUEUE_FULL, "too many messages in flight; retry shortly", {"Retry-After": "1"}
         ) from None
+    except MessageFailedError as exc:  # this request's message only; the requests batched with it were answered
+        where = f"items[{exc.index}]: " if batch else ""
+        raise ApiError(ErrorType.ANALYSIS_FAILED, f"{where}{exc.failure.message}") from None
 
 
 @router.post(
@@ -93,7 +98,7 @@ async def analyze_one(request: Request, format: str = "json") -> Response:
     _check_text(body.text, settings, "")
     _ready(request)
     options = body.options.model_dump(exclude={"cache"})
-    [answer] = await _run(request, [_input(body, options)], body.options.cache)
+    [answer] = await _run(request, [_input(body, options)], body.options.cache, batch=False)
     if body.dataset is not None:
         await store_answers(request, body.dataset, [body], [answer], bool(options.get("include_pii")))
     if format == "html":
@@ -122,7 +127,7 @@ async def analyze_batch(request: Request) -> Response:
     _ready(request)
     options = body.options.model_dump(exclude={"cache"})
     inputs = [_input(item, options) for item in body.items]
-    answers = await _run(request, inputs, body.options.cache)
+    answers = await _run(request, inputs, body.options.cache, batch=True)
     if body.dataset is not None:
         await store_answers(request, body.dataset, list(body.items), answers, bool(options.get("include_pii")))
     return Response(b'{"items":[' + b",".join(answers) + b"]}", media_type="application/json")
