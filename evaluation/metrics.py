@@ -1,9 +1,13 @@
-"""Shared metric helpers: accuracy, macro-F1, expected calibration error."""
+"""Shared metric helpers: accuracy, macro-F1, expected calibration error, span P/R/F1.
+
+A neutral module: ``training/`` and ``evaluation/`` both import it, and it imports neither.
+"""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,3 +53,43 @@ def fit_temperature(logits: npt.NDArray[np.floating], y: Sequence[int]) -> float
     best = min(grid, key=nll)
     fine = np.linspace(best * 0.9, best * 1.1, 41)
     return float(min(fine, key=nll))
+
+
+Span = tuple[int, int, str]
+
+
+def prf(tp: int, n_pred: int, n_gold: int, tp_gold: int | None = None) -> dict[str, float | int]:
+    """Precision / recall / F1 of ``tp`` correct predictions among ``n_pred``, against ``n_gold`` gold items
+    (``tp_gold``: gold items found, when that differs from ``tp`` as with overlap matching).
+
+    The empty cases follow their definitions: with nothing to find, recall is 1.0 (nothing was
+    missed) and precision is 1.0 if nothing was predicted (0.0 otherwise: every prediction is wrong).
+    """
+    p = tp / n_pred if n_pred else (1.0 if n_gold == 0 else 0.0)
+    r = (tp if tp_gold is None else tp_gold) / n_gold if n_gold else 1.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "support": n_gold, "predicted": n_pred}
+
+
+def span_scores(
+    pred: Sequence[set[Span]], gold: Sequence[set[Span]], types: Sequence[str], total: str = "micro"
+) -> dict[str, Any]:
+    """Exact-span P/R/F1 per type and over all ``types`` (key ``total``), each with ``overlap_f1``:
+    the same with any same-type overlap counted as a hit. Spans are ``(start, end, type)`` per message."""
+
+    def overlaps(a: Span, pool: set[Span]) -> bool:
+        return any(a[2] == b[2] and a[0] < b[1] and b[0] < a[1] for b in pool)
+
+    out: dict[str, Any] = {}
+    for kind in (*types, total):
+        wanted = set(types) if kind == total else {kind}
+        ps = [{x for x in p if x[2] in wanted} for p in pred]
+        gs = [{x for x in g if x[2] in wanted} for g in gold]
+        tp = sum(len(p & g) for p, g in zip(ps, gs, strict=True))
+        n_pred, n_gold = sum(map(len, ps)), sum(map(len, gs))
+        scores = prf(tp, n_pred, n_gold)
+        hits_p = sum(sum(overlaps(x, g) for x in p) for p, g in zip(ps, gs, strict=True))
+        hits_r = sum(sum(overlaps(x, p) for x in g) for p, g in zip(ps, gs, strict=True))
+        scores["overlap_f1"] = prf(hits_p, n_pred, n_gold, hits_r)["f1"]
+        out[kind] = scores
+    return out

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.metrics import fit_temperature
+from evaluation.metrics import span_scores as shared_span_scores
 from models.build import BRANCH_BASE_FILE
 from models.entities.bio import bio_labels, decode
 from models.heads import softmax
@@ -79,36 +80,9 @@ def token_tags(gold: Gold, offsets: Sequence[tuple[int, int]], text: str) -> lis
     return tags
 
 
-def prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float | int]:
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "support": n_gold}
-
-
 def span_scores(pred: list[Gold], gold: list[Gold], types: Sequence[str] = TYPES) -> dict[str, Any]:
-    """Entity-level micro P/R/F1 overall and per type: exact spans, and any overlap of the same type."""
-
-    def overlap(a: tuple[int, int, str], pool: Gold) -> bool:
-        return any(a[2] == b[2] and a[0] < b[1] and b[0] < a[1] for b in pool)
-
-    out: dict[str, Any] = {}
-    for kind in (*types, "all"):
-
-        def keep(s: Gold, kind: str = kind) -> Gold:
-            return s if kind == "all" else {x for x in s if x[2] == kind}
-
-        tp = sum(len(keep(p) & keep(g)) for p, g in zip(pred, gold, strict=True))
-        n_pred = sum(len(keep(p)) for p in pred)
-        n_gold = sum(len(keep(g)) for g in gold)
-        tp_p = sum(sum(overlap(x, keep(g)) for x in keep(p)) for p, g in zip(pred, gold, strict=True))
-        tp_r = sum(sum(overlap(x, keep(p)) for x in keep(g)) for p, g in zip(pred, gold, strict=True))
-        exact = prf(tp, n_pred, n_gold)
-        lp = tp_p / n_pred if n_pred else 0.0
-        lr = tp_r / n_gold if n_gold else 0.0
-        exact["overlap_f1"] = round(2 * lp * lr / (lp + lr), 4) if lp + lr else 0.0
-        out[kind] = exact
-    return out
+    """Entity-level P/R/F1 per type and over all (key ``all``): exact spans, and any same-type overlap."""
+    return shared_span_scores(pred, gold, types, total="all")
 
 
 def decode_all(
