@@ -136,7 +136,7 @@ def test_cancel_skips_queued_chunks_and_blocks_completion(tmp_path: Path, databa
     assert store.claim_chunk(job_id, 0, "w", 30, time.time()) == 1
     assert store.cancel_job(job_id, time.time())
     assert not store.cancel_job(job_id, time.time())
-    assert [c.state for c in store.chunks(job_id)] == ["running", "skipped", "skipped"]
+    assert [c.state for c in store.chunks(job_id)] == ["skipped", "skipped", "skipped"]  # the running one too
     assert not store.complete_chunk(job_id, 0, 10, 0, "a", {}, time.time())  # results of a cancelled job never count
     assert store.claim_chunk(job_id, 1, "w", 30, time.time()) is None
     store.close()

@@ -262,9 +262,15 @@ class JobExecutor:
                 return
             lines, agg = done
             out = self.files.new_chunk_output(job_id, idx)
-            with self.files.atomic_writer(out) as fh:
-                for line in lines:
-                    fh.write(line)
+            try:
+                with self.files.atomic_writer(out, create_dirs=False) as fh:
+                    for line in lines:
+                        fh.write(line)
+            except FileNotFoundError:
+                if self._job_state(job_id) == RUNNING:
+                    raise  # the folder vanished under a live job: a real fault, retried by the queue
+                self._drop_cancelled_chunk(job_id, idx)  # cancelled while writing: its folder is gone
+                return
         if not self.store.complete_chunk(job_id, idx, agg.analyzed, agg.failed, out.name, agg.to_json(), time.time()):
             out.unlink(missing_ok=True)  # another run of this chunk counted first, or the job was cancelled
             if self._job_state(job_id) in (CANCELLED, FAILED):
@@ -280,6 +286,12 @@ class JobExecutor:
             attempt,
         )
         self.finalize(job_id)
+
+    def _drop_cancelled_chunk(self, job_id: str, idx: int) -> None:
+        """The job was cancelled (or failed) while this chunk ran: mark it skipped, keep none of its files."""
+        logger.info("job %s chunk %d: job ended while its results were written; dropped", job_id, idx)
+        self.store.skip_chunk(job_id, idx, time.time())
+        self.files.delete_job(job_id)
 
     def _drop_if_ended(self, job_id: str) -> None:
         """A preparation that lost its job: if it was cancelled (or failed) meanwhile, the chunk inputs

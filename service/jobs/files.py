@@ -7,7 +7,8 @@ Layout under ``jobs_dir`` (a volume every worker mounts)::
     <job>/chunks/000042.<token>.out.jsonl   results of one run of chunk 42; the chunk row names the one that counts
 
 Every file is written to a temporary name, flushed, fsynced and renamed, so a reader (or a
-worker resuming after a crash) sees a whole file or none.
+worker resuming after a crash) sees a whole file or none. They hold customers' messages and
+answers: files are created 0600 and folders 0700 (owner only), whatever the process umask.
 """
 
 from __future__ import annotations
@@ -21,6 +22,22 @@ from pathlib import Path
 from typing import IO
 
 INPUT = "input.raw"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def make_private_dirs(path: Path) -> None:
+    """``mkdir -p`` whose new folders are 0700 (``Path.mkdir(parents=True)`` gives parents the umask's mode)."""
+    missing: list[Path] = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=DIR_MODE)
+        except FileExistsError:  # another worker made it first
+            continue
+        os.chmod(folder, DIR_MODE)  # mkdir's mode is masked by the umask
 
 
 class JobFiles:
@@ -51,12 +68,18 @@ class JobFiles:
         return self.chunks_dir(job_id) / name
 
     @contextlib.contextmanager
-    def atomic_writer(self, path: Path, mode: str = "wb") -> Iterator[IO[bytes]]:
-        """Write ``path`` through a temporary file renamed into place only when complete."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def atomic_writer(self, path: Path, create_dirs: bool = True) -> Iterator[IO[bytes]]:
+        """Write ``path`` (0600) through a temporary file renamed into place only when complete.
+
+        ``create_dirs=False``: a missing folder (the job was cancelled and its folder deleted) is a
+        ``FileNotFoundError`` instead of a new folder holding data of a job that no longer exists.
+        """
+        if create_dirs:
+            make_private_dirs(path.parent)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            with tmp.open(mode) as fh:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            with os.fdopen(fd, "wb") as fh:
                 yield fh
                 fh.flush()
                 os.fsync(fh.fileno())

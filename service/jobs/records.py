@@ -245,7 +245,7 @@ def validate(data: dict[str, Any], line: int, max_text_chars: int) -> Record | B
     if not isinstance(text, str):
         return BadRecord(line, "missing_text", "record has no string 'text' field", rid)
     if is_blank(text):  # also only zero-width characters, BOM, bidi marks
-        return BadRecord(line, "empty_text", "text is empty or has no visible character", rid)
+        return BadRecord(line, "empty_text", "text is empty", rid)
     if len(text) > max_text_chars:
         return BadRecord(line, "text_too_long", f"text has {len(text)} characters; the limit is {max_text_chars}", rid)
     try:

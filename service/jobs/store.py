@@ -8,7 +8,9 @@ compare-and-set ``enqueued_at`` so that of several reapers only one sends a mess
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,7 @@ from service.jobs.db import (
     CHUNK_RUNNING,
     CHUNK_SKIPPED,
     COMPLETED,
+    DEFAULT_DB,
     FAILED,
     QUEUED,
     RUNNING,
@@ -47,6 +50,7 @@ from service.jobs.db import (
     database_url,
     make_engine,
 )
+from service.jobs.files import FILE_MODE, make_private_dirs
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +91,12 @@ class JobStore:
     @classmethod
     def open(cls, url: str | None, jobs_dir: Path) -> JobStore:
         if url is None:
-            jobs_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(jobs_dir)
         engine = make_engine(database_url(url, jobs_dir))
         create_schema(engine)
+        if url is None:  # SQLite: the database names datasets and holds reports; its -wal/-shm files follow its mode
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(jobs_dir / DEFAULT_DB, FILE_MODE)
         return cls(engine)
 
     def close(self) -> None:
@@ -186,18 +193,22 @@ class JobStore:
             return _rows(c.execute(stmt)) == 1
 
     def cancel_job(self, job_id: str, now: float) -> bool:
+        """Cancel, and skip every chunk not done, running ones included: their workers lose the lease at the
+        next renewal and their results can no longer count (``complete_chunk`` needs a running job)."""
         with self.engine.begin() as c:
             won = c.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.state.in_((QUEUED, RUNNING)))
                 .values(state=CANCELLED, finished_at=now)
             )
+            if _rows(won) != 1:
+                return False
             c.execute(
                 update(ChunkRow)
-                .where(ChunkRow.job_id == job_id, ChunkRow.state == CHUNK_QUEUED)
-                .values(state=CHUNK_SKIPPED, finished_at=now)
+                .where(ChunkRow.job_id == job_id, ChunkRow.state.in_((CHUNK_QUEUED, CHUNK_RUNNING)))
+                .values(state=CHUNK_SKIPPED, finished_at=now, owner=None, lease_until=None)
             )
-            return _rows(won) == 1
+            return True
 
     @staticmethod
     def _unfinished(job_id: str) -> Exists:
