@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from models.entities.identifiers import IdMatch, find_identifiers
+from models.entities.region import region_of
 from models.schema import Entity
 from models.text import detect_language, normalize
 
@@ -71,8 +72,9 @@ def redacted_text(original: str, entities: Iterable[Entity]) -> str:
 
 def _spans(text: str) -> list[tuple[int, int, IdMatch]]:
     norm = normalize(text)
+    lang = detect_language(norm.text)
     found = []
-    for m in find_identifiers(norm.text, detect_language(norm.text), _PII_IDENTIFIERS):
+    for m in find_identifiers(norm.text, lang, _PII_IDENTIFIERS, region_of(norm.text, lang, norm.traditional)):
         if not m.pii:
             continue
         start, end = norm.to_original(m.start, m.end)
@@ -94,9 +96,13 @@ def redact(text: str) -> str:
 
 
 # -- masking ----------------------------------------------------------------------------------------------
+#: Digits as a phone number is read out in Chinese (一三八…, 幺 = 1): masked like Arabic ones.
+_CHINESE_DIGITS = frozenset("零〇一二三四五六七八九幺壹贰叁肆伍陆柒捌玖貳參陸")
+
+
 def _mask_digits(text: str, head: int, tail: int, skip: int = 0) -> str:
     """Replace digits with ``*`` except the first ``head`` and last ``tail`` (after ``skip`` leading digits)."""
-    positions = [i for i, c in enumerate(text) if c.isdigit() or c in "Xx"]
+    positions = [i for i, c in enumerate(text) if c.isdigit() or c in "Xx" or c in _CHINESE_DIGITS]
     positions = positions[skip:]
     keep = set(positions[:head]) | set(positions[len(positions) - tail :] if tail else [])
     if len(positions) <= head + tail:
@@ -150,7 +156,11 @@ def mask(kind: str, subtype: str, text: str) -> str:
     if kind == "EMAIL":
         return _mask_email(text)
     if kind == "ID_NUMBER":
-        return _mask_digits(text, 0, 4) if subtype == "bank_card" else _mask_digits(text, 3, 4)
+        if subtype == "bank_card":
+            return _mask_digits(text, 0, 4)
+        if subtype in ("hk_id", "tw_id"):  # 7 or 9 digits: the last two only (the check character among them)
+            return _mask_digits(text, 0, 2)
+        return _mask_digits(text, 3, 4)
     if kind == "PERSON":
         return _mask_name(text)
     if kind == "LOCATION":

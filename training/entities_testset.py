@@ -898,6 +898,10 @@ def _to_traditional(text: str) -> str:
     return str(opencc.OpenCC("s2t.json").convert(text))
 
 
+def _explicit_cny(surface: str) -> bool:
+    return any(marker in surface for marker in ("￥", "¥", "RMB", "人民币", "人民幣", "CNY"))
+
+
 def render(template: str, gen: Gen, traditional: bool, noisy: bool) -> tuple[str, list[dict[str, Any]]]:
     text = ""
     entities: list[dict[str, Any]] = []
@@ -912,6 +916,11 @@ def render(template: str, gen: Gen, traditional: bool, noisy: bool) -> tuple[str
             if traditional and any("\u4e00" <= c <= "\u9fff" for c in surface):
                 converted = _to_traditional(surface)
                 surface = converted if len(converted) == len(surface) else surface
+            implicit_cny = norm is not None and norm.get("currency") == "CNY" and not _explicit_cny(surface)
+            if traditional and kind == "MONEY" and implicit_cny:
+                # Traditional script without Cantonese is read as Taiwan (tests/data/entities_guideline.md):
+                # 元, 块 and bare amounts there are New Taiwan dollars.
+                norm = {**(norm or {}), "currency": "TWD"}
             start = len(text)
             text += surface
             if kind is not None:

@@ -19,7 +19,7 @@ arithmetic below is the guideline's, written separately from the resolver it che
 - ``D``: ``P...`` a duration; ``dN`` anchor date + N days; ``w-1:5`` Friday of last week (Monday
   weeks); ``wd:5`` the latest Friday, today included; ``last:5`` the latest Friday before today;
   ``W-2`` the week two weeks back; ``m-1`` last month; ``m-1:20`` the 20th of last month; ``day:12``
-  the 12th of the anchor's month (the previous month when that is over 7 days ahead); ``md:6-18``
+  the 12th of the anchor's month (the previous month when that is over 7 days ahead or does not exist); ``md:6-18``
   June 18 of the anchor's year (the year before when over 31 days ahead); ``yN``; a literal ISO
   value; any day form may end in ``@HH:MM``.
 
@@ -28,6 +28,7 @@ Run ``python -m training.entities_written`` after editing a source file.
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 import unicodedata
@@ -70,8 +71,10 @@ def _day(spec: str, today: date) -> str:
     if m := re.fullmatch(r"m([+-]?\d+):(\d+)", spec):
         return _add_months(today, int(m[1]), int(m[2])).isoformat()
     if m := re.fullmatch(r"day:(\d+)", spec):
-        d = today.replace(day=int(m[1]))
-        return (_add_months(today, -1, int(m[1])) if d > today + timedelta(days=7) else d).isoformat()
+        day = int(m[1])
+        if day <= calendar.monthrange(today.year, today.month)[1] and today.replace(day=day) <= today + timedelta(7):
+            return today.replace(day=day).isoformat()
+        return _add_months(today, -1, day).isoformat()
     if m := re.fullmatch(r"md:(\d+)-(\d+)", spec):
         d = date(today.year, int(m[1]), int(m[2]))
         return (d.replace(year=d.year - 1) if d > today + timedelta(days=31) else d).isoformat()

@@ -149,7 +149,7 @@ class PatternComponent:
     def __call__(self, doc: Doc) -> Doc:
         items = [
             (s.start, s.end, s.type, EntityInfo("pattern", s.subtype, s.confidence, s.payload))
-            for s in find_structured(doc.text, self.lang)
+            for s in find_structured(doc.text, self.lang, bool(doc._.source and doc._.source.traditional))
         ]
         _set_group(doc, "structured", items)
         return doc

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from models.entities.lexicon import alternation, load
+from models.entities.region import region_of
 
 _ID = load("identifiers")
 
@@ -76,6 +77,31 @@ def valid_s10(value: str) -> bool:
     return check == (5 if expected == 11 else 0 if expected == 10 else expected)
 
 
+def valid_hkid(value: str) -> bool:
+    """Hong Kong identity card: 1-2 letters, 6 digits, check character (mod 11) usually in brackets."""
+    m = re.fullmatch(r"([A-Z]{1,2})(\d{6})\(?([0-9A])\)?", value.upper())
+    if m is None:
+        return False
+    letters = m[1].rjust(2, " ")
+    total = sum((36 if c == " " else ord(c) - 55) * w for c, w in zip(letters, (9, 8), strict=True))
+    total += sum(int(d) * w for d, w in zip(m[2], (7, 6, 5, 4, 3, 2), strict=True))
+    check = (11 - total % 11) % 11
+    return m[3] == ("A" if check == 10 else str(check))
+
+
+_TW_LETTERS = "ABCDEFGHJKLMNPQRSTUVXYWZIO"
+
+
+def valid_twid(value: str) -> bool:
+    """Taiwan national ID: a letter (the place of registration), 1 or 2 (sex), 8 digits, the last a check."""
+    value = value.upper()
+    if not re.fullmatch(r"[A-Z][12]\d{8}", value):
+        return False
+    code = _TW_LETTERS.index(value[0]) + 10
+    total = code // 10 + (code % 10) * 9 + sum(int(d) * w for d, w in zip(value[1:9], range(8, 0, -1), strict=True))
+    return (total + int(value[9])) % 10 == 0
+
+
 @dataclass(frozen=True)
 class IdMatch:
     type: str  # ORDER_ID | PHONE | EMAIL | ID_NUMBER
@@ -126,15 +152,45 @@ RESIDENT_RE = re.compile(
 CARD_RE = re.compile(
     rf"{_B}(?:\d{{4}}(?:[\s-]\d{{4}}){{3}}(?:[\s-]\d{{1,3}})?|\d{{4}}[\s-]\d{{6}}[\s-]\d{{5}}|\d{{15,19}}){_E}"
 )
-DIGITS_RE = re.compile(rf"{_B}(?:\d{{4,24}}|\d{{4}}(?:\s\d{{4}}){{2,5}}(?:\s\d{{1,4}})?){_E}")
+#: Carrier codes customers glue to the front of a waybill number (``ZTO7521...``, ``EMSEA12...``); the code
+#: is not part of the number. A fixed-width look-behind per code, as ``re`` needs.
+_GLUED = "".join(f"|(?<={code})" for code in ("EMS", "ZTO", "STO", "YTO", "ems", "zto", "sto", "yto"))
+_B_ORDER = rf"(?:(?<![A-Za-z0-9]){_GLUED})"
+DIGITS_RE = re.compile(rf"{_B_ORDER}\d{{4,32}}{_E}")
+#: Digits written in groups (``3068 2217 5509 8812``, ``4312 8876 5501 2``) or one by one (``2 0 2 5 0 6 ...``).
+SPACED_DIGITS_RE = re.compile(rf"{_B}(?:\d{{2,6}}(?: \d{{1,6}}){{1,7}}|\d(?: \d){{7,31}}){_E}")
 ALNUM_RE = re.compile(rf"{_B}[A-Za-z]{{1,5}}-?\d{{5,22}}{_E}")
+#: Booking codes, platform order numbers with letters (``K7XQ2P``, ``250301KQ7HX2UD``): letters and digits mixed.
+CODE_RE = re.compile(rf"{_B}(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{{5,20}}{_E}")
+#: Hong Kong: 8 digits starting 2/3 (fixed), 5/6/7/9 (mobile), usually written 4 + 4.
+HK_PHONE_RE = re.compile(
+    rf"(?<![A-Za-z0-9+])(?:(?P<cc>(?:\+|00)\s?852)[\s-]?)?(?P<num>[235679]\d{{3}}(?P<sep>[\s-]?)\d{{4}}){_E}"
+)
+#: Taiwan mobiles 09xx-xxx-xxx / +886 9xx xxx xxx.
+TW_MOBILE_RE = re.compile(
+    rf"(?<![A-Za-z0-9+])(?:(?P<cc>(?:\+|00)\s?886)[\s-]?|0)(?P<num>9\d{{2}}(?P<sep>[\s-]?)\d{{3}}[\s-]?\d{{3}}){_E}"
+)
+#: Taiwan landlines (02) 2712-3456 / 07-3345678 / +886 2 2712 3456: the area code is set off by brackets or a hyphen.
+TW_LANDLINE_RE = re.compile(
+    rf"(?<![A-Za-z0-9+])(?:(?P<cc>(?:\+|00)\s?886)[\s-]?\(?(?P<area1>[2-8]\d{{0,2}})\)?[\s-]?"
+    rf"|\((?P<area2>0[2-8]\d{{0,2}})\)\s?|(?P<area3>0[2-8]\d{{0,2}})-)(?P<local>\d{{3,4}}-?\s?\d{{4}}){_E}"
+)
+_TW_AREAS = frozenset({"2", "3", "37", "4", "49", "5", "6", "7", "8", "89", "82", "826", "836"})
+#: A mainland mobile read out in Chinese digits: 一三九一二三四五六七八 / 幺三八… (幺 = 1 when spoken).
+_CN_PHONE_DIGITS = {**{c: str(v) for c, v in load("numerals")["digits"].items() if c not in "两俩"}, "幺": "1"}
+_CN_D = "[" + "".join(_CN_PHONE_DIGITS) + "]"
+CN_DIGIT_MOBILE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[一壹幺]{_CN_D}(?:\s?{_CN_D}){{9}}(?!{_CN_D})")
+#: UK numbers in national format (07700 900412, 020 7946 0321), read in English messages only.
+UK_RE = re.compile(rf"(?<![A-Za-z0-9+])0(?P<num>7\d{{3}}\s?\d{{6}}|20\s?\d{{4}}\s?\d{{4}}){_E}")
+HKID_RE = re.compile(rf"{_B}[A-Z]{{1,2}}\d{{6}}(?:\([0-9A]\)|[0-9A]){_E}")
+TWID_RE = re.compile(rf"{_B}[A-Z][12]\d{{8}}{_E}")
 HYPHENATED_RE = re.compile(rf"{_B}\d{{3,8}}(?:-\d{{3,12}}){{1,3}}{_E}")  # Ref: 4829-1134 (with a context word)
 FORMATS = tuple(
-    (f["name"], re.compile(rf"{_B}(?:{f['regex']}){_E}" if not f["regex"].startswith("#") else f["regex"] + _E), f)
+    (f["name"], re.compile(f["regex"] + _E if f["regex"].startswith("#") else rf"{_B_ORDER}(?:{f['regex']}){_E}"), f)
     for f in _ID["formats"]
 )
 
-_FILLER = r"\s*(?:[:：#]|是|为|號|号码是|號碼是|number is|no\.?|is|了)?\s*(?:[:：#]\s*)?(?:\(|（)?$"
+_FILLER = r"\s*(?:[:：#]|是|系|为|號|号码是|号码系|number is|no\.?|is|了|咗)?\s*(?:[:：#]\s*)?(?:\(|（)?$"
 _CONTEXT_RE = re.compile(
     "(?:"
     + "|".join(
@@ -171,8 +227,10 @@ def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
-def _candidates(text: str, lang: str) -> list[IdMatch]:
+def _candidates(text: str, lang: str, region: str) -> list[IdMatch]:
     out: list[IdMatch] = []
+    out += _regional_phones(text, lang, region)
+    out += _regional_ids(text)
     for m in EMAIL_RE.finditer(text):
         out.append(IdMatch("EMAIL", m.start(), m.end(), "email", 0.99, m.group()))
     for m in MOBILE_RE.finditer(text):
@@ -235,10 +293,57 @@ def _candidates(text: str, lang: str) -> list[IdMatch]:
     for m in DIGITS_RE.finditer(text):
         digits = _digits(m.group())
         out.append(IdMatch("ORDER_ID", m.start(), m.end(), "number", 0.6 if len(digits) >= 12 else 0.0, digits))
+    for m in SPACED_DIGITS_RE.finditer(text):
+        digits = _digits(m.group())
+        if len(digits) >= 8:  # shorter groups are amounts, dates and counts far more often
+            out.append(IdMatch("ORDER_ID", m.start(), m.end(), "number", 0.0, digits))
     for m in ALNUM_RE.finditer(text):
+        out.append(IdMatch("ORDER_ID", m.start(), m.end(), "code", 0.0, m.group()))
+    for m in CODE_RE.finditer(text):
         out.append(IdMatch("ORDER_ID", m.start(), m.end(), "code", 0.0, m.group()))
     for m in HYPHENATED_RE.finditer(text):
         out.append(IdMatch("ORDER_ID", m.start(), m.end(), "number", 0.0, m.group()))
+    return out
+
+
+def _regional_phones(text: str, lang: str, region: str) -> list[IdMatch]:
+    """Hong Kong, Taiwan and UK numbers, and mainland mobiles written in Chinese digits."""
+    out: list[IdMatch] = []
+    for m in HK_PHONE_RE.finditer(text):
+        # With +852 it is certain; in a Cantonese message a 4 + 4 number is a phone unless an order word
+        # comes before it (the context score decides); elsewhere only a phone word makes it one.
+        confidence = 0.97 if m.group("cc") else 0.9 if region == "hk" and m.group("sep") else 0.0
+        out.append(IdMatch("PHONE", m.start(), m.end(), "hk", confidence, "+852" + _digits(m.group("num"))))
+    for m in TW_MOBILE_RE.finditer(text):
+        confidence = 0.97 if m.group("cc") else 0.93
+        out.append(IdMatch("PHONE", m.start(), m.end(), "tw_mobile", confidence, "+886" + _digits(m.group("num"))))
+    for m in TW_LANDLINE_RE.finditer(text):
+        area = (m.group("area1") or (m.group("area2") or m.group("area3") or "")[1:]).strip()
+        local = _digits(m.group("local"))
+        if area not in _TW_AREAS or not 6 <= len(local) <= 8 or len(area) + len(local) not in (8, 9):
+            continue
+        confidence = 0.95 if m.group("cc") or region == "tw" else 0.85
+        out.append(IdMatch("PHONE", m.start(), m.end(), "tw_landline", confidence, f"+886{area}{local}"))
+    for m in CN_DIGIT_MOBILE_RE.finditer(text):
+        digits = "".join(_CN_PHONE_DIGITS[c] for c in m.group() if not c.isspace())
+        if digits[1] in "3456789":
+            out.append(IdMatch("PHONE", m.start(), m.end(), "mobile", 0.9, "+86" + digits))
+    if lang == "en":
+        for m in UK_RE.finditer(text):
+            out.append(IdMatch("PHONE", m.start(), m.end(), "uk", 0.88, "+44" + _digits(m.group("num"))))
+    return out
+
+
+def _regional_ids(text: str) -> list[IdMatch]:
+    """Hong Kong and Taiwan identity cards (check characters verified)."""
+    out: list[IdMatch] = []
+    for m in HKID_RE.finditer(text):
+        if valid_hkid(m.group()):
+            value = re.sub(r"[()]", "", m.group()).upper()
+            out.append(IdMatch("ID_NUMBER", m.start(), m.end(), "hk_id", 0.95 if "(" in m.group() else 0.8, value))
+    for m in TWID_RE.finditer(text):
+        if valid_twid(m.group()):
+            out.append(IdMatch("ID_NUMBER", m.start(), m.end(), "tw_id", 0.95, m.group().upper()))
     return out
 
 
@@ -247,6 +352,8 @@ def _score(match: IdMatch, ctx: str | None) -> float:
     own = {"ORDER_ID": "order", "PHONE": "phone", "EMAIL": "email"}.get(match.type)
     if match.type == "ID_NUMBER":
         own = "card" if match.subtype == "bank_card" else "id"
+    if match.subtype == "code" and ctx == "order_weak":  # letter codes need an order word right before them
+        return match.confidence
     if ctx == "order_weak":  # a carrier named earlier in the clause: only long numbers are its waybills
         ctx = "order" if sum(c.isdigit() for c in match.value) >= 8 else None
     if ctx is None:
@@ -258,10 +365,17 @@ def _score(match: IdMatch, ctx: str | None) -> float:
     return match.confidence - 0.3
 
 
-def find_identifiers(text: str, lang: str = "zh", types: frozenset[str] | None = None) -> list[IdMatch]:
-    """Order/tracking/ticket numbers, phones, e-mails and ID numbers in a normalised text, without overlaps."""
+def find_identifiers(
+    text: str, lang: str = "zh", types: frozenset[str] | None = None, region: str | None = None
+) -> list[IdMatch]:
+    """Order/tracking/ticket numbers, phones, e-mails and ID numbers in a normalised text, without overlaps.
+
+    ``region`` (:func:`models.entities.region.region_of`; guessed from the text when left out) decides
+    whether an 8-digit ``9187 2634`` reads as a Hong Kong phone without a phone word before it.
+    """
+    region = region or region_of(text, lang)
     scored = []
-    for match in _candidates(text, lang):
+    for match in _candidates(text, lang, region):
         score = _score(match, context_class(text, match.start))
         if score >= 0.5:
             scored.append((score, match))

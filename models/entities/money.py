@@ -4,7 +4,15 @@ Covers symbols and codes (``￥99``, ``$20``, ``RMB 300``, ``HK$200``), unit wor
 ``一百二十块``, ``20 dollars``), sub-units (``三块五`` = 3.5, ``五毛`` = 0.5, ``3元5角``), 万/k
 suffixes (``1.2万元``) and the colloquial bare forms (``花了两千五``, ``退款1.2万``), which count
 only after a money word (花了, 退款, 扣了, paid ...) since a bare number is usually not money.
-Approximate forms (``200多块``) carry ``"approximate": true``. Lexicon: ``money.json``.
+Approximate forms (``200多块``) carry ``"approximate": true``.
+
+Amounts with no currency word count where the context makes them money: after a money verb or
+noun (花了699, 原价1299, paid 1450, refund of 64), before a fee (加100上楼费, 收560检测费, the 15.99
+shipping fee), as a price with its unit (三百八一套, 一斤樱桃六十八, 59 each), and 万-sized amounts of
+a thing (2.5万的沙发). Counts, percentages, sizes and versions stay out (3件, 20%, 500ml, 6.18.2).
+元, 块, $ and the bare amounts are read in the currency of the message's region
+(:mod:`models.entities.region`: ``300元`` from Taiwan is TWD, ``$200`` in Cantonese is HKD).
+Lexicon: ``money.json``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,14 @@ _PREFIX = alternation(PREFIXES, trail=False)
 _SUFFIX = alternation(_M["suffixes"], lead=False)
 _CONTEXT = alternation(_M["context_before"])
 _BLOCK = alternation(_M["block_after"])
+REGIONAL: dict[str, str] = _M["regional"]
+_REGIONAL_UNITS = frozenset(_M["regional_units"])
+_CN_UNIT_NUMBER = rf"(?=[{''.join(DIGITS)}十百千万拾佰仟]*[十百千万拾佰仟])[{''.join(DIGITS)}十百千万拾佰仟]{{2,12}}"
+_ANY_NUMBER = rf"(?:{ARABIC_NUMBER})(?:万|千)?\d?|{_CN_UNIT_NUMBER}"
+_CLS = _M["unit_classifiers"]
+_BLOCK_NOUNS = alternation(_M["block_nouns"])
+_END = r"(?=[，。！？、；,.!?;:：)）\s]|$)"
+_NOT_COUNT = rf"(?![\d.%A-Za-z]|{_BLOCK}|个|小时|分钟|周|星期|倍|遍|层|楼|岁|名|分|折|成|米|号)"
 
 # ￥99 / RMB 300 / HK$200 / 人民币100元
 _PREFIXED = re.compile(
@@ -36,12 +52,41 @@ _PREFIXED = re.compile(
 )
 # 120元 / 一百二十块钱 / 三块五 / 20 dollars / 200多块 / 3元5角
 _SUFFIXED = re.compile(
-    rf"(?<![\d.,A-Za-z])(?P<num>{_NUMBER})(?P<approx>多)?\s?(?P<unit>{_SUFFIX})(?P<tail>{_TAIL})",
+    rf"(?<![\d.A-Za-z])(?<!\d,)(?P<num>{_NUMBER})(?P<approx>多)?\s?(?P<unit>{_SUFFIX})(?P<tail>{_TAIL})",
     re.IGNORECASE,
 )
 # 花了两千五 / 退款1.2万 (bare numbers after a money word)
 _BARE = re.compile(
-    rf"{_CONTEXT}\s?(?:了|我|给我|你们|我们)?\s?(?P<num>(?:{ARABIC_NUMBER})[万千kK]|\d+[千万]\d+|{CN_NUMBER}[千万百](?:{CN_NUMBER})?)(?!{_BLOCK})(?![\dA-Za-z.])"
+    rf"(?:{_CONTEXT}|费)\s?(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>(?:{ARABIC_NUMBER})[万千kK]?|\d+[千万]\d+"
+    rf"|{_CN_UNIT_NUMBER})(?:(?P<approx>多)|(?!多)){_NOT_COUNT}"
+)
+# 加100上楼费 / 收560检测费 / 150的打孔费 / 三百运费 / 999含运: an amount before the fee it pays
+_FEE = re.compile(
+    rf"(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:{ARABIC_NUMBER})|{_CN_UNIT_NUMBER})(?:元|块)?(?:的)?"
+    rf"(?!个|件|次|天|月(?!租|费)|年(?!费)|周|台|斤|度|号|楼|层|%)[\u4e00-\u9fff]{{0,4}}?(?:费|含运|包邮)"
+)
+# 三百八一套 / 12.8一斤: a price before its unit; 一斤樱桃六十八 / 一晚六百: after it
+_UNIT_PRICE = re.compile(
+    rf"(?<![\d.,A-Za-z一])(?P<num>{_ANY_NUMBER})(?:元|块)?(?=一[{_CLS}])"
+    rf"|(?<=一[{_CLS}])[\u4e00-\u9fff]{{0,3}}?(?P<num2>{_CN_UNIT_NUMBER}|\d+(?:\.\d+)?){_END}"
+)
+# 2.5万的沙发 / 三百九的保护套 / 3万2 (the dropped unit of spoken prices)
+_OF_THING = re.compile(
+    rf"(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:\d+(?:\.\d+)?万|{_CN_UNIT_NUMBER}))(?:(?P<approx>多)|(?!多))"
+    rf"(?=的(?!{_BLOCK}|{_BLOCK_NOUNS}))"
+    rf"|(?<![\d.A-Za-z])(?<!\d,)(?P<num2>\d+万\d){_END}"
+)
+_EN_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?"
+_EN_BLOCK = alternation(_M["en_block_after"])
+_EN_CONTEXT = alternation(_M["en_context_before"])
+_EN_FILLER = r"(?:(?:about|around|almost|over|nearly|only|just|another|an extra|extra)\s)?"
+# paid 1450 / charged me 75 / refund of 64 / the 15.99 shipping fee / 59 each
+_EN_BARE = re.compile(
+    rf"{_EN_CONTEXT}\s{_EN_FILLER}"
+    rf"(?P<num>{_EN_NUM})(?![\d.,]?\d)(?!\s?{_EN_BLOCK})(?![A-Za-z%])"
+    rf"|(?<![\d.A-Za-z$£€])(?<!\d,)(?P<num2>{_EN_NUM})\s(?:[a-z]+\s)?{alternation(_M['en_fee_nouns'])}"
+    rf"|(?<![\d.A-Za-z$£€])(?<!\d,)(?P<num3>{_EN_NUM})\s(?:each|apiece|per (?:night|month|person|item|piece|unit))\b",
+    re.IGNORECASE,
 )
 
 
@@ -74,13 +119,16 @@ def _tail_value(tail: str, unit: str) -> float:
     return value
 
 
-def find_money(text: str) -> list[MoneyMatch]:
-    """All money amounts in a normalised text (overlaps resolved: the longest wins)."""
+def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
+    """All money amounts in a normalised text (overlaps resolved: the longest wins); ``region``: see the module."""
+    local = REGIONAL.get(region, "CNY")
     found: list[MoneyMatch] = []
     for m in _PREFIXED.finditer(text):
         amount = parse_number(m.group("num") + (m.group("mult") or ""))
         prefix = text[m.start() : m.start("num")].strip().upper()
         currency = PREFIXES.get(prefix) or PREFIXES.get(text[m.start() : m.start("num")].strip(), "CNY")
+        if prefix == "$" and region in ("hk", "tw"):
+            currency = local
         if amount is not None:
             found.append(MoneyMatch(m.start(), m.end(), amount, currency, confidence=0.97))
     for m in _SUFFIXED.finditer(text):
@@ -101,14 +149,22 @@ def find_money(text: str) -> list[MoneyMatch]:
         if base_unit in SUBUNITS:
             amount *= SUBUNITS[base_unit]
         amount += _tail_value(tail, base_unit)
-        currency = SUFFIXES[unit.lower()]
+        currency = local if base_unit in _REGIONAL_UNITS and region != "en" else SUFFIXES[unit.lower()]
         if currency == "USD" and text[max(0, m.start() - 3) : m.start()].upper().endswith(("HK", "NT")):
             continue
         found.append(MoneyMatch(m.start(), end, amount, currency, bool(m.group("approx")), 0.95))
-    for m in _BARE.finditer(text):
-        amount = parse_number(m.group("num"))
-        if amount is not None:
-            found.append(MoneyMatch(m.start("num"), m.end("num"), amount, "CNY", confidence=0.8))
+    bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING) if region != "en" else ()
+    for regex in (*bare, _EN_BARE):
+        for m in regex.finditer(text):
+            group = next(g for g in ("num", "num2", "num3") if g in m.re.groupindex and m.group(g))
+            amount = parse_number(m.group(group).replace(",", "") if regex is _EN_BARE else m.group(group))
+            if amount is None or amount == 0:
+                continue
+            end = m.end(group)
+            approximate = "approx" in m.re.groupindex and bool(m.group("approx"))
+            if approximate:
+                end = m.end("approx")
+            found.append(MoneyMatch(m.start(group), end, amount, local, approximate, confidence=0.8))
     return _longest(found)
 
 

@@ -2,14 +2,20 @@
 
 The pattern component of the spaCy pipeline calls :func:`find_structured`; overlaps between
 kinds are resolved here by confidence, then length (a resident ID is never also a phone).
+URLs with a scheme or ``www.`` arrive as the normaliser's placeholder; the ones customers type
+without either (``m.tb.cn/h.5Gx2kQp``, ``shopee.tw/product/88213``) are found here by their
+top-level domain (``identifiers.json`` ``url_tlds``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from models.entities.identifiers import IdMatch, find_identifiers
+from models.entities.lexicon import load
 from models.entities.money import MoneyMatch, find_money
+from models.entities.region import region_of
 from models.entities.timex import Timex, find_times
 from models.text import URL_PLACEHOLDER
 
@@ -28,13 +34,26 @@ class Structured:
     payload: Payload
 
 
-def find_structured(text: str, lang: str) -> list[Structured]:
+_TLDS = "|".join(sorted(load("identifiers")["url_tlds"], key=len, reverse=True))
+#: A host name ending in a known top-level domain, optionally a port and a path, without a scheme.
+BARE_URL_RE = re.compile(
+    rf"(?<![A-Za-z0-9_@.\-/])(?:[a-z0-9](?:[a-z0-9\-]{{0,62}}[a-z0-9])?\.)+(?:{_TLDS})(?![A-Za-z0-9_\-@])"
+    rf"(?::\d{{2,5}})?(?:/[^\s\u3000-\u303f\u4e00-\u9fff\uff00-\uffef<>\"']*)?",
+    re.IGNORECASE,
+)
+
+
+def find_structured(text: str, lang: str, traditional: bool = False) -> list[Structured]:
+    """``traditional``: the message was written in Traditional script (with the text, decides the region)."""
+    region = region_of(text, lang, traditional)
     found: list[Structured] = []
-    for m in find_identifiers(text, lang):
+    for m in find_identifiers(text, lang, region=region):
         found.append(Structured(m.type, m.start, m.end, m.subtype, m.confidence, m))
-    for money in find_money(text):
+    for money in find_money(text, region):
         found.append(Structured("MONEY", money.start, money.end, "amount", money.confidence, money))
-    for t in find_times(text, lang):
+    for url in BARE_URL_RE.finditer(text):
+        found.append(Structured("URL", url.start(), url.end(), "url", 0.9, None))
+    for t in find_times(text, lang, region):
         kind = "duration" if t.duration is not None else "point"
         found.append(Structured("DATETIME", t.start, t.end, kind, t.confidence, t))
     pos = text.find(URL_PLACEHOLDER)

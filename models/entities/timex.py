@@ -4,8 +4,12 @@ Points resolve against the request's ``received_at`` (the anchor): 昨天下午�
 date minus one day at 15:00 in the anchor's time zone; 上周五 -> Friday of the previous
 calendar week (Monday-based weeks, as in Chinese usage; "last Friday" is read the same way);
 3月15日 -> the anchor's year unless that is more than a month ahead of the anchor, then the
-year before (complaints talk about the past). Durations (三天, 两个小时, 一周, "48 hours") become
-``{"duration": "P3D"}``; 多 (十多天, 一个多月) adds ``"approximate": true``.
+year before (complaints talk about the past); a bare day (12号) is the anchor's month unless that is
+more than a week ahead, then the month before; 上个月20号 is one point; shopping festivals and
+holidays (618, 双十二, 元旦, Black Friday) are dates, the digit ones (618) only where the words around
+say so (618买的, 去年618). 上上周 / "last week" are weeks (``2025-W24``); "last Friday" in English is
+the latest Friday before the anchor's day, 上周五 the Friday of last calendar week. Durations (三天,
+两个小时, 一周, "48 hours") become ``{"duration": "P3D"}``; 多 (十多天, 一个多月) adds ``"approximate": true``.
 
 Without an anchor nothing is guessed: the wall clock is never used. A relative point is returned
 as ``{"value": null, "relative": {"days": -1}, "time": "15:00"}`` and a date without a year as
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta
 from typing import Any
 
@@ -33,6 +37,8 @@ WEEKDAYS: dict[str, int] = _T["weekdays"]
 DAY_PARTS: dict[str, list[int]] = _T["day_parts"]
 MONTHS_EN: dict[str, int] = _T["months_en"]
 UNITS: dict[str, str] = _T["duration_units"]
+FESTIVALS: dict[str, list[int]] = _T["festivals"]
+_FEST_CONTEXT: dict[str, list[str]] = _T["festival_digits_context"]
 
 _ZH_REL_DAYS = alternation(k for k in REL_DAYS if not k.isascii())
 _EN_REL_DAYS = alternation(k for k in REL_DAYS if k.isascii())
@@ -40,9 +46,13 @@ _ZH_PARTS = alternation(k for k in DAY_PARTS if not k.isascii())
 _EN_PARTS = alternation(k for k in DAY_PARTS if k.isascii())
 _EN_MONTHS = alternation(MONTHS_EN)
 _EN_WEEKDAYS = alternation(k for k in WEEKDAYS if k.isascii() and k.isalpha())
+_EN_FULL_WEEKDAYS = alternation(k for k in WEEKDAYS if k.isascii() and k.endswith("day"))
+_EN_FULL_MONTHS = alternation(k for k in MONTHS_EN if len(k) > 3)
 _EN_NUM = alternation(["a couple of", "couple of", *(k for k in load("numerals")["en_numbers"] if k != "couple")])
+#: What follows 5号 when it is not a day of the month: a building, a line, a battery, a seat ...
+_NOT_DAY = "楼|线|门|院|房|床|店|位|窗|柜|桌|车|电池|机|字|码|仓|台|口|馆|厅|公寓|屋|铺|档|馆|杆|球|选手|种子"
 _ZH_SMALL = r"(?:\d{1,3}|[零一二两三四五六七八九十]{1,4})"
-_ZH_UNITS = "工作日|天|周|星期|礼拜|月|年|小时|钟头|分钟"
+_ZH_UNITS = "工作日|工作天|天|日|周|星期|礼拜|月|年|小时|钟头|分钟|钟"
 _EN_UNITS = r"business days?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?"
 
 # -- Chinese ------------------------------------------------------------------------------------------
@@ -52,7 +62,11 @@ _ZH_DAYSPEC = (
     rf"(?P<m2>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})月(?:份)?(?:(?P<d2>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[日号])?)"
     rf"|(?P<rel>{_ZH_REL_DAYS})"
     rf"|(?P<week>(?P<wp>上上|上|这|本|下下|下)?个?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天末1-7])(?![一二三四五六七八九十天]))"
-    rf"|(?P<mrel>(?P<mp>上|这|本|下)个?月(?:初|底|中)?)"
+    rf"|(?P<mrel>(?P<mp>上|这|本|下)个?月(?:(?P<md>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[号日]|初|底|中)?)"
+    rf"|(?P<wkonly>(?P<wkp>上上|上|这|本|下下|下)个?(?:周|星期|礼拜)(?![一二三四五六日天末1-7]))"
+    rf"|(?P<slash>(?<![\d/.])(?P<m5>1[0-2]|0?[1-9])/(?P<d5>3[01]|[12]\d|0?[1-9])(?![\d/]))"
+    rf"|(?P<bday>(?<![\d月.\-/A-Za-z第路街弄巷村栋幢])(?P<bd>[12]\d|3[01]|0?[1-9]|[一二三四五六七八九十]{{1,3}})号"
+    rf"(?!{_NOT_DAY}))"
     rf"|(?P<ago>(?<!第)(?P<an>{_ZH_SMALL}|半|几)(?P<amore>多)?个?(?P<amore2>多)?(?P<ahalf>半)?(?P<au>{_ZH_UNITS})(?P<adir>以前|之前|前|以后|之后|后)(?!天|年|日))"
     rf"|(?P<yronly>{alternation(REL_YEARS)})"
 )
@@ -65,7 +79,7 @@ _ZH_POINT = re.compile(
     rf"(?:{_ZH_DAYSPEC})?(?P<part>{_ZH_PARTS})?(?:{_ZH_CLOCK})?(?:左右)?",
 )
 _ZH_DURATION = re.compile(
-    rf"(?<![第\d.])(?P<n>\d{{1,6}}(?:\.\d{{1,3}})?|[零一二两三四五六七八九十百]{{1,6}}|半)(?P<more>多)?(?P<ge>个)?(?P<more2>多)?(?P<half>半)?"
+    rf"(?<![第\d.])(?P<n>\d{{1,6}}(?:\.\d{{1,3}})?|[零一二两三四五六七八九十百]{{1,6}}|半|成(?=个))(?P<more>多)?(?P<ge>个|粒)?(?P<more2>多)?(?P<half>半)?"
     rf"(?P<u>{_ZH_UNITS})(?!前|以前|之前|后|以后|之后|[一二三四五六日天末1-7])"
 )
 
@@ -76,9 +90,10 @@ _EN_DAYSPEC = (
     rf"|(?P<md>(?P<mn>{_EN_MONTHS})\.?\s(?P<d4>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s(?P<y4>\d{{4}}))?)"
     rf"|(?P<dm>\b(?P<d5>\d{{1,2}})(?:st|nd|rd|th)?\s(?:of\s)?(?P<mn5>{_EN_MONTHS})\.?(?:,?\s(?P<y5>\d{{4}}))?)"
     rf"|(?P<rel>{_EN_REL_DAYS})(?:\s(?P<relpart>{_EN_PARTS}))?"
-    rf"|(?P<week>\b(?P<wp>last|this|next)\s(?P<wd>{_EN_WEEKDAYS}))"
+    rf"|(?P<week>\b(?P<wp>last|this|next)\s(?P<wd>{_EN_WEEKDAYS}))(?:\s(?P<weekpart>{_EN_PARTS}))?"
     rf"|(?P<unitrel>\b(?P<up>last|this|next)\s(?P<uu>week|month|year)\b)"
     rf"|(?P<ago>\b(?P<an>\d+|{_EN_NUM})\s(?P<au>{_EN_UNITS})\s(?P<adir>ago|later))"
+    rf"|(?P<bwd>\b(?P<bw>{_EN_FULL_WEEKDAYS})\b)(?:\s(?P<bwpart>{_EN_PARTS}))?"
 )
 _EN_CLOCK = (
     r"(?P<clock>\b(?P<h>1[0-2]|0?[1-9])(?::(?P<mi>[0-5]\d))?\s?(?P<ap>a\.m\.|p\.m\.|am\b|pm\b)"
@@ -89,10 +104,23 @@ _EN_POINT = re.compile(
     re.IGNORECASE,
 )
 _EN_DURATION = re.compile(
-    rf"(?:\b(?P<n>\d+(?:\.\d+)?|{_EN_NUM})\s(?:more\s|full\s|whole\s)?(?P<u>{_EN_UNITS})\b(?!\s+(?:ago|later))"
+    rf"(?:\b(?P<n>\d+(?:\.\d+)?|{_EN_NUM})\s(?:more\s|full\s|whole\s)?(?P<u>{_EN_UNITS}|fortnights?)\b"
+    rf"(?P<andhalf>\sand\sa\shalf\b)?(?!\s+(?:ago|later))"
     rf"|\b(?P<halfhour>half an hour)\b)",
     re.IGNORECASE,
 )
+#: A month named alone after a preposition ("in July", "now October"): the month (grain month).
+_EN_MONTH_ONLY = re.compile(
+    rf"\b(?:in|since|during|now|of|until|by|from|early|late|mid)[\s-](?P<mo>{_EN_FULL_MONTHS})\b(?![\s.]*\d)",
+    re.IGNORECASE,
+)
+_FEST_RE = re.compile(
+    rf"(?:(?P<yrel>{alternation(REL_YEARS)})|\b(?P<eyrel>last|this|next)\s)?"
+    rf"(?<![\d.A-Za-z])(?P<name>{alternation(FESTIVALS)})(?![\d.%A-Za-z元块号室楼米克])",
+    re.IGNORECASE,
+)
+_FEST_BEFORE = alternation(_FEST_CONTEXT["before"])
+_FEST_AFTER = alternation(_FEST_CONTEXT["after"])
 
 
 @dataclass(frozen=True)
@@ -112,6 +140,8 @@ class Timex:
     duration: str | None = None
     approximate: bool = False
     confidence: float = 0.93
+    nth: tuple[int, int, int, int] | None = None  # festival on the n-th weekday of a month (see time.json)
+    before_today: bool = False  # English "last Friday": the latest Friday before the anchor's day
 
     def normalized(self, anchor: datetime | None) -> dict[str, Any]:
         if self.duration is not None:
@@ -171,11 +201,16 @@ def _relative_key(unit: str) -> str:
 
 
 # -- finders -----------------------------------------------------------------------------------------------
-def find_times(text: str, lang: str) -> list[Timex]:
-    """All DATETIME expressions in a normalised text (longest wins where they overlap)."""
-    found = _find_zh(text) if lang != "en" else []
+def find_times(text: str, lang: str, region: str = "cn") -> list[Timex]:
+    """All DATETIME expressions in a normalised text (longest wins where they overlap).
+
+    ``region`` ``hk``: a number of 日 is a duration (三日 = three days, Cantonese), as it is elsewhere
+    only before 内 (7日内).
+    """
+    found = _find_zh(text, region) if lang != "en" else []
     if lang != "zh" or re.search(r"[A-Za-z]{3}", text):
         found += _find_en(text)
+    found += _find_festivals(text)
     chosen: list[Timex] = []
     for t in sorted(found, key=lambda x: (-(x.end - x.start), x.duration is not None, x.start)):
         if all(t.end <= c.start or t.start >= c.end for c in chosen):
@@ -183,12 +218,38 @@ def find_times(text: str, lang: str) -> list[Timex]:
     return sorted(chosen, key=lambda x: x.start)
 
 
-def _find_zh(text: str) -> list[Timex]:
+def _find_festivals(text: str) -> list[Timex]:
+    """618, 双十二, 元旦, Black Friday ... (with 去年 / last before them): dates, resolved like 3月15日."""
+    out: list[Timex] = []
+    for m in _FEST_RE.finditer(text):
+        name = m.group("name").lower()
+        key = next(k for k in FESTIVALS if k.lower() == name)
+        if key.replace(".", "").isdigit() and not (
+            m.group("yrel")
+            or re.search(f"{_FEST_BEFORE}$", text[max(0, m.start() - 3) : m.start()])
+            or re.match(_FEST_AFTER, text[m.end() : m.end() + 4])
+        ):
+            continue  # a bare 618 is a room, a price or a code unless the words around make it the festival
+        spec = FESTIVALS[key]
+        rel: dict[str, float] = {}
+        if m.group("yrel"):
+            rel["years"] = REL_YEARS[m.group("yrel")]
+        elif m.group("eyrel"):
+            rel["years"] = {"last": -1, "this": 0, "next": 1}[m.group("eyrel").lower()]
+        nth = (spec[0], spec[1], spec[2], spec[3]) if len(spec) == 4 else None
+        day = None if nth else spec[1]
+        out.append(Timex(m.start(), m.end(), month=spec[0], day=day, relative=rel, nth=nth, confidence=0.9))
+    return out
+
+
+def _find_zh(text: str, region: str = "cn") -> list[Timex]:
     out: list[Timex] = []
     for m in _ZH_POINT.finditer(text):
         if m.end() == m.start():
             continue
-        has_day = any(m.group(g) for g in ("ymd", "cnd", "rel", "week", "mrel", "ago", "yronly"))
+        has_day = any(
+            m.group(g) for g in ("ymd", "cnd", "rel", "week", "mrel", "wkonly", "slash", "bday", "ago", "yronly")
+        )
         clock = m.group("clock")
         if not has_day and not clock:
             continue
@@ -210,7 +271,11 @@ def _find_zh(text: str) -> list[Timex]:
         following = text[m.end() : m.end() + 1]
         if unit_word in ("周", "星期", "礼拜") and following and following in "一二三四五六日天末":
             continue  # 礼拜五 is Friday, not a duration (at the end of the text nothing follows)
-        n = 0.5 if n_text == "半" else parse_number(n_text)
+        if unit_word == "日" and region != "hk" and n_text.isdigit() and following not in ("内", "以", "之"):
+            continue  # 11日 is a day of the month on the mainland and in Taiwan; 三日 / 7日内 are days
+        if unit_word == "钟" and not m.group("ge"):
+            continue  # 两个钟 / 两粒钟 (two hours) but 三点钟 is a clock time
+        n = 0.5 if n_text == "半" else 1.0 if n_text == "成" else parse_number(n_text)
         if n is None:
             continue
         if m.group("half"):
@@ -235,9 +300,7 @@ def _lone_small_hour(m: re.Match[str]) -> bool:
 
 
 def _with_span(t: Timex, start: int, end: int) -> Timex:
-    return Timex(
-        start, end, t.year, t.month, t.day, t.relative, t.weekday, t.grain, t.hour, t.minute, confidence=t.confidence
-    )
+    return replace(t, start=start, end=end)
 
 
 def _zh_point(m: re.Match[str]) -> Timex | None:
@@ -272,7 +335,16 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
             rel["weeks"] = WEEK_PREFIX[prefix]
     elif m.group("mrel"):
         rel["months"] = MONTH_PREFIX[m.group("mp")]
-        grain = "month"
+        day = _zh_int(m.group("md"))
+        if day is None:
+            grain = "month"
+    elif m.group("wkonly"):
+        rel["weeks"] = WEEK_PREFIX[m.group("wkp")]
+        grain = "week"
+    elif m.group("slash"):
+        month, day = int(m.group("m5")), int(m.group("d5"))
+    elif m.group("bday"):
+        day = _zh_int(m.group("bd"))
     elif m.group("ago"):
         n_text = m.group("an")
         if n_text == "几":
@@ -284,6 +356,8 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
             n += 0.5
         unit = UNITS[m.group("au")]
         sign = -1 if m.group("adir").endswith("前") else 1
+        if n != int(n) and unit in ("W", "M", "Y"):  # 半个月前: 15 days, as _units_to_iso reads half a month
+            n, unit = round(n * {"W": 7, "M": 30, "Y": 365}[unit]), "D"
         rel[_relative_key(unit)] = sign * n
         grain = "minute" if unit in ("H", "MIN", "S") else "day"
     elif m.group("yronly"):
@@ -337,7 +411,14 @@ def _find_en(text: str) -> list[Timex]:
         unit = UNITS.get(m.group("u").lower())
         if n is None or unit is None:
             continue
+        if unit == "F":  # a fortnight
+            n, unit = n * 2, "W"
+        if m.group("andhalf"):
+            n += 0.5
         out.append(Timex(m.start(), m.end(), duration=_units_to_iso(n, unit), confidence=0.9))
+    for m in _EN_MONTH_ONLY.finditer(text):
+        month = MONTHS_EN[m.group("mo").lower()]
+        out.append(Timex(m.start("mo"), m.end("mo"), month=month, grain="month", confidence=0.85))
     return out
 
 
@@ -347,6 +428,7 @@ def _en_point(m: re.Match[str]) -> Timex | None:
     weekday = None
     grain = "day"
     part = None
+    before_today = False
     g = m.group
     if g("ymd"):
         year, month, day = int(g("y1")), int(g("m1")), int(g("d1"))
@@ -369,8 +451,13 @@ def _en_point(m: re.Match[str]) -> Timex | None:
         if word.endswith("night"):
             part = "night"
     elif g("week"):
-        rel["weeks"] = WEEK_PREFIX[g("wp").lower()]
         weekday = WEEKDAYS[g("wd").lower()]
+        if g("wp").lower() == "last":  # "last Friday": the latest Friday before today (not last calendar week's)
+            before_today = True
+        else:
+            rel["weeks"] = WEEK_PREFIX[g("wp").lower()]
+    elif g("bwd"):
+        weekday = WEEKDAYS[g("bw").lower()]
     elif g("unitrel"):
         unit = g("uu").lower()
         rel[unit + "s"] = WEEK_PREFIX[g("up").lower()]
@@ -397,7 +484,7 @@ def _en_point(m: re.Match[str]) -> Timex | None:
         grain = "day"
     if (month is not None and not 1 <= month <= 12) or (day is not None and not 1 <= day <= 31):
         return None
-    return Timex(0, 0, year, month, day, rel, weekday, grain, hour, minute)
+    return Timex(0, 0, year, month, day, rel, weekday, grain, hour, minute, before_today=before_today)
 
 
 # -- resolution -------------------------------------------------------------------------------------------
@@ -412,8 +499,10 @@ def _unresolved(t: Timex) -> dict[str, Any]:
         out["relative"] = {k: (int(v) if v == int(v) else v) for k, v in t.relative.items()}
     if t.weekday is not None:
         out["weekday"] = t.weekday
-    if t.month is not None:
+    if t.month is not None and t.nth is None:
         out["date"] = f"--{t.month:02d}" + (f"-{t.day:02d}" if t.day else "")
+    elif t.day is not None and t.month is None:
+        out["date"] = f"---{t.day:02d}"
     if t.hour is not None:
         out["time"] = f"{t.hour:02d}:{t.minute or 0:02d}"
     out["grain"] = t.grain
@@ -449,12 +538,25 @@ def _resolve_with(t: Timex, anchor: datetime | None) -> dict[str, Any]:
         return {"value": f"{_iso_year(today.year + int(rel.get('years', 0))):04d}", "grain": "year"}
     if t.month is not None:
         year = t.year if t.year is not None else today.year + int(rel.get("years", 0))
+        guessed = t.year is None and "years" not in rel  # a date without a year: the past, within a month
         if t.grain == "month" and t.day is None:
+            if guessed and date(_iso_year(year), t.month, 1) > today + timedelta(days=31):
+                year -= 1
             return {"value": f"{_iso_year(year):04d}-{t.month:02d}", "grain": "month"}
-        d = date(year, t.month, t.day or 1)
-        if t.year is None and "years" not in rel and d > today + timedelta(days=31):
-            d = date(year - 1, t.month, t.day or 1)
+        d = _month_day(year, t)
+        if guessed and d > today + timedelta(days=31):
+            d = _month_day(year - 1, t)
         return _point(d, t, anchor)
+    if t.day is not None:  # 12号 / 上个月20号
+        first = _add_months(today.replace(day=1), int(rel.get("months", 0)))
+        if "months" in rel:
+            return _point(first.replace(day=t.day), t, anchor)
+        # 12号 alone: this month's, unless that is over a week ahead or does not exist (31号 in June)
+        if t.day <= calendar.monthrange(first.year, first.month)[1] and first.replace(day=t.day) <= today + timedelta(
+            days=7
+        ):
+            return _point(first.replace(day=t.day), t, anchor)
+        return _point(_add_months(first, -1).replace(day=t.day), t, anchor)
     if t.grain == "month":
         first = _add_months(today.replace(day=1), int(rel.get("months", 0)))
         return {"value": f"{first.year:04d}-{first.month:02d}", "grain": "month"}
@@ -468,11 +570,23 @@ def _resolve_with(t: Timex, anchor: datetime | None) -> dict[str, Any]:
     if "years" in rel:
         d = _add_months(today, 12 * int(rel["years"]))
     if t.weekday is not None:
-        if "weeks" in rel:
+        if t.before_today:
+            d = today - timedelta(days=(today.isoweekday() - t.weekday - 1) % 7 + 1)
+        elif "weeks" in rel:
             d = today - timedelta(days=today.weekday()) + timedelta(days=7 * int(rel["weeks"]) + t.weekday - 1)
         else:  # 周五 alone: the most recent Friday, today included
             d = today - timedelta(days=(today.weekday() + 1 - t.weekday) % 7)
     return _point(d, t, anchor)
+
+
+def _month_day(year: int, t: Timex) -> date:
+    """The date of ``t`` (a month and day, or a festival on the n-th weekday of its month) in ``year``."""
+    assert t.month is not None
+    if t.nth is None:
+        return date(_iso_year(year), t.month, t.day or 1)
+    month, weekday, n, offset = t.nth
+    first = date(_iso_year(year), month, 1)
+    return first + timedelta(days=(weekday - first.isoweekday()) % 7 + 7 * (n - 1) + offset)
 
 
 def _iso_year(year: int) -> int:

@@ -1,0 +1,23 @@
+"""Which Chinese-speaking region a message is written from: mainland, Hong Kong or Taiwan.
+
+The same surface means different things by region: ``300元`` is yuan from a mainland customer and
+New Taiwan dollars from a Taiwanese one, ``$200`` is Hong Kong dollars in Cantonese, and an
+8-digit ``9187 2634`` is a Hong Kong mobile. The region is guessed from the message alone:
+Cantonese particles (咗, 嘅, 喺 ...) say Hong Kong, Traditional script without them says Taiwan,
+anything else in Chinese is the mainland. Markers: ``identifiers.json`` ``cantonese_markers``.
+"""
+
+from __future__ import annotations
+
+from models.entities.lexicon import load
+
+REGIONS = ("cn", "hk", "tw", "en")
+
+
+def region_of(text: str, lang: str, traditional: bool = False) -> str:
+    """``cn`` / ``hk`` / ``tw`` for Chinese (``text`` normalised to Simplified), ``en`` otherwise."""
+    if lang == "en":
+        return "en"
+    if any(marker in text for marker in load("identifiers")["cantonese_markers"]):
+        return "hk"
+    return "tw" if traditional else "cn"
