@@ -138,7 +138,10 @@ LANDLINE_RE = re.compile(
 TOLLFREE_RE = re.compile(
     rf"(?<![A-Za-z0-9+])(?P<num>[48]00{_SEP}\d{{3}}{_SEP}\d{{4}}|[48]00\d{_SEP}\d{{3}}{_SEP}\d{{3}}){_E}"
 )
-SERVICE_RE = re.compile(rf"{_B}(?P<num>{alternation(_ID['service_numbers'])}|95\d{{3}}){_E}")
+#: Short service numbers (95588, 10086); 10000毫安 or 12306元 are quantities and amounts, not the hotline.
+SERVICE_RE = re.compile(
+    rf"{_B}(?P<num>{alternation(_ID['service_numbers'])}|95\d{{3}}){_E}(?!\s?(?:{alternation(_ID['quantity_units'])}))"
+)
 INTL_RE = re.compile(
     rf"(?<![A-Za-z0-9+])(?:\+|00)(?!86)(?P<cc>[1-9]\d{{0,2}})[\s.-]?(?P<rest>\(?\d{{1,4}}\)?(?:[\s.-]?\d{{2,4}}){{1,4}}){_E}"
 )

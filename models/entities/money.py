@@ -67,7 +67,7 @@ _FEE = re.compile(
 )
 # 三百八一套 / 12.8一斤: a price before its unit; 一斤樱桃六十八 / 一晚六百: after it
 _UNIT_PRICE = re.compile(
-    rf"(?<![\d.,A-Za-z一])(?P<num>{_ANY_NUMBER})(?:元|块)?(?=一[{_CLS}])"
+    rf"(?<![\d.A-Za-z一])(?<!\d,)(?P<num>{_ANY_NUMBER})(?:元|块)?(?=一[{_CLS}])"
     rf"|(?<=一[{_CLS}])[\u4e00-\u9fff]{{0,3}}?(?P<num2>{_CN_UNIT_NUMBER}|\d+(?:\.\d+)?){_END}"
 )
 # 2.5万的沙发 / 三百九的保护套 / 3万2 (the dropped unit of spoken prices)
