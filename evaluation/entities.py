@@ -47,6 +47,7 @@ LABELLED = ROOT / "tests" / "data" / "entities_labelled.jsonl"
 WRITTEN = ROOT / "tests" / "data" / "entities_written.jsonl"  # hand-written (training/entities_written.py)
 STAT_TYPES = ("PERSON", "ORG", "LOCATION", "PRODUCT")
 SPLITS = ("dev", "heldout", "blind")
+WRITTEN_SPLITS = ("dev", "blind", "blind2")  # hand-written: tuned on, scored once then fixed, scored once
 TARGET = 0.97
 
 Span3 = tuple[int, int, str]
@@ -588,7 +589,7 @@ def main(argv: Sequence[str] = ()) -> int:
         "startup": startup,
         "load": machine_load(os.getloadavg()),
     }
-    report["written"] = evaluate_structured(pipelines, written, Path(args.artifacts), ("dev", "blind"), 1000)
+    report["written"] = evaluate_structured(pipelines, written, Path(args.artifacts), WRITTEN_SPLITS, 1000)
     report["structured"] = evaluate_structured(pipelines, records, Path(args.artifacts))
     report["primary_metric"] = min(primary_metric(report["structured"]), primary_metric(report["written"], ("blind",)))
     report["stage_latency"] = stage_latency(pipelines, written, Path(args.artifacts))
