@@ -189,7 +189,15 @@ HKID_RE = re.compile(rf"{_B}[A-Z]{{1,2}}\d{{6}}(?:\([0-9A]\)|[0-9A]){_E}")
 TWID_RE = re.compile(rf"{_B}[A-Z][12]\d{{8}}{_E}")
 HYPHENATED_RE = re.compile(rf"{_B}\d{{3,8}}(?:-\d{{3,12}}){{1,3}}{_E}")  # Ref: 4829-1134 (with a context word)
 FORMATS = tuple(
-    (f["name"], re.compile(f["regex"] + _E if f["regex"].startswith("#") else rf"{_B_ORDER}(?:{f['regex']}){_E}"), f)
+    (
+        f["name"],
+        re.compile(
+            f["regex"] + _E
+            if f["regex"].startswith("#")
+            else rf"{_B_ORDER}(?:{f['regex']})" + (r"(?![A-Za-z])" if f.get("letters_at_end") else _E)
+        ),
+        f,
+    )
     for f in _ID["formats"]
 )
 

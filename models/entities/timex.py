@@ -38,6 +38,7 @@ DAY_PARTS: dict[str, list[int]] = _T["day_parts"]
 MONTHS_EN: dict[str, int] = _T["months_en"]
 UNITS: dict[str, str] = _T["duration_units"]
 FESTIVALS: dict[str, list[int]] = _T["festivals"]
+LUNAR: dict[str, dict[str, list[int]]] = _T["lunar_festivals"]
 _FEST_CONTEXT: dict[str, list[str]] = _T["festival_digits_context"]
 
 _ZH_REL_DAYS = alternation(k for k in REL_DAYS if not k.isascii())
@@ -62,7 +63,7 @@ _ZH_DAYSPEC = (
     rf"(?P<m2>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})月(?:份)?(?:(?P<d2>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[日号])?)"
     rf"|(?P<rel>{_ZH_REL_DAYS})"
     rf"|(?P<week>(?P<wp>上上|上|这|本|下下|下)?个?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天末1-7])(?![一二三四五六七八九十天]))"
-    rf"|(?P<mrel>(?P<mp>上|这|本|下)个?月(?:(?P<md>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[号日]|初|底|中)?)"
+    rf"|(?P<mrel>(?P<mp>上|这|本|下)个?月(?:(?P<md>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[号日]|初|底|中|尾)?)"
     rf"|(?P<wkonly>(?P<wkp>上上|上|这|本|下下|下)个?(?:周|星期|礼拜)(?![一二三四五六日天末1-7]))"
     rf"|(?P<slash>(?<![\d/.])(?P<m5>1[0-2]|0?[1-9])/(?P<d5>3[01]|[12]\d|0?[1-9])(?![\d/]))"
     rf"|(?P<bday>(?<![\d月.\-/A-Za-z第路街弄巷村栋幢])(?P<bd>[12]\d|3[01]|0?[1-9]|[一二三四五六七八九十]{{1,3}})号"
@@ -116,7 +117,7 @@ _EN_MONTH_ONLY = re.compile(
 )
 _FEST_RE = re.compile(
     rf"(?:(?P<yrel>{alternation(REL_YEARS)})|\b(?P<eyrel>last|this|next)\s)?"
-    rf"(?<![\d.A-Za-z])(?P<name>{alternation(FESTIVALS)})(?![\d.%A-Za-z元块号室楼米克])",
+    rf"(?<![\d.A-Za-z])(?P<name>{alternation([*FESTIVALS, *LUNAR])})(?![\d.%A-Za-z元块号室楼米克])",
     re.IGNORECASE,
 )
 _FEST_BEFORE = alternation(_FEST_CONTEXT["before"])
@@ -142,6 +143,7 @@ class Timex:
     confidence: float = 0.93
     nth: tuple[int, int, int, int] | None = None  # festival on the n-th weekday of a month (see time.json)
     before_today: bool = False  # English "last Friday": the latest Friday before the anchor's day
+    lunar: str | None = None  # a festival of the Chinese calendar (中秋节): its date is looked up per year
 
     def normalized(self, anchor: datetime | None) -> dict[str, Any]:
         if self.duration is not None:
@@ -223,6 +225,14 @@ def _find_festivals(text: str) -> list[Timex]:
     out: list[Timex] = []
     for m in _FEST_RE.finditer(text):
         name = m.group("name").lower()
+        rel: dict[str, float] = {}
+        if m.group("yrel"):
+            rel["years"] = REL_YEARS[m.group("yrel")]
+        elif m.group("eyrel"):
+            rel["years"] = {"last": -1, "this": 0, "next": 1}[m.group("eyrel").lower()]
+        if name in LUNAR:
+            out.append(Timex(m.start(), m.end(), relative=rel, lunar=name, confidence=0.9))
+            continue
         key = next(k for k in FESTIVALS if k.lower() == name)
         if key.replace(".", "").isdigit() and not (
             m.group("yrel")
@@ -231,11 +241,6 @@ def _find_festivals(text: str) -> list[Timex]:
         ):
             continue  # a bare 618 is a room, a price or a code unless the words around make it the festival
         spec = FESTIVALS[key]
-        rel: dict[str, float] = {}
-        if m.group("yrel"):
-            rel["years"] = REL_YEARS[m.group("yrel")]
-        elif m.group("eyrel"):
-            rel["years"] = {"last": -1, "this": 0, "next": 1}[m.group("eyrel").lower()]
         nth = (spec[0], spec[1], spec[2], spec[3]) if len(spec) == 4 else None
         day = None if nth else spec[1]
         out.append(Timex(m.start(), m.end(), month=spec[0], day=day, relative=rel, nth=nth, confidence=0.9))
@@ -326,7 +331,7 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
         rel["days"] = REL_DAYS[word]
         if part is None and word[-1] in "晚夜":
             part = "晚上"
-        elif part is None and word[-1] in "早晨":
+        elif part is None and word[-1] in "早晨朝":
             part = "早上"
     elif m.group("week"):
         weekday = WEEKDAYS[m.group("wd")]
@@ -536,6 +541,17 @@ def _resolve_with(t: Timex, anchor: datetime | None) -> dict[str, Any]:
         return {"value": f"{iso[0]}-W{iso[1]:02d}", "grain": "week"}
     if t.grain == "year" or (t.grain != "month" and "years" in rel and t.month is None):
         return {"value": f"{_iso_year(today.year + int(rel.get('years', 0))):04d}", "grain": "year"}
+    if t.lunar is not None:  # 中秋节: this year's, unless over a month ahead (then last year's)
+        dates = LUNAR[t.lunar]
+        year = today.year + int(rel.get("years", 0))
+        if str(year) not in dates:
+            raise ValueError(f"no {t.lunar} date for {year}")
+        d = date(year, *dates[str(year)])
+        if "years" not in rel and d > today + timedelta(days=31):
+            if str(year - 1) not in dates:
+                raise ValueError(f"no {t.lunar} date for {year - 1}")
+            d = date(year - 1, *dates[str(year - 1)])
+        return _point(d, t, anchor)
     if t.month is not None:
         year = t.year if t.year is not None else today.year + int(rel.get("years", 0))
         guessed = t.year is None and "years" not in rel  # a date without a year: the past, within a month
