@@ -356,7 +356,7 @@ def stage_latency(
 ) -> dict[str, Any]:
     """Entity pipelines alone (the encoder pass is shared with every task and not counted), per message:
     one at a time for short messages (the labelled ones, <= 80 characters) and long ones (about 300
-    characters: six labelled messages of one language joined), and in batches of 32."""
+    characters: twelve labelled messages of one language joined), and in batches of 32."""
     requests = requests_for(pipelines, records, artifacts)
     pipelines.extract(requests[:8])  # warm-up
     short = [r for r, rec in zip(requests, records, strict=True) if len(rec["text"]) <= 80][:200]
@@ -364,9 +364,9 @@ def stage_latency(
     for rec in records:
         by_lang[rec["lang"]].append(rec)
     joined = [
-        {"lang": lang, "received_at": recs[i]["received_at"], "text": " ".join(r["text"] for r in recs[i : i + 6])}
+        {"lang": lang, "received_at": recs[i]["received_at"], "text": " ".join(r["text"] for r in recs[i : i + 12])}
         for lang, recs in by_lang.items()
-        for i in range(0, len(recs) - 5, 6)
+        for i in range(0, len(recs) - 11, 12)
     ][:60]
     long = requests_for(pipelines, joined, artifacts)
 
@@ -402,19 +402,36 @@ def _pr(v: dict[str, Any]) -> str:
     return f"{v['precision']:.3f} / {v['recall']:.3f}" if v["support"] or v["predicted"] else "-"
 
 
-def written_markdown(written: dict[str, Any]) -> list[str]:
+def written_markdown(written: dict[str, Any], first_scores: dict[str, Any]) -> list[str]:
     """The hand-written set: per split, per type and per region, then every miss."""
     parts = [
         "## Structured types on the hand-written set (`tests/data/entities_written.jsonl`)",
         "",
-        "306 customer messages written for this by hand (`tests/data/entities_written_{dev,blind}.txt`, rules in "
+        "Customer messages written for this by hand (`tests/data/entities_written_{dev,blind,blind2}.txt`, rules in "
         "`tests/data/entities_guideline.md`): mainland Simplified (cn), Hong Kong Cantonese (hk), Taiwan "
         "Traditional (tw) and English (en), with hard negatives (model numbers, quantities, versions, "
-        "percentages). `blind` was written first and scored once, after the patterns were improved on `dev` "
-        "only. Exact spans against the original text; `norm.` = share of the correctly found spans whose "
-        "normalised value is right (amount + currency, ISO value or duration resolved against `received_at`, "
-        "E.164, ID kind).",
+        "percentages). `blind` was written first, before any pattern change, and scored once after the patterns "
+        "were improved on `dev` only; `blind2` was written after that and scored once too. Exact spans against "
+        "the original text; `norm.` = share of the correctly found spans whose normalised value is right "
+        "(amount + currency, ISO value or duration resolved against `received_at`, E.164, ID kind).",
     ]
+    if first_scores:
+        parts += [
+            "",
+            "### First scores of the blind parts",
+            "",
+            "Each blind part was scored once before anything was changed for it (kept in "
+            "`evaluation/reports/entities_written_<part>_first.json`); what it showed was then fixed, so the "
+            "tables below are regression numbers for all three parts and these are the honest ones.",
+            "",
+            table(
+                [
+                    [k, *(_pr(first["scores"][k]) for first in first_scores.values())]
+                    for k in (*STRUCTURED_TYPES, "micro")
+                ],
+                ["type", *(f"{name} ({first['messages']} msgs) P / R" for name, first in first_scores.items())],
+            ),
+        ]
     for split, data in written.items():
         regions = ", ".join(f"{g} {v['messages']}" for g, v in data["by_region"].items())
         rows = [
@@ -451,10 +468,12 @@ def markdown(report: dict[str, Any]) -> str:
         "# Entities: evaluation",
         "",
         f"`tousu evaluate entities` on {report['machine']}, {report['date']}. Primary metric: the minimum of "
-        f"precision and recall over the structured types on the hand-written `blind` part and the generated "
-        f"`heldout` and `blind` splits = **{report['primary_metric']}** (target {TARGET}).",
+        f"precision and recall over the structured types on the hand-written blind parts as first scored, before "
+        f"their misses were fixed = **{report['primary_metric']}** (target {TARGET}). The same minimum now, over "
+        f"every part of the hand-written set and the generated set's splits (the regression spec that "
+        f"`tests/test_entities.py` asserts): {report['regression_metric']}.",
         "",
-        *written_markdown(report["written"]),
+        *written_markdown(report["written"], report.get("written_first_blind_scores", {})),
         "",
         "## Structured types on the generated set (`tests/data/entities_labelled.jsonl`)",
         "",
@@ -555,7 +574,7 @@ def _latency_markdown(report: dict[str, Any]) -> list[str]:
         "## Latency of the served entity stage",
         "",
         "The entity pipelines alone (the encoder pass is shared with every task and not counted), one message at "
-        "a time: short = the labelled messages, long = six of them joined (about 300 characters). "
+        "a time: short = the labelled messages, long = twelve of them joined (about 300 characters). "
         + report.get("load", ""),
         "",
         table([[k, v] for k, v in report["stage_latency"].items()], ["measure", "value"]),
@@ -591,7 +610,21 @@ def main(argv: Sequence[str] = ()) -> int:
     }
     report["written"] = evaluate_structured(pipelines, written, Path(args.artifacts), WRITTEN_SPLITS, 1000)
     report["structured"] = evaluate_structured(pipelines, records, Path(args.artifacts))
-    report["primary_metric"] = min(primary_metric(report["structured"]), primary_metric(report["written"], ("blind",)))
+    report["written_first_blind_scores"] = {
+        part: json.loads(path.read_text(encoding="utf-8"))
+        for part in ("blind", "blind2")
+        if (path := REPORTS / f"entities_written_{part}_first.json").is_file()
+    }
+    # The honest number: the blind parts as first scored (before their misses were fixed); failing that, now.
+    first = report["written_first_blind_scores"]
+    report["primary_metric"] = (
+        primary_metric(first, tuple(first))
+        if first
+        else min(primary_metric(report["structured"]), primary_metric(report["written"], ("blind", "blind2")))
+    )
+    report["regression_metric"] = min(
+        primary_metric(report["structured"]), primary_metric(report["written"], WRITTEN_SPLITS)
+    )
     report["stage_latency"] = stage_latency(pipelines, written, Path(args.artifacts))
     previous = REPORTS / "entities.json"
     if args.skip_statistical and previous.is_file():
@@ -616,6 +649,7 @@ def main(argv: Sequence[str] = ()) -> int:
         write_config_and_card(heads, report)
     summary = {
         "primary_metric": report["primary_metric"],
+        "regression_metric": report["regression_metric"],
         "written": {
             split: {k: (v["precision"], v["recall"], v.get("normalized_accuracy")) for k, v in data["scores"].items()}
             for split, data in report["written"].items()
