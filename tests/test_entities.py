@@ -192,3 +192,22 @@ def test_token_branch_alternative_reads_the_shared_encoder_pass() -> None:
         ("PERSON", "John Smith"),
         ("LOCATION", "Seattle"),
     ]
+
+
+def test_new_phone_and_id_formats_are_personal_and_masked_in_the_answer(pipelines: EntityPipelines) -> None:
+    from models.entities.stage import masked
+
+    text = "請致電 9187 2634 或 0933-221-847，手机一三八一二五六七九零四，身份證K852538(2)，訂單號SF1603928475521"
+    ents = extract(pipelines, text)
+    personal = [(e.type, e.text) for e in ents if e.pii]
+    assert personal == [
+        ("PHONE", "9187 2634"),
+        ("PHONE", "0933-221-847"),
+        ("PHONE", "一三八一二五六七九零四"),
+        ("ID_NUMBER", "K852538(2)"),
+    ]
+    shown = [masked(e) for e in ents]
+    assert [e.text for e in shown if e.pii] == ["**** 2634", "093*-**1-847", "*******七九零四", "K*****8(2)"]
+    values = [e.normalized for e in shown if e.pii]
+    assert (values[0], values[3]) == ({"e164": "+852****2634", "kind": "hk"}, {"kind": "hk_id", "value": "K*****82"})
+    assert [e.text for e in shown if e.type == "ORDER_ID"] == ["SF1603928475521"]  # not personal: kept
