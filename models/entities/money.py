@@ -31,7 +31,12 @@ SUBUNITS: dict[str, float] = _M["subunits"]
 
 _NUMBER = rf"(?:(?:{ARABIC_NUMBER})(?:[万千百亿]|[kKwW](?![A-Za-z]))?|\d+[千万]\d*|{CN_NUMBER})"
 _CN_DIGIT = "[" + "".join(DIGITS) + "]"
-_TAIL = rf"(?:(?:{_CN_DIGIT}|\d)(?:毛|角)?(?:(?:{_CN_DIGIT}|\d)分?)?)?"
+# 三块五 / 3元5角 / 两块五毛二; a bare digit after the unit is no sub-unit before a classifier, 元 or another
+# digit (48元一份 is one portion, 5元10元 two amounts)
+_TAIL = (
+    rf"(?:(?:{_CN_DIGIT}|\d)(?:毛|角)(?:(?:{_CN_DIGIT}|\d)分?)?"
+    rf"|(?:{_CN_DIGIT}|\d)(?:(?:{_CN_DIGIT}|\d)分?)?(?![{_M['unit_classifiers']}元块\d]))?"
+)
 _PREFIX = alternation(PREFIXES, trail=False)
 _SUFFIX = alternation(_M["suffixes"], lead=False)
 _CONTEXT = alternation(_M["context_before"])
