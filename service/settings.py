@@ -80,6 +80,12 @@ class Settings(ModelSettings):
         description="Open yellow complaints waiting longer than their category's window (JSON: category -> minutes, "
         "'*' for the others) turn red with the reason waiting_time",
     )
+    store_alert_rules_path: Path | None = Field(
+        None, description="Alert rules JSON (default: service/store/resources/alert_rules.json); copy it to edit"
+    )
+    store_webhook_url: str | None = Field(None, description="POST every alert here (JSON, HMAC-signed, retried)")
+    store_webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of X-Tousu-Signature")
+    store_webhook_max_attempts: int = Field(8, ge=1, le=100, description="Deliveries tried per alert")
 
     @field_validator("jobs_url_prefixes", mode="before")
     @classmethod
@@ -101,7 +107,14 @@ class Settings(ModelSettings):
     def _empty_database_url_is_none(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("store_salt", mode="before")
+    @field_validator("store_webhook_url")
+    @classmethod
+    def _webhook_http(cls, value: str | None) -> str | None:
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("the webhook URL must be http(s)")
+        return value or None
+
+    @field_validator("store_salt", "store_webhook_secret", "store_alert_rules_path", "store_webhook_url", mode="before")
     @classmethod
     def _empty_salt_is_none(cls, value: object) -> object:
         return value or None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,15 +12,18 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, inspect, select, text
+from pydantic import ValidationError
+from sqlalchemy import func, inspect, select
 
 from service.store import migrate
+from service.store.alerts import AlertRules, RateRise, SensitiveShare, ShareRise, evaluate, load_rules
 from service.store.escalation import sweep
 from service.store.queries import CursorError, Filters, decode_cursor
 from service.store.retention import purge
 from service.store.rows import Message
 from service.store.runtime import ComplaintStore
 from service.store.tables import alerts, complaint_entities, complaints, metadata
+from service.store.webhook import deliver_due
 from tests.store_support import SALT, analysis, entity, store_settings, ts
 
 
@@ -240,12 +244,128 @@ def test_retention_deletes_old_complaints_with_their_entities(store: ComplaintSt
     assert result.purged == 0
 
 
-def test_sqlite_has_foreign_keys_on(store: ComplaintStore) -> None:
-    if store.engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL always enforces them")
-    with store.engine.connect() as conn:
-        assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
-
-
 def _dt(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
+
+
+# -- alert rules and the webhook ---------------------------------------------------------------------
+def test_the_default_rules_file_has_the_documented_defaults_and_bad_files_are_refused(tmp_path: Path) -> None:
+    rules = load_rules(None)
+    by_type = {r.type: r for r in rules.rules}
+    assert rules.version and rules.new_red
+    rate = by_type["rate_rise"]
+    assert isinstance(rate, RateRise) and (rate.by, rate.metric, rate.rise, rate.min_count) == (
+        "channel",
+        "negative_rate",
+        0.2,
+        20,
+    )
+    sensitive = by_type["sensitive_share"]
+    assert isinstance(sensitive, SensitiveShare) and sensitive.threshold == 0.03
+    assert {r.by for r in rules.rules if isinstance(r, ShareRise)} == {"category", "topic"}
+    bad = [
+        {"version": "1", "rules": [{"name": "x", "type": "no_such_rule"}]},
+        {"version": "1", "rules": [{"name": "x", "type": "new_red"}, {"name": "x", "type": "new_red"}]},
+        {"version": "1", "rules": [{"name": "x", "type": "share_rise", "by": "category", "rise": 0.2, "typo": 1}]},
+        {"version": "1", "rules": [{"name": "x", "type": "sensitive_share", "words": [], "threshold": 0.03}]},
+        {"rules": []},
+    ]
+    for i, content in enumerate(bad):
+        path = tmp_path / f"rules{i}.json"
+        path.write_text(json.dumps(content))
+        with pytest.raises(ValidationError):
+            load_rules(path)
+    with pytest.raises(ValidationError):  # the store refuses to start on a broken file
+        ComplaintStore.open(store_settings(tmp_path, None, store_alert_rules_path=tmp_path / "rules0.json"))
+
+
+def _period(store: ComplaintStore, when: float, tag: str, negative: dict[str, int], late: int, words: int) -> None:
+    """25 messages per channel (app, phone); ``negative[channel]`` negative; ``late`` of the 50 in
+    logistics_delay; ``words`` of them say 投诉; two app messages name 12315 in the current period."""
+    rows = []
+    for n in range(50):
+        channel = "app" if n < 25 else "phone"
+        k = n % 25
+        text_ = "发货太慢" + ("我要投诉" if n < words else "") + ("打12315" if tag == "cur" and n in (3, 4) else "")
+        a = analysis(
+            sentiment="negative" if k < negative[channel] else "neutral",
+            level="blue",
+            category="logistics_delay" if n >= 50 - late else "other",
+        )
+        rows.append(Message("shop", a, text_, id=f"{tag}{n}", channel=channel, received_at=_dt(when + n)))
+    store.write(rows)
+
+
+def test_periodic_rules_fire_with_their_numbers_once_per_period(store: ComplaintStore) -> None:
+    now = time.time()
+    _period(store, now - 30 * 3600, "prev", {"app": 5, "phone": 5}, late=10, words=5)
+    _period(store, now - 6 * 3600, "cur", {"app": 7, "phone": 5}, late=13, words=7)
+    common = {"rise": 0.2, "min_count": 5, "period_hours": 24}
+    rules = AlertRules.model_validate(
+        {
+            "version": "t",
+            "rules": [
+                {"name": "neg", "type": "rate_rise", "metric": "negative_rate", "by": "channel", **common},
+                {"name": "cat", "type": "share_rise", "by": "category", **common},
+                {"name": "kw", "type": "keyword_rise", "keywords": ["投诉", "退款"], **common},
+                {"name": "sens", "type": "sensitive_share", "by": "channel", "words": ["12315"], "threshold": 0.03,
+                 "min_count": 5, "period_hours": 24},
+            ],
+        }
+    )  # fmt: skip
+    fired = evaluate(store.engine, rules, now)
+    assert sorted((a["rule"], a["details"].get("group", a["details"].get("keyword"))) for a in fired) == [
+        ("cat", "logistics_delay"),
+        ("kw", "投诉"),
+        ("neg", "app"),
+        ("sens", "app"),
+    ]
+    neg = next(a for a in fired if a["rule"] == "neg")["details"]
+    assert neg["current"] == {"count": 25, "rate": 0.28} and neg["previous"] == {"count": 25, "rate": 0.2}
+    cat = next(a for a in fired if a["rule"] == "cat")["details"]
+    assert cat["current"]["share"] == 0.26 and cat["previous"]["share"] == 0.2
+    sens = next(a for a in fired if a["rule"] == "sens")["details"]
+    assert sens["current"] == {"count": 25, "with_sensitive_words": 2, "share": 0.08}
+    evaluate(store.engine, rules, now + 60)  # the next sweep, same period: nothing new is stored
+    stored, _ = store.queries.alerts("shop", None, None, 100, None)
+    assert sorted(a["rule"] for a in stored) == ["cat", "kw", "neg", "sens"]
+    stricter = rules.model_copy(update={"rules": [r.model_copy(update={"min_count": 30}) for r in rules.rules]})
+    assert evaluate(store.engine, stricter, now) == []  # 25 messages per channel: under the minimum
+
+
+def test_webhook_deliveries_are_signed_and_retried_with_backoff(store: ComplaintStore) -> None:
+    store.write([msg(1, analysis=analysis(level="red"))])
+    sent: list[tuple[bytes, dict[str, str]]] = []
+    answers = [500, 200]
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        assert url == "http://hooks.test/x"
+        sent.append((body, headers))
+        return answers.pop(0)
+
+    now = time.time()
+    assert deliver_due(store.engine, "http://hooks.test/x", b"k3y", now, 5, post) == 0
+    assert deliver_due(store.engine, "http://hooks.test/x", b"k3y", now + 5, 5, post) == 0  # backing off
+    assert len(sent) == 1
+    assert deliver_due(store.engine, "http://hooks.test/x", b"k3y", now + 11, 5, post) == 1
+    assert deliver_due(store.engine, "http://hooks.test/x", b"k3y", now + 3600, 5, post) == 0  # delivered: done
+    body, headers = sent[1]
+    assert headers["x-tousu-signature"] == "sha256=" + hmac.new(b"k3y", body, hashlib.sha256).hexdigest()
+    alert = json.loads(body)
+    assert alert["rule"] == "new_red" and alert["message_id"] == "m1"
+    [listed], _ = store.queries.alerts(None, "new_red", None, 10, None)
+    assert listed["delivered_at"] is not None
+
+
+def test_tousu_db_upgrade_and_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.cli import main
+
+    monkeypatch.setenv("TOUSU_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.delenv("TOUSU_DATABASE_URL", raising=False)
+    assert main(["db", "current"]) == 0
+    assert "schema: none" in capsys.readouterr().out
+    assert main(["db", "upgrade"]) == 0
+    assert f"schema: {migrate.head()}" in capsys.readouterr().out
+    assert main(["db", "downgrade"]) == 2

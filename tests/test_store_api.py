@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
+import hmac
 import io
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -179,3 +183,43 @@ async def test_openapi_documents_the_store_routes(client: JobClient) -> None:
     assert {"dataset", "since", "until", "product", "party", "identifier", "cursor", "format", "status"} <= params
     assert "ComplaintPage" in spec["components"]["schemas"] and "StatsResponse" in spec["components"]["schemas"]
     assert "patch" in paths["/v1/complaints/{dataset}/{message_id}"]
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[bytes, dict[str, str]]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        self.received.append((body, {k.lower(): v for k, v in self.headers.items()}))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+async def test_alerts_reach_a_signed_webhook_without_slowing_the_job(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Hook.received.clear()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    settings = job_settings(tmp_path, store_salt=SALT, store_webhook_url=url, store_webhook_secret="s3cret")
+    c = await JobClient(settings).start()
+    try:
+        status = await c.wait(await c.submit(jsonl(records()), dataset="shop"))
+        assert status["state"] == "completed"
+        deadline = time.monotonic() + 15
+        while len(_Hook.received) < 3:
+            assert time.monotonic() < deadline, _Hook.received
+            await asyncio.sleep(0.1)
+        bodies = [json.loads(body) for body, _ in _Hook.received]
+        assert sorted(b["message_id"] for b in bodies) == ["r1", "r5", "r9"]
+        for body, headers in _Hook.received:
+            assert headers["x-tousu-signature"] == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+        deadline = time.monotonic() + 5
+        while not all(a["delivered_at"] for a in (await get(c, "/v1/alerts"))["items"]):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+    finally:
+        await c.stop()
+        server.shutdown()

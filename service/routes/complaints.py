@@ -87,7 +87,7 @@ class StatsQuery(FilterQuery):
 
 class AlertQuery(_Query):
     dataset: str | None = Field(None, pattern=DATASET_PATTERN)
-    rule: str | None = Field(None, max_length=64, description="new_red, waiting_time, ...")
+    rule: str | None = Field(None, max_length=64, description="Rule name: new_red, waiting_time, or one of the file.")
     since: datetime | None = Field(None, description="Raised at or after (ISO 8601).")
     limit: int = Field(50, ge=1, le=1000)
     cursor: str | None = Field(None, max_length=200)
@@ -158,6 +158,7 @@ class AlertItem(BaseModel):
     level: str | None
     details: dict[str, Any] = Field(description="The numbers that fired it.")
     created_at: str
+    delivered_at: str | None = Field(description="When the webhook accepted it (null: none configured, or pending).")
 
 
 class AlertPage(BaseModel):

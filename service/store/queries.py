@@ -154,6 +154,19 @@ def _item(row: Any, entities: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def alert_item(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.seq,
+        "rule": row.rule,
+        "dataset": row.dataset,
+        "message_id": row.message_id,
+        "level": row.level,
+        "details": row.details,
+        "created_at": _iso(row.created_at),
+        "delivered_at": _iso(row.delivered_at),
+    }
+
+
 def _entities(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     out: dict[tuple[str, str], list[dict[str, Any]]] = {k: [] for k in keys}
     if not keys:
@@ -248,18 +261,7 @@ class ComplaintQueries:
             rows = list(conn.execute(stmt))
         more = len(rows) > limit
         rows = rows[:limit]
-        items = [
-            {
-                "id": r.seq,
-                "rule": r.rule,
-                "dataset": r.dataset,
-                "message_id": r.message_id,
-                "level": r.level,
-                "details": r.details,
-                "created_at": _iso(r.created_at),
-            }
-            for r in rows
-        ]
+        items = [alert_item(r) for r in rows]
         return items, encode_cursor(rows[-1].created_at, rows[-1].seq) if more and rows else None
 
     # -- stats -------------------------------------------------------------------------------------
@@ -269,26 +271,9 @@ class ComplaintQueries:
         """Counts and rates per group; time groups in time order, the others by count (largest first)."""
         c = complaints.c
         timed = group_by in ("day", "week")
-        dialect = self.engine.dialect.name
-        source: Any = complaints
-        key: ColumnElement[Any]
-        if timed:
-            width, shift = (DAY, 0.0) if group_by == "day" else (WEEK, _MONDAY_SHIFT)
-            scaled = (c.received_at + (utc_offset_s + shift)) / width
-            key = func.floor(scaled) if dialect == "postgresql" else cast(scaled, Integer)
-        elif group_by in _COLUMN_GROUPS:
-            key = _COLUMN_GROUPS[group_by]
-        else:  # product / party: one row per (complaint, value), however often the value is mentioned
-            e = complaint_entities.c
-            pairs = (
-                select(e.dataset, e.message_id, e.value).where(e.role == group_by).distinct().subquery("entity_values")
-            )
-            source = complaints.join(pairs, and_(pairs.c.dataset == c.dataset, pairs.c.message_id == c.message_id))
-            key = pairs.c.value
+        source, key = dimension(group_by, self.engine.dialect.name, utc_offset_s)
         count = func.count()
-        negative = func.sum(case((c.sentiment == "negative", 1), else_=0))
-        dissatisfied = func.sum(case((c.dissatisfied == True, 1), else_=0))  # noqa: E712 (SQL, not Python)
-        red = func.sum(case((c.risk_level == "red", 1), else_=0))
+        negative, dissatisfied, red = measures()
         open_ = func.sum(case((c.status == "open", 1), else_=0))
         stmt: Select[Any] = (
             select(key.label("key"), count.label("count"), negative, dissatisfied, red, open_)
@@ -316,6 +301,31 @@ class ComplaintQueries:
                 }
             )
         return out
+
+
+def dimension(group_by: GroupBy, dialect: str, utc_offset_s: int = 0) -> tuple[Any, ColumnElement[Any]]:
+    """What to select from and the key to group by: a time bucket, a column, or an entity value."""
+    c = complaints.c
+    if group_by in ("day", "week"):
+        width, shift = (DAY, 0.0) if group_by == "day" else (WEEK, _MONDAY_SHIFT)
+        scaled = (c.received_at + (utc_offset_s + shift)) / width
+        return complaints, func.floor(scaled) if dialect == "postgresql" else cast(scaled, Integer)
+    if group_by in _COLUMN_GROUPS:
+        return complaints, _COLUMN_GROUPS[group_by]
+    # product / party: one row per (complaint, value), however often the value is mentioned
+    e = complaint_entities.c
+    pairs = select(e.dataset, e.message_id, e.value).where(e.role == group_by).distinct().subquery("entity_values")
+    return complaints.join(pairs, and_(pairs.c.dataset == c.dataset, pairs.c.message_id == c.message_id)), pairs.c.value
+
+
+def measures() -> tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]:
+    """Sums of negative, dissatisfied and red complaints."""
+    c = complaints.c
+    return (
+        func.sum(case((c.sentiment == "negative", 1), else_=0)),
+        func.sum(case((c.dissatisfied == True, 1), else_=0)),  # noqa: E712 (SQL, not Python)
+        func.sum(case((c.risk_level == "red", 1), else_=0)),
+    )
 
 
 def _time_key(bucket: Any, group_by: str) -> str:

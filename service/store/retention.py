@@ -1,25 +1,42 @@
 """Retention: complaints received (and alerts raised) longer ago than ``TOUSU_STORE_RETENTION_DAYS`` are
-deleted, in batches so that a first run over a large store never holds a long lock. Entity rows go
-with their complaint (ON DELETE CASCADE; ``service.jobs.db.make_engine`` turns foreign keys on in SQLite).
+deleted with their entity rows, in batches so that a first run over a large store never holds a long lock.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from sqlalchemy import Engine, delete, select
 
-from service.store.tables import alerts, complaints
+from service.store.tables import alerts, complaint_entities, complaints
 
 
 def purge(engine: Engine, before: float, batch: int = 5000) -> int:
     """Delete complaints received before ``before`` and alerts created before it; returns complaints deleted."""
+    c, e = complaints.c, complaint_entities.c
     deleted = 0
-    for table, column in ((complaints, complaints.c.received_at), (alerts, alerts.c.created_at)):
-        while True:
-            with engine.begin() as conn:
-                old = select(table.c.seq).where(column < before).limit(batch).scalar_subquery()
-                n = conn.execute(delete(table).where(table.c.seq.in_(old))).rowcount
-            if table is complaints:
-                deleted += n
-            if n < batch:
+    while True:
+        with engine.begin() as conn:
+            old = list(conn.execute(select(c.seq, c.dataset, c.message_id).where(c.received_at < before).limit(batch)))
+            by_dataset: dict[str, list[str]] = defaultdict(list)
+            for row in old:
+                by_dataset[row.dataset].append(row.message_id)
+            for dataset, ids in by_dataset.items():
+                for start in range(0, len(ids), 500):
+                    conn.execute(
+                        delete(complaint_entities).where(
+                            e.dataset == dataset, e.message_id.in_(ids[start : start + 500])
+                        )
+                    )
+            seqs = [row.seq for row in old]
+            for start in range(0, len(seqs), 500):
+                conn.execute(delete(complaints).where(c.seq.in_(seqs[start : start + 500])))
+        deleted += len(old)
+        if len(old) < batch:
+            break
+    while True:
+        with engine.begin() as conn:
+            stale = select(alerts.c.seq).where(alerts.c.created_at < before).limit(batch).scalar_subquery()
+            if conn.execute(delete(alerts).where(alerts.c.seq.in_(stale))).rowcount < batch:
                 break
     return deleted

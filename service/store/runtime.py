@@ -23,12 +23,14 @@ from models.schema import Analysis
 from service.jobs.db import JobRow, database_url, make_engine
 from service.jobs.records import Record
 from service.settings import Settings
-from service.store import escalation, migrate, retention
+from service.store import alerts, escalation, migrate, retention, webhook
 from service.store.queries import ComplaintQueries
 from service.store.rows import Message, RowBuilder
 from service.store.writer import ComplaintWriter
 
 logger = logging.getLogger(__name__)
+
+_DELIVERY_POLL_S = 5.0
 
 
 def job_dataset(job: JobRow) -> str:
@@ -39,6 +41,7 @@ def job_dataset(job: JobRow) -> str:
 @dataclass(frozen=True)
 class SweepResult:
     escalated: int
+    alerts: int
     purged: int
 
 
@@ -48,8 +51,10 @@ class ComplaintStore:
         self.settings = settings
         salt = settings.store_salt or settings.risk_salt
         builder = RowBuilder(salt.get_secret_value().encode() if salt else None, settings.store_keep_text)
-        self.writer = ComplaintWriter(engine, builder)
+        self.rules = alerts.load_rules(settings.store_alert_rules_path)
+        self.writer = ComplaintWriter(engine, builder, new_red_alerts=self.rules.new_red)
         self.queries = ComplaintQueries(engine)
+        self.wake = threading.Event()  # set by writes: new alerts may wait for the webhook
 
     @classmethod
     def open(cls, settings: Settings) -> ComplaintStore:
@@ -58,16 +63,18 @@ class ComplaintStore:
         engine = make_engine(database_url(settings.database_url, settings.jobs_dir))
         try:
             migrate.upgrade(engine)
+            return cls(engine, settings)
         except Exception:
             engine.dispose()
             raise
-        return cls(engine, settings)
 
     def close(self) -> None:
         self.engine.dispose()
 
     def write(self, messages: Iterable[Message]) -> int:
-        return self.writer.write(messages, time.time())
+        n = self.writer.write(messages, time.time())
+        self.wake.set()
+        return n
 
     def write_job(self, job: JobRow, analysed: Sequence[tuple[Record, Analysis]]) -> None:
         include_pii = bool(job.options.get("include_pii"))
@@ -90,8 +97,17 @@ class ComplaintStore:
     def sweep(self, now: float) -> SweepResult:
         s = self.settings
         escalated = escalation.sweep(self.engine, s.store_patience_minutes, now)
+        fired = alerts.evaluate(self.engine, self.rules, now)
         purged = retention.purge(self.engine, now - s.store_retention_days * 86400) if s.store_retention_days else 0
-        return SweepResult(len(escalated), purged)
+        return SweepResult(len(escalated), len(fired), purged)
+
+    def deliver(self, now: float) -> int:
+        """Send due alerts to the webhook, if one is configured."""
+        s = self.settings
+        if not s.store_webhook_url:
+            return 0
+        secret = s.store_webhook_secret.get_secret_value().encode() if s.store_webhook_secret else None
+        return webhook.deliver_due(self.engine, s.store_webhook_url, secret, now, s.store_webhook_max_attempts)
 
 
 class StoreRuntime:
@@ -126,15 +142,31 @@ class StoreRuntime:
         return self.get().sweep(time.time())
 
     def _loop(self) -> None:
+        """Sweeps every ``store_sweep_interval_s`` (with jitter: processes do not march in step); delivers
+        alerts to the webhook soon after a write and at least every few seconds (retries with backoff)."""
         interval = self.settings.store_sweep_interval_s
-        while not self._stop.wait(interval * random.uniform(0.8, 1.2)):
+        next_sweep = time.monotonic() + interval * random.uniform(0.8, 1.2)
+        while not self._stop.is_set():
+            store = self._store
+            wake = store.wake if store is not None else self._stop
+            wake.wait(max(0.01, min(_DELIVERY_POLL_S, next_sweep - time.monotonic())))
+            if self._stop.is_set():
+                return
+            if store is not None:
+                store.wake.clear()
             try:
-                self.sweep_once()
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + interval * random.uniform(0.8, 1.2)
+                    self.sweep_once()
+                if self.settings.store_webhook_url:
+                    self.get().deliver(time.time())
             except Exception as exc:
                 logger.error("store sweep failed: %s", type(exc).__name__, exc_info=True)
 
     def stop(self) -> None:
         self._stop.set()
+        if self._store is not None:
+            self._store.wake.set()
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None

@@ -17,7 +17,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Double,
-    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -81,12 +80,7 @@ complaint_entities = Table(
     # identifiers people search by), or null (money, dates, masked personal data)
     Column("role", String(16)),
     Column("value", String(256), nullable=False),  # normalised; personal data masked
-    ForeignKeyConstraint(
-        ["dataset", "message_id"],
-        ["tousu_complaints.dataset", "tousu_complaints.message_id"],
-        ondelete="CASCADE",
-        name="fk_tousu_complaint_entities_complaint",
-    ),
+    # No foreign key (migration 0002 explains why): the writer and retention keep the rows consistent.
     Index("ix_tousu_complaint_entities_lookup", "role", "value"),
 )
 
@@ -102,6 +96,8 @@ alerts = Table(
     Column("details", JSON, nullable=False),  # the numbers that fired it
     Column("created_at", Double, nullable=False),
     Column("delivered_at", Double),  # webhook delivery, when one is configured
+    Column("attempts", Integer, nullable=False, server_default="0"),  # webhook deliveries tried (migration 0002)
+    Column("next_attempt_at", Double),  # when the next delivery may be tried (backoff; a claim between processes)
     UniqueConstraint("key", name="uq_tousu_alerts_key"),
     Index("ix_tousu_alerts_created", "created_at", "seq"),
 )

@@ -5,8 +5,8 @@ take the new answer, while what people and the escalation sweep changed (status,
 red, created_at) is kept. Rows go out as one multi-row INSERT ... ON CONFLICT per 1,000 messages
 (SQLAlchemy's "insertmanyvalues" on both SQLite and PostgreSQL), in one transaction per batch.
 
-Every message that arrives red raises one ``new_red`` alert (deduplicated by its key, so a re-run
-raises none).
+Every message that arrives red raises one ``new_red`` alert when the rules file has that rule
+(deduplicated by its key, so a re-run raises none).
 """
 
 from __future__ import annotations
@@ -45,10 +45,23 @@ def insert_alerts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(dialect_insert(conn, alerts).on_conflict_do_nothing(index_elements=["key"]), list(rows))
 
 
+_ENTITY_COLUMNS = ("dataset", "message_id", "idx", "type", "role", "value")
+
+
+def _copy_entities(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY, in the batch's transaction (row-at-a-time INSERTs cost ~0.5 ms per entity)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    columns = ", ".join(_ENTITY_COLUMNS)
+    with cursor.copy(f"COPY {complaint_entities.name} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in _ENTITY_COLUMNS])
+
+
 class ComplaintWriter:
-    def __init__(self, engine: Engine, builder: RowBuilder) -> None:
+    def __init__(self, engine: Engine, builder: RowBuilder, new_red_alerts: bool = True) -> None:
         self.engine = engine
         self.builder = builder
+        self.new_red_alerts = new_red_alerts  # the `new_red` rule of the alert rules file
 
     def write(self, messages: Iterable[Message], now: float) -> int:
         """Upsert the messages (one transaction); returns how many rows were written."""
@@ -75,7 +88,7 @@ class ComplaintWriter:
                 "created_at": now,
             }
             for r in rows.values()
-            if r["model_risk_level"] == "red"
+            if r["model_risk_level"] == "red" and self.new_red_alerts
         ]
         with self.engine.begin() as conn:
             conn.execute(_upsert(conn), list(rows.values()))
@@ -88,7 +101,9 @@ class ComplaintWriter:
                         )
                     )
             flat = [e for ents in entities.values() for e in ents]
-            if flat:
+            if flat and conn.dialect.name == "postgresql":
+                _copy_entities(conn, flat)
+            elif flat:
                 conn.execute(complaint_entities.insert(), flat)
             insert_alerts(conn, red)
         return len(rows)
