@@ -303,6 +303,8 @@ def _candidates(text: str, lang: str, region: str) -> list[IdMatch]:
             )
     for m in DIGITS_RE.finditer(text):
         digits = _digits(m.group())
+        if len(set(digits)) == 1:
+            continue  # 6666666666666666 is applause, not an order
         out.append(IdMatch("ORDER_ID", m.start(), m.end(), "number", 0.6 if len(digits) >= 12 else 0.0, digits))
     for m in SPACED_DIGITS_RE.finditer(text):
         digits = _digits(m.group())

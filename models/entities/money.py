@@ -47,6 +47,9 @@ _CN_UNIT_NUMBER = rf"(?=[{''.join(DIGITS)}十百千万拾佰仟]*[十百千万�
 _ANY_NUMBER = rf"(?:{ARABIC_NUMBER})(?:万|千)?\d?|{_CN_UNIT_NUMBER}"
 _CLS = _M["unit_classifiers"]
 _BLOCK_NOUNS = alternation(_M["block_nouns"])
+_PRICE_UNITS = _CLS.replace("次", "").replace("天", "").replace("月", "").replace("年", "")  # 一次是…4 is no price
+#: Words that make a following number money only when it looks like a price (>= 10): 才3.5 is a rating.
+_WEAK: frozenset[str] = frozenset(_M["weak_context_before"])
 _END = r"(?=[，。！？、；,.!?;:：)）\s]|$)"
 _NOT_COUNT = rf"(?![\d.%A-Za-z]|{_BLOCK}|个|小时|分钟|周|星期|倍|遍|层|楼|岁|名|分|折|成|米|号)"
 
@@ -68,12 +71,13 @@ _BARE = re.compile(
 # 加100上楼费 / 收560检测费 / 150的打孔费 / 三百运费 / 999含运: an amount before the fee it pays
 _FEE = re.compile(
     rf"(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:{ARABIC_NUMBER})|{_CN_UNIT_NUMBER})(?:元|块)?(?:的)?"
-    rf"(?!个|件|次|天|月(?!租|费)|年(?!费)|周|台|斤|度|号|楼|层|%)[\u4e00-\u9fff]{{0,4}}?(?:费|含运|包邮)"
+    rf"(?!月(?!租|费)|年(?!费)|[{_CLS.replace('月', '').replace('年', '')}]|周|度|号|楼|层|%)"
+    rf"[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮)"
 )
 # 三百八一套 / 12.8一斤: a price before its unit; 一斤樱桃六十八 / 一晚六百: after it
 _UNIT_PRICE = re.compile(
     rf"(?<![\d.A-Za-z一])(?<!\d,)(?P<num>{_ANY_NUMBER})(?:元|块)?(?=一[{_CLS}])"
-    rf"|(?<=一[{_CLS}])[\u4e00-\u9fff]{{0,3}}?(?P<num2>{_CN_UNIT_NUMBER}|\d+(?:\.\d+)?){_END}"
+    rf"|(?<=一[{_PRICE_UNITS}])[\u4e00-\u9fff]{{0,3}}?(?P<num2>{_CN_UNIT_NUMBER}|\d{{2,}}(?:\.\d+)?){_END}"
 )
 # 2.5万的沙发 / 三百九的保护套 / 3万2 (the dropped unit of spoken prices)
 _OF_THING = re.compile(
@@ -165,12 +169,20 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
             amount = parse_number(m.group(group).replace(",", "") if regex is _EN_BARE else m.group(group))
             if amount is None or amount == 0:
                 continue
+            if regex is _BARE and amount < 10 and _weak_context(text[max(0, m.start() - 3) : m.start(group)]):
+                continue
             end = m.end(group)
             approximate = "approx" in m.re.groupindex and bool(m.group("approx"))
             if approximate:
                 end = m.end("approx")
             found.append(MoneyMatch(m.start(group), end, amount, local, approximate, confidence=0.8))
     return _longest(found)
+
+
+def _weak_context(before: str) -> bool:
+    """Whether the money word right before a bare number is one of the weak ones (才, 要, 值 ...)."""
+    stripped = before.rstrip(" 了咗我是为要")
+    return any(stripped.endswith(w) for w in _WEAK) or before.endswith(tuple(_WEAK))
 
 
 def _money_like_block(text: str, m: re.Match[str]) -> bool:
