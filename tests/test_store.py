@@ -369,3 +369,10 @@ def test_tousu_db_upgrade_and_current(
     assert main(["db", "upgrade"]) == 0
     assert f"schema: {migrate.head()}" in capsys.readouterr().out
     assert main(["db", "downgrade"]) == 2
+
+
+def test_text_no_database_takes_is_cleaned_not_fatal(store: ComplaintStore) -> None:
+    """A NUL (PostgreSQL refuses it) or a lone surrogate in a message must not fail its chunk on every retry."""
+    store.write([Message("shop", analysis(), "退款\x00没到\ud800", id="n\x00ul", channel="a\x00pp")])
+    [item] = store.queries.page(Filters(dataset="shop"), 10).items
+    assert item["id"] == "n\ufffdul" and item["channel"] == "a\ufffdpp" and item["text"] == "退款\ufffd没到?"

@@ -147,6 +147,10 @@ async def test_status_changes_and_errors(client: JobClient) -> None:
         ("GET", "/v1/stats?group_by=planet", None, 422, "validation_error"),
         ("GET", "/v1/stats?utc_offset_minutes=9999", None, 422, "validation_error"),
         ("GET", "/v1/alerts?cursor=WzEsInR3byJd", None, 422, "validation_error"),
+        ("GET", "/v1/complaints?category=a%00b", None, 422, "validation_error"),
+        ("GET", "/v1/complaints?topic=99999999999999999999", None, 422, "validation_error"),
+        ("GET", "/v1/complaints/shop/r%001", None, 404, "not_found"),
+        ("PATCH", "/v1/complaints/sh%00op/r1", {"status": "resolved"}, 404, "not_found"),
     ]
     for method, url, body, code, error_type in cases:
         r = await client.http.request(method, url, json=body)

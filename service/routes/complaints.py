@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from models.schema import Analysis
 from service.errors import ApiError, ErrorType
@@ -37,6 +37,13 @@ Level = Literal["red", "yellow", "blue"]
 class _Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("NUL characters are not allowed")
+        return value
+
 
 class FilterQuery(_Query):
     dataset: str | None = Field(None, pattern=DATASET_PATTERN, description="Dataset (a job's, or /v1/analyze's).")
@@ -45,7 +52,7 @@ class FilterQuery(_Query):
     sentiment: Literal["negative", "neutral", "positive"] | None = None
     risk_level: Level | None = Field(None, description="The level now (red after an escalation for waiting time).")
     category: str | None = Field(None, max_length=64, description="Root-cause category, e.g. logistics_delay.")
-    topic: int | None = Field(None, description="Topic id (-1: outliers).")
+    topic: int | None = Field(None, ge=-1, le=2**31 - 1, description="Topic id (-1: outliers).")
     product: str | None = Field(None, max_length=256, description="A PRODUCT entity's normalised value.")
     party: str | None = Field(None, max_length=256, description="Responsible party: an ORG entity (shop, company).")
     identifier: str | None = Field(None, max_length=256, description="An order number (or other identifier).")
@@ -197,6 +204,11 @@ def _parse(request: Request, model: type[Q]) -> Q:
         raise validation_error(exc) from None
 
 
+def _check_key(dataset: str, message_id: str) -> None:
+    if "\x00" in dataset + message_id or len(dataset) > 128 or len(message_id) > 256:
+        raise ApiError(ErrorType.NOT_FOUND, "no such complaint")
+
+
 def _runtime(request: Request) -> StoreRuntime:
     runtime: StoreRuntime | None = getattr(request.app.state, "store", None)
     if runtime is None:
@@ -344,6 +356,7 @@ async def list_complaints(request: Request) -> Response:
     responses={404: {"description": "not_found"}},
 )
 async def get_complaint(request: Request, dataset: str, message_id: str) -> Response:
+    _check_key(dataset, message_id)
     store = await _store(request)
     item = await asyncio.to_thread(store.queries.get, dataset, message_id)
     if item is None:
@@ -364,6 +377,7 @@ async def get_complaint(request: Request, dataset: str, message_id: str) -> Resp
     responses={404: {"description": "not_found"}},
 )
 async def set_status(request: Request, dataset: str, message_id: str) -> Response:
+    _check_key(dataset, message_id)
     body = await parse_json_body(request, StatusUpdate, 4096)
     store = await _store(request)
     item = await asyncio.to_thread(store.queries.set_status, dataset, message_id, body.status, time.time())

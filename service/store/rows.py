@@ -53,7 +53,7 @@ class RowBuilder:
     def build(self, m: Message, now: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         a = m.analysis
         entities = [_masked(e) if m.include_pii and e.pii else e for e in (a.entities or [])]
-        text = redact(redacted_text(m.text, entities))
+        text = redact(redacted_text(clean(m.text) or "", entities))  # clean keeps offsets: 1 char for 1
         received = _timestamp(m.received_at) if m.received_at is not None else now
         customer = self.customer_hash(m.customer_id)
         message_id = m.id if m.id is not None else content_id(text, received if m.received_at else None, m, customer)
@@ -84,18 +84,37 @@ class RowBuilder:
             "created_at": now,
             "updated_at": now,
         }
+        for key in _TEXT_COLUMNS:
+            row[key] = clean(row[key])
         ents = [
             {
-                "dataset": m.dataset,
-                "message_id": message_id,
+                "dataset": row["dataset"],
+                "message_id": row["message_id"],
                 "idx": i,
-                "type": e.type[:16],
+                "type": clean(e.type[:16]),
                 "role": ROLES.get(e.type),
-                "value": entity_value(e)[:MAX_VALUE_CHARS],
+                "value": clean(entity_value(e)[:MAX_VALUE_CHARS]),
             }
             for i, e in enumerate(entities)
         ]
         return row, ents
+
+
+_TEXT_COLUMNS = ("dataset", "message_id", "channel", "language", "category", "topic_label", "text")
+
+
+def clean(value: str | None) -> str | None:
+    """Text any database takes: PostgreSQL refuses NUL characters and every driver lone surrogates; one such
+    character must not make a chunk fail on every retry."""
+    if value is None:
+        return value
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
 
 
 def content_id(text: str, received: float | None, m: Message, customer: str | None) -> str:
