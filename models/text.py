@@ -140,6 +140,20 @@ _INVISIBLE = frozenset("\u034f\u115f\u1160\u3164\uffa0\u2800") | frozenset(
 )
 
 
+#: The code points :func:`is_blank` treats as invisible (this Python's Unicode data), as ranges: the API spec
+#: documents a message text as containing one character outside them (``tests/test_text_blank.py`` checks it).
+BLANK_RANGES = (
+    (0x0, 0x20), (0x7F, 0xA0), (0xAD, 0xAD), (0x34F, 0x34F), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD),
+    (0x70F, 0x70F), (0x890, 0x891), (0x8E2, 0x8E2), (0x115F, 0x1160), (0x1680, 0x1680), (0x180E, 0x180E),
+    (0x2000, 0x200F), (0x2028, 0x202F), (0x205F, 0x2064), (0x2066, 0x206F), (0x2800, 0x2800), (0x3000, 0x3000),
+    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD), (0x13430, 0x13438), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F), (0xE0100, 0xE01EF),
+)  # fmt: skip
+#: A regular expression (JSON Schema ``pattern``) that matches a text :func:`is_blank` does not refuse.
+VISIBLE_PATTERN = "[^" + "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in BLANK_RANGES) + "]"
+
+
 def is_blank(text: str) -> bool:
     """True when ``text`` has no visible character: only whitespace, control or format characters (zero-width
     spaces and joiners, BOM, bidi marks) or the fillers above. Such a message is empty."""

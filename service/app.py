@@ -9,14 +9,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.batcher import DynamicBatcher
 from models.pipeline import AnalysisFailure, AnalysisInput
 from models.registry import Registry, load_registry
 from models.schema import Analysis
+from service import openapi
 from service.analysis import AnalysisService
 from service.cache import make_cache
-from service.errors import ApiError, ErrorType, api_error_handler, error_response
+from service.errors import (
+    ApiError,
+    ErrorType,
+    api_error_handler,
+    error_response,
+    http_error_handler,
+    request_validation_handler,
+)
 from service.jobs.runtime import JobRuntime
 from service.metrics import Metrics
 from service.routes import analyze, complaints, jobs, system
@@ -87,10 +97,13 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
     app.state.ready = False
     app.state.store = None
     app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(RequestValidationError, request_validation_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.include_router(analyze.router)
     app.include_router(system.router)
     app.include_router(jobs.router)
     app.include_router(complaints.router)
+    openapi.install(app, bodies=(*analyze.BODIES, *jobs.BODIES))
 
     @app.middleware("http")
     async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

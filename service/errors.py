@@ -7,9 +7,14 @@ request text or an exception's internals.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 
 class ErrorType(StrEnum):
@@ -32,6 +37,7 @@ class ErrorType(StrEnum):
     RESULTS_EXPIRED = "results_expired"
     STORE_UNAVAILABLE = "store_unavailable"
     ANALYSIS_FAILED = "analysis_failed"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     INTERNAL = "internal_error"
 
 
@@ -55,6 +61,7 @@ STATUS = {
     ErrorType.RESULTS_EXPIRED: 410,
     ErrorType.STORE_UNAVAILABLE: 503,
     ErrorType.ANALYSIS_FAILED: 422,
+    ErrorType.METHOD_NOT_ALLOWED: 405,
     ErrorType.INTERNAL: 500,
 }
 
@@ -82,3 +89,66 @@ def error_response(error: ApiError) -> JSONResponse:
 async def api_error_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return error_response(exc)
+
+
+async def request_validation_handler(_: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own parameter validation (path and query parameters) answers in the same shape."""
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    loc = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path", "header", "body"))
+    return error_response(ApiError(ErrorType.VALIDATION, f"{loc}: {first.get('msg', 'invalid')}"))
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's errors (no such route, wrong method) in the same shape. A 405's ``Allow`` lists the methods
+    of every route of the path (Starlette names only the first route's, and GET and DELETE are two routes)."""
+    assert isinstance(exc, HTTPException)
+    kinds = {404: ErrorType.NOT_FOUND, 405: ErrorType.METHOD_NOT_ALLOWED}
+    kind = kinds.get(exc.status_code) or next(
+        (t for t, code in STATUS.items() if code == exc.status_code), ErrorType.INTERNAL
+    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    body = {"error": str(exc.detail), "error_type": kind.value}
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route answers at this path (asked of the router as it would route them)."""
+    allowed = []
+    for method in ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer of the API."""
+
+    error: str = Field(description="What went wrong, for people; never echoes the request text.")
+    error_type: ErrorType = Field(description="What went wrong, for programs (each status lists its values).")
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
+
+
+def error_responses(*types: ErrorType) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route: each status its ``error_type`` values map to (and 500 ``internal_error``),
+    with the ``{error, error_type}`` schema and the values that status takes."""
+    by_status: dict[int, list[str]] = {}
+    for kind in dict.fromkeys((*types, ErrorType.INTERNAL)):
+        by_status.setdefault(STATUS[kind], []).append(kind.value)
+    out: dict[int | str, dict[str, Any]] = {}
+    for status, kinds in sorted(by_status.items()):
+        examples = {k: {"value": {"error": "...", "error_type": k}} for k in kinds}
+        out[status] = {
+            "model": ErrorResponse,
+            "description": "error_type: " + ", ".join(f"`{k}`" for k in kinds),
+            "content": {"application/json": {"examples": examples}},
+        }
+        if status in (429, 503):
+            out[status]["headers"] = _RETRY_AFTER
+    return out

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.schema import Analysis
+from models.text import VISIBLE_PATTERN
 from service.jobs.schemas import DATASET_PATTERN
 
 
@@ -37,7 +38,11 @@ class ContextTurn(_In):
 
 
 class MessageFields(_In):
-    text: str = Field(description="The customer's message, any length up to the configured limit.")
+    text: str = Field(
+        description="The customer's message, up to the configured limit (TOUSU_MAX_TEXT_CHARS); a text with no visible "
+        "character (only white space, zero-width or format characters) is `empty_text`.",
+        json_schema_extra={"minLength": 1, "pattern": VISIBLE_PATTERN},  # checked by the route: typed error_type
+    )
     id: str | None = Field(None, max_length=256, description="Echoed back in the answer.")
     context: list[ContextTurn] = Field(
         default_factory=list, max_length=20, description="Earlier turns of the conversation, oldest first."

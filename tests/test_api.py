@@ -152,6 +152,6 @@ async def test_models_metrics_and_openapi(fake_client: httpx.AsyncClient) -> Non
     for phase in ("encoder", "sentiment"):  # every phase of the model batch is timed
         assert f'tousu_stage_seconds_count{{stage="{phase}"}} 1.0' in metrics
     spec = (await fake_client.get("/openapi.json")).json()
-    body_schema = spec["paths"]["/v1/analyze"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert "text" in body_schema["properties"]
+    body_ref = spec["paths"]["/v1/analyze"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert "text" in spec["components"]["schemas"][body_ref.rsplit("/", 1)[1]]["properties"]
     assert "Analysis" in spec["components"]["schemas"]

@@ -14,17 +14,37 @@ DATASET_PATTERN = r"^[\w.:\- ]{1,128}$"
 class JobSourceRequest(BaseModel):
     """A dump the workers read themselves instead of an upload (exactly one of ``path`` and ``url``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={  # what the route checks: exactly one of them (a null counts as absent)
+            "oneOf": [
+                {"required": ["path"], "properties": {"path": {"type": "string"}, "url": {"type": "null"}}},
+                {"required": ["url"], "properties": {"url": {"type": "string"}, "path": {"type": "null"}}},
+            ]
+        },
+    )
 
     path: str | None = Field(None, description="A file under the server's TOUSU_JOBS_IMPORT_DIR.")
-    url: str | None = Field(None, max_length=2048, description="An http(s) URL under one of TOUSU_JOBS_URL_PREFIXES.")
+    url: str | None = Field(
+        None,
+        max_length=2048,
+        description="An http(s) URL under one of TOUSU_JOBS_URL_PREFIXES.",
+        json_schema_extra={"pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?(/[!-~]*)?$"},
+    )
     dataset: str | None = Field(
         None,
         pattern=DATASET_PATTERN,
         description="Name that links nightly runs; the report compares with the last one.",
     )
     format: Literal["jsonl", "csv"] | None = Field(None, description="Default: detected from the content.")
-    options: dict[str, Any] = Field(default_factory=dict, description="Per-message options, as in /v1/analyze.")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per-message options, as in /v1/analyze.",
+        json_schema_extra={
+            "properties": {"redact": {"type": "boolean"}, "include_pii": {"type": "boolean"}},
+            "additionalProperties": False,
+        },
+    )
 
 
 class JobCounts(BaseModel):

@@ -7,7 +7,7 @@ limits from the settings) and never to a 500.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
@@ -17,7 +17,8 @@ from models.pipeline import AnalysisInput, Turn
 from models.schema import Analysis
 from models.text import is_blank
 from service.analysis import MessageFailedError
-from service.errors import ApiError, ErrorType
+from service.errors import ApiError, ErrorType, error_responses
+from service.openapi import request_body
 from service.routes.body import parse_json_body
 from service.routes.complaints import store_answers
 from service.schemas import AnalyzeRequest, BatchRequest, BatchResponse, MessageFields
@@ -30,15 +31,23 @@ _BYTES_PER_CHAR = 4
 _BODY_OVERHEAD = 64 * 1024
 
 
-def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}
-            },
-        }
-    }
+#: Errors every message route answers (the body reader's, the models', the queue's).
+_MESSAGE_ERRORS = (
+    ErrorType.INVALID_JSON,
+    ErrorType.INVALID_UTF8,
+    ErrorType.TEXT_TOO_LONG,
+    ErrorType.PAYLOAD_TOO_LARGE,
+    ErrorType.UNSUPPORTED_MEDIA_TYPE,
+    ErrorType.EMPTY_TEXT,
+    ErrorType.UNKNOWN_OPTION,
+    ErrorType.VALIDATION,
+    ErrorType.ANALYSIS_FAILED,
+    ErrorType.QUEUE_FULL,
+    ErrorType.NOT_READY,
+    ErrorType.STORE_UNAVAILABLE,
+)
+#: Request bodies these routes read themselves; ``service.openapi`` adds them to the spec's components.
+BODIES: tuple[type[BaseModel], ...] = (AnalyzeRequest, BatchRequest)
 
 
 def _check_text(text: str, settings: Settings, where: str) -> None:
@@ -87,12 +96,14 @@ async def _run(request: Request, items: list[AnalysisInput], use_cache: bool, ba
     "/analyze",
     response_model=Analysis,
     summary="Analyse one message",
-    openapi_extra=_body_schema(AnalyzeRequest),
+    openapi_extra=request_body(AnalyzeRequest),
+    responses={
+        200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "JSON; HTML with format=html"},
+        **error_responses(*_MESSAGE_ERRORS),
+    },
 )
-async def analyze_one(request: Request, format: str = "json") -> Response:
+async def analyze_one(request: Request, format: Literal["json", "html"] = "json") -> Response:
     """``?format=html`` returns the entities highlighted by displacy (masked unless ``include_pii``)."""
-    if format not in ("json", "html"):
-        raise ApiError(ErrorType.VALIDATION, "format must be json or html")
     settings: Settings = request.app.state.settings
     body = await parse_json_body(request, AnalyzeRequest, settings.max_text_chars * _BYTES_PER_CHAR + _BODY_OVERHEAD)
     _check_text(body.text, settings, "")
@@ -114,7 +125,8 @@ async def analyze_one(request: Request, format: str = "json") -> Response:
     "/analyze/batch",
     response_model=BatchResponse,
     summary="Analyse up to `max_batch_items` messages in one call",
-    openapi_extra=_body_schema(BatchRequest),
+    openapi_extra=request_body(BatchRequest),
+    responses=error_responses(*_MESSAGE_ERRORS, ErrorType.TOO_MANY_ITEMS),
 )
 async def analyze_batch(request: Request) -> Response:
     settings: Settings = request.app.state.settings

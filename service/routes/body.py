@@ -38,8 +38,10 @@ async def parse_json_body(request: Request, model: type[M], max_bytes: int, too_
         if "surrogate" in str(exc):
             raise ApiError(ErrorType.INVALID_UTF8, "body contains unpaired surrogate escapes") from None
         raise ApiError(ErrorType.INVALID_JSON, "body is not valid JSON") from None
-    try:
-        return model.model_validate(payload)
+    if not isinstance(payload, dict):
+        raise ApiError(ErrorType.VALIDATION, "the body must be a JSON object")
+    try:  # strict: a boolean option is true or false, not 0 or "yes"; dates stay ISO 8601 strings in JSON
+        return model.model_validate_json(bytes(body), strict=True)
     except ValidationError as exc:
         raise validation_error(exc) from None
 

@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from models.schema import Analysis
-from service.errors import ApiError, ErrorType
+from service.errors import ApiError, ErrorType, error_responses
 from service.jobs.schemas import DATASET_PATTERN
 from service.routes.body import parse_json_body, validation_error
 from service.schemas import MessageFields
@@ -328,7 +328,10 @@ def _iter_jsonl(items: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     response_model=ComplaintPage,
     summary="Stored complaints, newest first, filtered; keyset pages (`next_cursor`) or a CSV / JSONL export",
     openapi_extra=_params(ListQuery),
-    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
+    responses={
+        200: {"content": {"text/csv": {}, "application/x-ndjson": {}}},
+        **error_responses(ErrorType.VALIDATION, ErrorType.STORE_UNAVAILABLE),
+    },
 )
 async def list_complaints(request: Request) -> Response:
     query = _parse(request, ListQuery)
@@ -353,7 +356,7 @@ async def list_complaints(request: Request) -> Response:
     "/complaints/{dataset}/{message_id:path}",
     response_model=ComplaintItem,
     summary="One stored complaint",
-    responses={404: {"description": "not_found"}},
+    responses=error_responses(ErrorType.NOT_FOUND, ErrorType.STORE_UNAVAILABLE),
 )
 async def get_complaint(request: Request, dataset: str, message_id: str) -> Response:
     _check_key(dataset, message_id)
@@ -374,7 +377,15 @@ async def get_complaint(request: Request, dataset: str, message_id: str) -> Resp
             "content": {"application/json": {"schema": StatusUpdate.model_json_schema()}},
         }
     },
-    responses={404: {"description": "not_found"}},
+    responses=error_responses(
+        ErrorType.INVALID_JSON,
+        ErrorType.INVALID_UTF8,
+        ErrorType.PAYLOAD_TOO_LARGE,
+        ErrorType.UNSUPPORTED_MEDIA_TYPE,
+        ErrorType.VALIDATION,
+        ErrorType.NOT_FOUND,
+        ErrorType.STORE_UNAVAILABLE,
+    ),
 )
 async def set_status(request: Request, dataset: str, message_id: str) -> Response:
     _check_key(dataset, message_id)
@@ -391,6 +402,7 @@ async def set_status(request: Request, dataset: str, message_id: str) -> Respons
     response_model=StatsResponse,
     summary="Counts and rates (negative, dissatisfied, red, open) by day, week or a dimension",
     openapi_extra=_params(StatsQuery),
+    responses=error_responses(ErrorType.VALIDATION, ErrorType.STORE_UNAVAILABLE),
 )
 async def stats(request: Request) -> Response:
     query = _parse(request, StatsQuery)
@@ -406,6 +418,7 @@ async def stats(request: Request) -> Response:
     response_model=AlertPage,
     summary="Stored alerts, newest first, with the numbers that fired them",
     openapi_extra=_params(AlertQuery),
+    responses=error_responses(ErrorType.VALIDATION, ErrorType.STORE_UNAVAILABLE),
 )
 async def list_alerts(request: Request) -> Response:
     query = _parse(request, AlertQuery)

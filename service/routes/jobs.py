@@ -15,14 +15,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel
 
-from service.errors import ApiError, ErrorType
+from service.errors import ApiError, ErrorType, error_responses
 from service.jobs.export import iter_csv, iter_jsonl
 from service.jobs.records import FORMATS, Format
 from service.jobs.report import render_html
 from service.jobs.runtime import JobRuntime
 from service.jobs.schemas import DATASET_PATTERN, JobReport, JobSourceRequest, JobStatus
 from service.jobs.service import JobService, new_job_id, parse_options
+from service.openapi import request_body
 from service.routes.body import parse_json_body
 from service.schemas import AnalyzeOptions
 from service.settings import Settings
@@ -69,7 +71,13 @@ def _option_params() -> list[dict[str, Any]]:
     for name, field in AnalyzeOptions.model_fields.items():
         if name != "cache":
             params.append(
-                {"name": name, "in": "query", "required": False, "description": f"Option: {field.description or ''}"}
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "description": f"Option: {field.description or ''}",
+                    "schema": {"type": "boolean", "default": field.default},
+                }
             )
     return params
 
@@ -87,15 +95,18 @@ _CREATE_DOC: dict[str, Any] = {
             "text/csv": _BINARY,
             "application/gzip": _BINARY,
             "application/octet-stream": _BINARY,
-            "application/json": {
-                "schema": JobSourceRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-            },
+            "application/json": request_body(JobSourceRequest)["requestBody"]["content"]["application/json"],
         },
     },
 }
 _RESULTS_DOC: dict[str, Any] = {
     "parameters": [
-        {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["jsonl", "csv"]}}
+        {
+            "name": "format",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": ["jsonl", "csv"], "default": "jsonl"},
+        }
     ],
     "responses": {
         "200": {
@@ -107,10 +118,35 @@ _RESULTS_DOC: dict[str, Any] = {
 }
 _REPORT_DOC: dict[str, Any] = {
     "parameters": [
-        {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["json", "html"]}}
+        {
+            "name": "format",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": ["json", "html"], "default": "json"},
+        }
     ],
     "responses": {"200": {"content": {"text/html": {"schema": {"type": "string"}}}}},
 }
+
+_LIST_DOC: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "dataset",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "pattern": DATASET_PATTERN},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 20},
+        },
+    ]
+}
+#: Request bodies read by these routes themselves; ``service.openapi`` adds them to the spec's components.
+BODIES: tuple[type[BaseModel], ...] = (JobSourceRequest,)
+_JOB = (ErrorType.NOT_FOUND, ErrorType.NOT_READY)
 
 
 def _runtime(request: Request) -> JobRuntime:
@@ -163,6 +199,17 @@ def _query(request: Request) -> tuple[str | None, Format | None, dict[str, Any]]
     response_model=JobStatus,
     summary="Submit a dump (upload, server path or URL); answers at once with the job",
     openapi_extra=_CREATE_DOC,
+    responses=error_responses(
+        ErrorType.INVALID_JSON,
+        ErrorType.INVALID_UTF8,
+        ErrorType.PAYLOAD_TOO_LARGE,
+        ErrorType.UNSUPPORTED_MEDIA_TYPE,
+        ErrorType.SOURCE_NOT_ALLOWED,
+        ErrorType.VALIDATION,
+        ErrorType.UNKNOWN_OPTION,
+        ErrorType.INVALID_UPLOAD,
+        ErrorType.NOT_READY,
+    ),
 )
 async def create_job(request: Request) -> Response:
     _runtime(request)
@@ -229,10 +276,18 @@ async def _receive(request: Request, service: JobService, job_id: str, limit: in
         raise
 
 
-@router.get("", response_model=list[JobStatus], summary="Recent jobs, newest first (?dataset=, ?limit=)")
+@router.get(
+    "",
+    response_model=list[JobStatus],
+    summary="Recent jobs, newest first (?dataset=, ?limit=)",
+    openapi_extra=_LIST_DOC,
+    responses=error_responses(ErrorType.VALIDATION, ErrorType.NOT_READY),
+)
 async def list_jobs(request: Request) -> Response:
     service = await _open(request, create=False)
     dataset = request.query_params.get("dataset")
+    if dataset is not None and not _DATASET.match(dataset):
+        raise ApiError(ErrorType.VALIDATION, "dataset: 1-128 letters, digits, spaces or . _ : -")
     raw_limit = request.query_params.get("limit", "20")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
         raise ApiError(ErrorType.VALIDATION, "limit must be 1-500")
@@ -240,20 +295,30 @@ async def list_jobs(request: Request) -> Response:
     return JSONResponse([j.model_dump(mode="json") for j in jobs])
 
 
-@router.get("/{job_id}", response_model=JobStatus, summary="State, counts, progress and ETA")
+@router.get(
+    "/{job_id}", response_model=JobStatus, summary="State, counts, progress and ETA", responses=error_responses(*_JOB)
+)
 async def get_job(request: Request, job_id: str) -> Response:
     service = await _existing(request)
     return _status_response(await asyncio.to_thread(service.status, job_id))
 
 
-@router.delete("/{job_id}", response_model=JobStatus, summary="Cancel: chunks not yet run are skipped")
+@router.delete(
+    "/{job_id}",
+    response_model=JobStatus,
+    summary="Cancel: chunks not yet run are skipped",
+    responses=error_responses(*_JOB, ErrorType.JOB_FINISHED),
+)
 async def cancel_job(request: Request, job_id: str) -> Response:
     service = await _existing(request)
     return _status_response(await asyncio.to_thread(service.cancel, job_id))
 
 
 @router.get(
-    "/{job_id}/results", summary="Per-message analyses in input order (JSONL or CSV)", openapi_extra=_RESULTS_DOC
+    "/{job_id}/results",
+    summary="Per-message analyses in input order (JSONL or CSV)",
+    openapi_extra=_RESULTS_DOC,
+    responses=error_responses(*_JOB, ErrorType.VALIDATION, ErrorType.JOB_NOT_FINISHED, ErrorType.RESULTS_EXPIRED),
 )
 async def get_results(request: Request, job_id: str) -> Response:
     service = await _existing(request)
@@ -272,7 +337,11 @@ async def get_results(request: Request, job_id: str) -> Response:
 
 
 @router.get(
-    "/{job_id}/report", response_model=JobReport, summary="End-of-job report (JSON or HTML)", openapi_extra=_REPORT_DOC
+    "/{job_id}/report",
+    response_model=JobReport,
+    summary="End-of-job report (JSON or HTML)",
+    openapi_extra=_REPORT_DOC,
+    responses=error_responses(*_JOB, ErrorType.VALIDATION, ErrorType.JOB_NOT_FINISHED, ErrorType.RESULTS_EXPIRED),
 )
 async def get_report(request: Request, job_id: str) -> Response:
     service = await _existing(request)

@@ -7,12 +7,16 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.errors import ApiError, ErrorType
+from service.errors import ApiError, ErrorType, error_responses
 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/health", summary="200 once models are loaded and warmed up, 503 before")
+@router.get(
+    "/health",
+    summary="200 once models are loaded and warmed up, 503 before",
+    responses=error_responses(ErrorType.NOT_READY),
+)
 async def health(request: Request) -> dict[str, Any]:
     if not getattr(request.app.state, "ready", False):
         raise ApiError(ErrorType.NOT_READY, "models are loading", headers={"Retry-After": "5"})
@@ -25,7 +29,11 @@ async def health(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/models", summary="Served models with versions, hashes and metrics")
+@router.get(
+    "/v1/models",
+    summary="Served models with versions, hashes and metrics",
+    responses=error_responses(ErrorType.NOT_READY),
+)
 async def list_models(request: Request) -> dict[str, Any]:
     if not getattr(request.app.state, "ready", False):
         raise ApiError(ErrorType.NOT_READY, "models are loading", headers={"Retry-After": "5"})
