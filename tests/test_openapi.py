@@ -118,3 +118,14 @@ async def test_framework_errors_answer_in_the_service_shape(fake_client: httpx.A
     assert wrong.headers["allow"] == "POST"
     two_routes = await fake_client.put("/v1/jobs/0123abcd")  # GET and DELETE are separate routes of one path
     assert two_routes.status_code == 405 and two_routes.headers["allow"] == "DELETE, GET"
+
+
+async def test_what_schemathesis_found_is_refused(fake_client: httpx.AsyncClient) -> None:
+    """Requests the spec calls invalid are 4xx, not silently coerced or accepted."""
+    items = [{"text": "好"}]
+    coerced = await fake_client.post("/v1/analyze/batch", json={"items": items, "options": {"include_pii": 0}})
+    assert coerced.status_code == 422 and coerced.json()["error_type"] == "validation_error"
+    dated = await fake_client.post("/v1/analyze", json={"text": "好", "received_at": "2024-05-01T08:00:00+08:00"})
+    assert dated.status_code == 200  # strict, yet ISO 8601 dates in JSON are still dates
+    listed = await fake_client.get("/v1/jobs", params={"dataset": ""})
+    assert listed.status_code == 422 and listed.json()["error_type"] == "validation_error"
