@@ -8,7 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from models.pipeline import AnalysisInput
+from models.pipeline import AnalysisFailure, AnalysisInput
+from models.text import is_blank
 from service.app import default_registry
 from service.settings import Settings
 
@@ -78,11 +79,16 @@ def analyze_file(src: Path, dst: Path, batch_size: int = 32, progress: bool = Tr
     ):
 
         def flush() -> None:
+            nonlocal errors
             inputs = [s for s in slots if isinstance(s, AnalysisInput)]
-            results = iter(analyzer.analyze_batch(inputs))
+            results = iter(analyzer.analyze_each(inputs))  # one failing message never stops the file
             for slot in slots:
                 if isinstance(slot, AnalysisInput):
                     result = next(results)
+                    if isinstance(result, AnalysisFailure):
+                        out.write(json.dumps({"id": slot.id, "error_type": result.error_type}) + "\n")
+                        errors += 1
+                        continue
                     out.write(result.model_dump_json() + "\n")
                     if html and len(pages) < HTML_LIMIT:
                         from models.entities.render import displacy_doc
@@ -95,7 +101,7 @@ def analyze_file(src: Path, dst: Path, batch_size: int = 32, progress: bool = Tr
 
         for line, rid, text, error in read_records(src):
             if text is not None and error is None:
-                if not text.strip():
+                if is_blank(text):
                     error = "empty_text"
                 elif len(text) > settings.max_text_chars:
                     error = "text_too_long"

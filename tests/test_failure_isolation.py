@@ -230,3 +230,22 @@ def test_job_executor_answers_the_neighbours_of_a_broken_message(tmp_path: Path)
     assert out[1] is None  # reported as analysis_failed
     assert out[0] is not None and out[0].warnings == []
     assert out[2] is not None and out[2].warnings[0].stage == "hidden_dissatisfaction"
+
+
+def test_tousu_analyze_reports_a_broken_message_and_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from service import local
+
+    analyzer = _analyzer((PoisonStage(),), FailingEncoder())
+    spec = ModelSpec("encoder/fake-encoder", "encoder", "-", "fake-1", "0" * 64, {})
+    monkeypatch.setattr(local, "default_registry", lambda _: Registry(analyzer, (spec,)))
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    rows = [{"id": "a", "text": "好评"}, {"id": "b", "text": "BROKEN"}, {"id": "c", "text": "\u200d\ufeff"}]
+    rows.append({"id": "d", "text": f"{POISON} 物流"})
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert local.analyze_file(src, dst, progress=False) == 0
+    lines = [json.loads(x) for x in dst.read_text(encoding="utf-8").splitlines()]
+    assert [x["id"] for x in lines] == ["a", "b", "c", "d"]
+    assert [x.get("error_type") for x in lines] == [None, "analysis_failed", "empty_text", None]
+    assert lines[3]["warnings"][0]["stage"] == "hidden_dissatisfaction"
