@@ -227,3 +227,22 @@ async def test_alerts_reach_a_signed_webhook_without_slowing_the_job(tmp_path: P
     finally:
         await c.stop()
         server.shutdown()
+
+
+@pytest.mark.parametrize("case", ["disabled", "unreachable"])
+async def test_without_a_store_analysis_still_works_and_store_routes_say_so(tmp_path: Path, case: str) -> None:
+    overrides: dict[str, Any] = (
+        {"store_enabled": False}
+        if case == "disabled"
+        else {"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"}  # nothing listens on port 1
+    )
+    c = await JobClient(job_settings(tmp_path, **overrides)).start()
+    try:
+        assert (await c.http.post("/v1/analyze", json={"text": "退款还没到账"})).status_code == 200
+        r = await c.http.post("/v1/analyze", json={"text": "退款还没到账", "dataset": "shop"})
+        assert r.status_code == 503 and r.json()["error_type"] == "store_unavailable"
+        for path in ("/v1/complaints", "/v1/stats", "/v1/alerts", "/v1/complaints/shop/x"):
+            r = await c.http.get(path)
+            assert r.status_code == 503 and r.json()["error_type"] == "store_unavailable", path
+    finally:
+        await c.stop()
