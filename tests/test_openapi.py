@@ -94,7 +94,9 @@ async def test_every_route_documents_its_errors_in_the_service_shape(spec: dict[
     for method, path, op in _operations(spec):
         errors = {int(s): r for s, r in op["responses"].items() if s[0] in "45"}
         assert 500 in errors, (method, path)
-        assert set(errors) - {500} == EXPECTED[method, path], (method, path)  # a new route declares its errors
+        declare = f"{method.upper()} {path}: declare its errors (service.errors.error_responses), list them here"
+        assert (method, path) in EXPECTED, declare
+        assert set(errors) - {500} == EXPECTED[method, path], declare
         for status, response in errors.items():
             assert response["content"]["application/json"]["schema"] == {"$ref": error}, (method, path, status)
             kinds = {k.strip("`") for k in response["description"].removeprefix("error_type: ").split(", ")}
