@@ -29,7 +29,7 @@ from service.errors import (
 )
 from service.jobs.runtime import JobRuntime
 from service.metrics import Metrics
-from service.routes import analyze, complaints, jobs, system
+from service.routes import analyze, complaints, dashboard, jobs, system
 from service.settings import Settings
 from service.store.runtime import StoreRuntime
 
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
     app.include_router(system.router)
     app.include_router(jobs.router)
     app.include_router(complaints.router)
+    app.include_router(dashboard.router)
     openapi.install(app, bodies=(*analyze.BODIES, *jobs.BODIES))
 
     @app.middleware("http")
