@@ -246,3 +246,14 @@ async def test_without_a_store_analysis_still_works_and_store_routes_say_so(tmp_
             assert r.status_code == 503 and r.json()["error_type"] == "store_unavailable", path
     finally:
         await c.stop()
+
+
+async def test_without_plotly_the_dashboard_script_names_the_extra(
+    client: JobClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.routes import dashboard
+
+    monkeypatch.setattr(dashboard, "_plotly_js", lambda: None)
+    r = await client.http.get("/dashboard/plotly.min.js")
+    assert r.status_code == 503 and "tousu[dashboard]" in r.json()["error"]
+    assert (await client.http.get("/dashboard")).status_code == 200
