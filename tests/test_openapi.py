@@ -29,6 +29,8 @@ EXPECTED = {
     ("patch", "/v1/complaints/{dataset}/{message_id}"): {400, 404, 413, 415, 422, 503},
     ("get", "/v1/stats"): {422, 503},
     ("get", "/v1/alerts"): {422, 503},
+    ("get", "/dashboard"): set(),
+    ("get", "/dashboard/plotly.min.js"): {404},
 }
 
 

@@ -255,5 +255,5 @@ async def test_without_plotly_the_dashboard_script_names_the_extra(
 
     monkeypatch.setattr(dashboard, "_plotly_js", lambda: None)
     r = await client.http.get("/dashboard/plotly.min.js")
-    assert r.status_code == 503 and "tousu[dashboard]" in r.json()["error"]
+    assert r.status_code == 404 and "tousu[dashboard]" in r.json()["error"]
     assert (await client.http.get("/dashboard")).status_code == 200

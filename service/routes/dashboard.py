@@ -3,7 +3,7 @@ topic shares with their trend, the open red queue, top parties and products, rec
 browser with plotly.js from the service itself (``/dashboard/plotly.min.js``, no CDN) and the JSON routes
 of ``service/routes/complaints.py``.
 
-plotly is the ``[dashboard]`` extra: without it the page says so (503) and nothing else changes.
+plotly is the ``[dashboard]`` extra: without it the script is a 404 naming the extra and the page shows the error.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse
 
-from service.errors import ApiError, ErrorType
+from service.errors import ApiError, ErrorType, error_responses
 
 router = APIRouter(tags=["dashboard"])
 
@@ -29,14 +29,24 @@ def _plotly_js() -> Path | None:
     return path if path.is_file() else None
 
 
-@router.get("/dashboard", response_class=HTMLResponse, summary="The complaints dashboard (HTML)")
+@router.get(
+    "/dashboard",
+    response_class=HTMLResponse,
+    summary="The complaints dashboard (HTML; ?dataset=&since=&until=)",
+    responses=error_responses(),
+)
 async def dashboard() -> HTMLResponse:
     return HTMLResponse(PAGE.read_text(encoding="utf-8"), headers={"cache-control": "no-cache"})
 
 
-@router.get("/dashboard/plotly.min.js", summary="plotly.js, served by the service (no CDN)")
+@router.get(
+    "/dashboard/plotly.min.js",
+    summary="plotly.js, served by the service (no CDN)",
+    response_class=FileResponse,
+    responses=error_responses(ErrorType.NOT_FOUND),
+)
 async def plotly_js() -> FileResponse:
     path = _plotly_js()
     if path is None:
-        raise ApiError(ErrorType.STORE_UNAVAILABLE, "the dashboard needs plotly: pip install 'tousu[dashboard]'")
+        raise ApiError(ErrorType.NOT_FOUND, "plotly is not installed here: pip install 'tousu[dashboard]'")
     return FileResponse(path, media_type="text/javascript", headers={"cache-control": "public, max-age=86400"})
