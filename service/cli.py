@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 TRAIN_TASKS = ("sentiment", "topics", "entities", "hidden", "risk")
-EVAL_TASKS = ("sentiment", "speed", "topics", "batch", "entities", "hidden", "risk")
+EVAL_TASKS = ("sentiment", "speed", "topics", "batch", "entities", "hidden", "risk", "store")
 
 
 def _serve(args: argparse.Namespace) -> int:
