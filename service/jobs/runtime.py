@@ -5,8 +5,9 @@ run them. Without it, jobs run here, in ``jobs_local_threads`` threads with the 
 analyzer, so ``make run`` works alone. Either way the API runs the reaper (a pass at start-up
 resumes what a previous process left unfinished).
 
-Nothing is created on disk until the first job arrives, so an API that never receives a job
-(and the test suites of other endpoints) leaves no database behind.
+This runtime creates nothing on disk until the first job arrives; the complaint store
+(``service/store``, on unless ``TOUSU_STORE_ENABLED=false``) migrates the same database at start-up,
+so with the SQLite default the file exists from then on and the job side opens it at start-up too.
 """
 
 from __future__ import annotations
