@@ -373,6 +373,8 @@ def test_tousu_db_upgrade_and_current(
 
 def test_text_no_database_takes_is_cleaned_not_fatal(store: ComplaintStore) -> None:
     """A NUL (PostgreSQL refuses it) or a lone surrogate in a message must not fail its chunk on every retry."""
-    store.write([Message("shop", analysis(), "退款\x00没到\ud800", id="n\x00ul", channel="a\x00pp")])
+    long_category = analysis(category="c" * 100)  # a user-edited taxonomy: PostgreSQL refuses over 64
+    store.write([Message("shop", long_category, "退款\x00没到\ud800", id="n\x00ul", channel="a\x00pp")])
     [item] = store.queries.page(Filters(dataset="shop"), 10).items
     assert item["id"] == "n\ufffdul" and item["channel"] == "a\ufffdpp" and item["text"] == "退款\ufffd没到?"
+    assert item["category"] == "c" * 64

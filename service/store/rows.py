@@ -73,7 +73,7 @@ class RowBuilder:
             "risk_level": risk.level if risk else None,
             "risk_score": risk.score if risk else None,
             "risk_reasons": [r.signal for r in risk.reasons] if risk else [],
-            "category": a.category.name if a.category else None,
+            "category": a.category.name[:64] if a.category else None,  # a user-edited taxonomy may be long
             "category_score": a.category.score if a.category else None,
             "topic_id": a.topic.id if a.topic else None,
             "topic_label": a.topic.label[:MAX_VALUE_CHARS] if a.topic else None,
