@@ -31,9 +31,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from evaluation.metrics import span_scores
 from evaluation.report import machine_load
 from evaluation.report import write as write_report
+from metrics.scores import span_scores
 from models.entities.components import LacComponent, jieba_spans
 from models.entities.pipeline import EN_MODEL, EntityConfig, EntityPipelines, EntityRequest
 from models.entities.structured import STRUCTURED_TYPES

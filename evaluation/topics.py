@@ -135,7 +135,7 @@ def agreement(labels: Sequence[int], truth: Sequence[str]) -> dict[str, float]:
 
 # -- 3. categories -------------------------------------------------------------------------------
 def category_scores(mapper: CategoryMapper, emb: np.ndarray, y: np.ndarray, langs: list[str]) -> dict[str, Any]:
-    from evaluation.metrics import classification_scores, expected_calibration_error
+    from metrics.scores import classification_scores, expected_calibration_error
 
     probs = mapper.probabilities(emb)
     pred = probs.argmax(axis=1)

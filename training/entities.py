@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.metrics import fit_temperature
-from evaluation.metrics import span_scores as shared_span_scores
+from metrics.scores import fit_temperature
+from metrics.scores import span_scores as shared_span_scores
 from models.build import BRANCH_BASE_FILE
 from models.entities.bio import bio_labels, decode
 from models.heads import softmax

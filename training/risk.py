@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.metrics import classification_scores
+from metrics.scores import classification_scores
 from models.risk.config import DEFAULT_CONFIG_NAME, SIGNALS, RiskConfig, load_prior, resources_digest
 from models.risk.scorer import RiskScorer, Signal
 from models.settings import DEFAULT_HEADS_DIR

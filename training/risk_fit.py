@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import minimize
 
-from evaluation.metrics import classification_scores
+from metrics.scores import classification_scores
 
 MAX_WEIGHT = 20.0
 

@@ -208,7 +208,7 @@ def stable_ids(
 
 def scaled_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """ML temperature of softmax(cosine / T); cosines are scaled so T lands in fit_temperature's grid."""
-    from evaluation.metrics import fit_temperature
+    from metrics.scores import fit_temperature
 
     return round(fit_temperature(logits / 0.01, y) * 0.01, 5)
 

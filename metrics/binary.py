@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from evaluation.metrics import expected_calibration_error
+from metrics.scores import expected_calibration_error
 
 
 def binary_report(
