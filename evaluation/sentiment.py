@@ -1,15 +1,16 @@
-"""``tousu evaluate sentiment``: the served sentiment branch next to baselines, on the same splits.
+"""``tousu evaluate sentiment``: leave-one-source-out first, the in-source split second, baselines beside.
 
-Systems, all scored on the held-out splits carved by ``training/sentiment_data.py`` (seed 13):
+Systems:
 
-- ``e5_branch``: what the service runs (int8 encoder pass + the LoRA sentiment branch, calibrated);
-- ``frozen_probe``: logistic regression on the same encoder's mean-pooled features (ablation: what the
-  tuned branch adds over frozen features);
-- ``char_tfidf_lr``: character 1-3-gram TF-IDF + logistic regression, trained on the same train split;
-- ``snownlp``: SnowNLP's bundled naive-Bayes model (binary, Chinese only).
+- ``served``: the served recipe (pooled head on the int8 encoder pass, ``training/sentiment/recipe.py``).
+  Leave-one-source-out: refitted without each source and scored on all of it (what decides the model).
+  In-source: the served head itself on the 10% test share of every source.
+- ``char_tfidf_lr``: character 1-3-gram TF-IDF + logistic regression, source- and class-balanced like the
+  served head, refitted per left-out source the same way.
+- ``snownlp``: SnowNLP's bundled naive-Bayes model (binary, Chinese; it was never trained on these sources).
 
-``test`` is in-domain (3 classes, zh + en); ``test_ood`` holds two product categories never seen in training
-(zh, positive/negative only). Primary metric: macro-F1 on ``test``; on ``test_ood`` read the pos/neg accuracy.
+Primary metrics: the mean and the worst over left-out sources of three-class macro-F1 (three-class sources)
+and of positive/negative accuracy; ECE on the left-out sources.
 """
 
 from __future__ import annotations
@@ -22,58 +23,63 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.metrics import classification_scores, expected_calibration_error
 from evaluation.report import write as write_report
-from models.branch import load_branch
+from models.pooled import PooledHead
 from models.settings import DEFAULT_HEADS_DIR
-from models.text import normalize
+from training.data import Example
 from training.features import PooledFeatureCache, load_encoder
-from training.sentiment_data import LABELS, build
+from training.pooled import source_weights
+from training.sentiment import loso
+from training.sentiment.card import LOSO_HEADER, loso_rows
+from training.sentiment.data import LABELS, corpus
+from training.sentiment.recipe import CANDIDATES, CHOSEN, SEED, fitter, split
 
 REPORTS = Path(__file__).resolve().parent / "reports"
 NEG, NEU, POS = 0, 1, 2
-SYSTEMS = ("e5_branch", "frozen_probe", "char_tfidf_lr", "snownlp")
 
 
-def _tfidf(train_texts: list[str], train_y: np.ndarray) -> Any:
+def tfidf_loso(sources: dict[str, list[Example]], held_out: list[str]) -> dict[str, dict[str, Any]]:
+    """The same leave-one-source-out protocol for a character TF-IDF + logistic regression baseline."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
 
-    pipe = make_pipeline(
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, sublinear_tf=True, max_features=200_000),
-        LogisticRegression(C=3.0, max_iter=3000),
-    )
-    return pipe.fit(train_texts, train_y)
+    from metrics.scores import fit_temperature
+
+    out = {}
+    for source in held_out:
+        others = [s for s in sorted(sources) if s != source]
+        texts = [e.text for s in others for e in sources[s]]
+        y = np.array([LABELS.index(e.label) for s in others for e in sources[s]])
+        src = [s for s in others for _ in sources[s]]
+        dev = loso.dev_mask(len(y), SEED)
+        vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, sublinear_tf=True, max_features=200_000)
+        x = vec.fit_transform(texts)
+        keep = np.where(~dev)[0]
+        weights = source_weights([src[i] for i in keep], y[keep].tolist())
+        lr = LogisticRegression(C=3.0, max_iter=2000).fit(x[keep], y[keep], sample_weight=weights)
+        t = fit_temperature(lr.decision_function(x[np.where(dev)[0]]), y[dev])
+        z = lr.decision_function(vec.transform([e.text for e in sources[source]])) / t
+        probs = np.exp(z - z.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        out[source] = loso.source_scores(
+            probs.astype(np.float32), np.array([LABELS.index(e.label) for e in sources[source]])
+        )
+    return out
 
 
-def _probe(x: np.ndarray, y: np.ndarray) -> Any:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), LogisticRegression(C=0.03, max_iter=3000)).fit(x, y)
-
-
-def _snownlp_positive(texts: list[str]) -> np.ndarray:
+def snownlp_scores(sources: dict[str, list[Example]]) -> dict[str, dict[str, Any]]:
+    """SnowNLP's P(positive) on the Chinese sources' polar texts (pos/neg accuracy only)."""
     from snownlp import SnowNLP
 
-    return np.array([SnowNLP(t).sentiments for t in texts])
-
-
-def _pos_neg_accuracy(y: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> dict[str, float]:
-    """Accuracy on the positive/negative examples when the system only chooses between the two."""
-    mask = y != NEU
-    pred = np.where(pos > neg, POS, NEG)
-    return {"n": int(mask.sum()), "accuracy": round(float((pred[mask] == y[mask]).mean()), 4)}
-
-
-def _served_probs(encoder: Any, head: Any, texts: list[str], batch: int = 32) -> np.ndarray:
-    out = []
-    for i in range(0, len(texts), batch):
-        outputs = encoder.forward(encoder.preprocess([normalize(t).text for t in texts[i : i + batch]]))
-        out.append(head.sequence_proba(outputs))
-    return np.concatenate(out)
+    out = {}
+    for source, items in sorted(sources.items()):
+        polar = [e for e in items if e.lang == "zh" and e.label != "neutral"]
+        if not polar:
+            continue
+        pos = np.array([SnowNLP(e.text).sentiments for e in polar])
+        y = np.array([e.label == "positive" for e in polar])
+        out[source] = {"n": len(polar), "pos_neg_accuracy": round(float(((pos > 0.5) == y).mean()), 4)}
+    return out
 
 
 def main(argv: Sequence[str] = ()) -> int:
@@ -81,65 +87,77 @@ def main(argv: Sequence[str] = ()) -> int:
     ap.add_argument("--artifacts", default="artifacts")
     ap.add_argument("--head", default=str(DEFAULT_HEADS_DIR / "sentiment"))
     ap.add_argument("--report", default=str(REPORTS / "sentiment"))
+    ap.add_argument("--skip-baselines", action="store_true", help="no TF-IDF / SnowNLP (minutes faster)")
     args = ap.parse_args(argv)
 
-    splits = build()
+    sources = corpus(SEED)
     encoder = load_encoder(Path(args.artifacts), "int8")
-    head, spec = load_branch("sentiment", Path(args.head), Path(args.artifacts) / "e5-small")
-    y = {k: np.array([LABELS.index(e.label) for e in v]) for k, v in splits.items()}
-    texts = {k: [e.text for e in v] for k, v in splits.items()}
-
-    t0 = time.perf_counter()
-    tfidf = _tfidf(texts["train"], y["train"])
-    fit_s = {"char_tfidf_lr": round(time.perf_counter() - t0, 1)}
     cache = PooledFeatureCache(encoder)
+    features = {s: cache.get([e.text for e in items], progress=False) for s, items in sources.items()}
+    head = PooledHead.load("sentiment", Path(args.head))
+    held_out = sorted(sources)
+    timings: dict[str, float] = {}
+
     t0 = time.perf_counter()
-    probe = _probe(cache.get(texts["train"], progress=False), y["train"])
-    fit_s["frozen_probe"] = round(time.perf_counter() - t0, 1)
-
-    results: dict[str, Any] = {"head": spec.version, "fit_s": fit_s}
-    for split in ("test", "test_ood"):
-        probs = {
-            "e5_branch": _served_probs(encoder, head, texts[split]),
-            "frozen_probe": probe.predict_proba(cache.get(texts[split], progress=False)),
-            "char_tfidf_lr": tfidf.predict_proba(texts[split]),
-        }
-        zh = np.array([e.lang == "zh" for e in splits[split]])
-        snow = _snownlp_positive([t for t, z in zip(texts[split], zh, strict=True) if z])
-        entry: dict[str, Any] = {"n": len(y[split]), "three_class": {}, "pos_neg_zh": {}}
-        for name, p in probs.items():
-            entry["three_class"][name] = {
-                **classification_scores(y[split], p.argmax(axis=1), 3),
-                "ece": round(expected_calibration_error(p, y[split]), 4),
-            }
-            entry["pos_neg_zh"][name] = _pos_neg_accuracy(y[split][zh], p[zh, POS], p[zh, NEG])
-        entry["pos_neg_zh"]["snownlp"] = _pos_neg_accuracy(y[split][zh], snow, 1 - snow)
-        results[split] = entry
-
+    results: dict[str, Any] = {"head": head.version, "recipe": CHOSEN, "loso": {}}
+    results["loso"]["served"] = loso.run(sources, features, fitter(*CANDIDATES[CHOSEN]), SEED, held_out)
+    timings["served_loso_s"] = round(time.perf_counter() - t0, 1)
+    if not args.skip_baselines:
+        t0 = time.perf_counter()
+        results["loso"]["char_tfidf_lr"] = tfidf_loso(sources, held_out)
+        timings["tfidf_loso_s"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+        results["snownlp"] = snownlp_scores(sources)
+        timings["snownlp_s"] = round(time.perf_counter() - t0, 1)
+    results["headline"] = {name: loso.headline(table) for name, table in results["loso"].items()}
+    results["in_source_test"] = {
+        s: loso.source_scores(
+            head.proba(features[s][split(items, SEED)["test"]]),
+            np.array([LABELS.index(items[i].label) for i in split(items, SEED)["test"]]),
+        )
+        for s, items in sorted(sources.items())
+    }
+    results["timings"] = timings
     write_report(Path(args.report), results, _markdown(results))
     print(_markdown(results))
     return 0
 
 
 def _markdown(r: dict[str, Any]) -> str:
+    from training.model_card import table
+
     lines = [
-        "# Sentiment: served branch vs baselines",
+        "# Sentiment: sources left out of training first",
         "",
-        f"Generated by `tousu evaluate sentiment` (head `{r['head']}`). Splits from `training/sentiment_data.py`",
-        "(seed 13). `test`: in-domain held-out, 3 classes, zh + en. `test_ood`: hotel + dairy reviews never seen in",
-        "training (zh, positive/negative only; 3-class scores there count a `neutral` answer as wrong). "
-        "Primary metric: macro-F1 on `test`; on `test_ood` read the zh pos/neg accuracy.",
+        f"Generated by `tousu evaluate sentiment` (served head `{r['head']}`, recipe: {r['recipe']}). Every row of",
+        "the leave-one-source-out tables is a model trained WITHOUT that source and scored on all of it; the",
+        "temperature comes from the other sources' dev share. Corpus and mappings: `training/sentiment/data.py`.",
         "",
-        "| split | system | 3-class accuracy | 3-class macro-F1 | ECE | zh pos/neg accuracy |",
-        "|---|---|---|---|---|---|",
+        "## Headline (mean / worst over left-out sources)",
+        "",
     ]
-    for split in ("test", "test_ood"):
-        s = r[split]
-        for name in SYSTEMS:
-            three = s["three_class"].get(name)
-            pn = s["pos_neg_zh"][name]
-            cells = "n/a (binary) | n/a | n/a"
-            if three:
-                cells = f"{three['accuracy']} | {three['macro_f1']} | {three['ece']}"
-            lines.append(f"| {split} (n={s['n']}) | {name} | {cells} | {pn['accuracy']} (n={pn['n']}) |")
+    metrics = ("macro_f1", "neutral_recall", "pos_neg_accuracy", "negative_f1", "ece")
+    rows = [
+        [name, *(f"{h[m]['mean']} / {h[m]['worst']} ({h[m]['worst_source']})" if m in h else "-" for m in metrics)]
+        for name, h in r["headline"].items()
+    ]
+    lines += [table(rows, ["system", "3-class macro-F1", "neutral recall", "pos/neg acc", "negative F1", "ECE"]), ""]
+    for name, t in r["loso"].items():
+        lines += [f"## Leave-one-source-out: {name}", "", table(loso_rows(t), LOSO_HEADER), ""]
+    if "snownlp" in r:
+        lines += [
+            "## SnowNLP (never trained on these sources), Chinese polar texts",
+            "",
+            table(
+                [[s, v["n"], v["pos_neg_accuracy"]] for s, v in r["snownlp"].items()], ["source", "n", "pos/neg acc"]
+            ),
+            "",
+        ]
+    lines += [
+        "## In-source test split (the served head; 10% of every source; not the headline)",
+        "",
+        table(loso_rows(r["in_source_test"]), ["source", *LOSO_HEADER[1:]]),
+        "",
+        f"Timings: {r['timings']}",
+    ]
     return "\n".join(lines) + "\n"

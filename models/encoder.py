@@ -51,6 +51,8 @@ class EncoderOutput:
     truncated: bool = False
     #: Full layer-8 states of each token window (<s>, prefix, content, </s>): the input of task branches.
     windows_8: tuple[FloatArray, ...] = field(default=())
+    #: Full last-layer states of each token window: with ``windows_8``, what span (sentence) features pool.
+    windows_last: tuple[FloatArray, ...] = field(default=())
     prefix_len: int = 0
 
 
@@ -179,10 +181,12 @@ def _pool(items: list[Tokenized], rows: list[tuple[int, ...]], h8: FloatArray, l
         sum8 = np.zeros(h8.shape[-1], dtype=np.float32)
         sum_last = np.zeros(h8.shape[-1], dtype=np.float32)
         windows_8: list[FloatArray] = []
+        windows_last: list[FloatArray] = []
         count = 0
         for window in item.windows:
             n = len(window)
             windows_8.append(h8[r, :n])
+            windows_last.append(last[r, :n])
             sum8 += h8[r, :n].sum(axis=0)
             sum_last += last[r, :n].sum(axis=0)
             count += n
@@ -198,6 +202,7 @@ def _pool(items: list[Tokenized], rows: list[tuple[int, ...]], h8: FloatArray, l
                 offsets=item.content_offsets,
                 truncated=item.truncated,
                 windows_8=tuple(windows_8),
+                windows_last=tuple(windows_last),
                 prefix_len=item.prefix_len,
             )
         )

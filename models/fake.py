@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from models.encoder import EncoderOutput, Tokenized
-from models.heads import FloatArray, softmax
+from models.pooled import PooledHead
 from models.sentiment import LABELS, SentimentModel
 
 
@@ -48,7 +48,8 @@ class FakeEncoder:
         rng = np.random.default_rng(int.from_bytes(seed[:8], "little"))
         n = max(1, item.n_tokens)
         tokens = rng.standard_normal((n, self.hidden_size)).astype(np.float32)
-        mean = tokens.mean(axis=0)
+        window = np.vstack([tokens[:1], tokens, tokens[:1]])  # <s>, content, </s>: pooled like the real encoder
+        mean = window.mean(axis=0)
         emb = mean / (np.linalg.norm(mean) or 1.0)
         return EncoderOutput(
             mean_8=mean,
@@ -56,22 +57,34 @@ class FakeEncoder:
             embedding=emb.astype(np.float32),
             offsets=item.content_offsets,
             truncated=item.truncated,
-            windows_8=(np.vstack([tokens[:1], tokens, tokens[:1]]),),
+            windows_8=(window,),
+            windows_last=(window,),
             prefix_len=0,
         )
 
 
-class FakeLinearHead:
-    """A fixed random linear map of ``mean_8``: the branch heads' interface, meaningless predictions."""
+def random_pooled_head(width: int, hidden: int = 8, seed: int = 0, encoder: str = "fake-encoder/fake-1") -> PooledHead:
+    """A pooled head (the served kind) with fixed random weights over ``width`` features: meaningless predictions.
 
-    def __init__(self, hidden_size: int, labels: tuple[str, ...], seed: int = 0) -> None:
-        self.labels = labels
-        self.weights = np.random.default_rng(seed).standard_normal((hidden_size, len(labels))).astype(np.float32)
-
-    def sequence_proba(self, outputs: list[EncoderOutput]) -> FloatArray:
-        return softmax(np.stack([o.mean_8 for o in outputs]) @ self.weights)
+    No biases and a unit-free scale, so that every label occurs (the fake features are hashes of the text).
+    """
+    rng = np.random.default_rng(seed)
+    layers = (
+        (rng.standard_normal((width, hidden)).astype(np.float32), np.zeros(hidden, np.float32)),
+        (rng.standard_normal((hidden, len(LABELS))).astype(np.float32), np.zeros(len(LABELS), np.float32)),
+    )
+    return PooledHead(
+        name="sentiment",
+        labels=LABELS,
+        mean=np.zeros(width, np.float32),
+        scale=np.full(width, 0.3, np.float32),
+        layers=layers,
+        temperature=1.3,
+        version="fake-1",
+        config={"kind": "pooled", "encoder": encoder},
+    )
 
 
 def fake_sentiment(hidden_size: int = 16) -> SentimentModel:
-    """A fixed random linear head; deterministic, meaningless predictions."""
-    return SentimentModel(FakeLinearHead(hidden_size, LABELS), "fake-1")
+    """A pooled head with fixed random weights over the fake features; deterministic, meaningless predictions."""
+    return SentimentModel(random_pooled_head(2 * hidden_size), "fake-1")

@@ -288,7 +288,7 @@ class _SentimentStage:
         self.version = model.version
 
     def run(self, batch: list[Context]) -> None:
-        predictions = self.model.predict([c.encoded for c in batch], [c.item.normalized.text for c in batch])
+        predictions = self.model.predict([c.encoded for c in batch], [c.item.normalized for c in batch])
         for ctx, sentiment in zip(batch, predictions, strict=True):
             ctx.fields["sentiment"] = sentiment
 

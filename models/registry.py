@@ -7,9 +7,9 @@ import logging
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from models.branch import load_branch
 from models.encoder import OnnxEncoder
 from models.pipeline import Analyzer
+from models.pooled import load_pooled
 from models.sentiment import SentimentModel
 from models.settings import ModelSettings
 from models.spec import ModelSpec
@@ -52,7 +52,7 @@ def load_registry(settings: ModelSettings) -> Registry:
             metrics=manifest.get("metrics", {}),
         )
     ]
-    sentiment_head, sentiment_spec = load_branch("sentiment", heads_dir / "sentiment", encoder_dir, threads)
+    sentiment_head, sentiment_spec = load_pooled("sentiment", heads_dir / "sentiment", encoder.name, encoder.version)
     sentiment = SentimentModel(sentiment_head, sentiment_spec.version)
     specs.append(replace(sentiment_spec, version=sentiment.version))
     env = StageEnv(heads_dir=heads_dir, artifacts_dir=artifacts_dir, encoder=encoder, settings=settings)

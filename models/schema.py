@@ -27,6 +27,16 @@ class SentimentProbabilities(_Out):
     positive: float
 
 
+class SentenceSentiment(_Out):
+    """One sentence of the message, scored from the message's own encoder pass (no second run)."""
+
+    start: int = Field(description="Offset of the sentence in the text as sent (characters).")
+    end: int = Field(description="End offset (exclusive) in the text as sent.")
+    label: SentimentLabel
+    score: float = Field(description="Probability of `label` for this sentence.")
+    probabilities: SentimentProbabilities
+
+
 class Sentiment(_Out):
     label: SentimentLabel
     score: float = Field(description="Calibrated probability of `label`.")
@@ -37,6 +47,11 @@ class Sentiment(_Out):
         "strongest degree cue (有点 / 非常 / 极其 / 'a bit' / 'very' / 'worst' / '!!'); does not grow with length.",
     )
     probabilities: SentimentProbabilities
+    sentences: list[SentenceSentiment] | None = Field(
+        default=None,
+        description="Per-sentence labels (offsets into the text as sent), from the same encoder pass: a long "
+        "complaint often mixes thanks and grievance. Null when the sentiment head cannot score spans.",
+    )
 
 
 class Cue(_Out):

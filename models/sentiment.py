@@ -13,18 +13,21 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from models.encoder import EncoderOutput
 from models.heads import FloatArray
-from models.schema import Sentiment, SentimentProbabilities
+from models.schema import SentenceSentiment, Sentiment, SentimentProbabilities
 from models.spec import files_digest
-from models.text import normalize
+from models.text import NormalizedText, normalize
 
 LABELS = ("negative", "neutral", "positive")
 LEVELS = ("extreme", "intensifier", "diminisher")
+#: Sentence ends: CJK and ASCII terminators (runs of them, with closing quotes/brackets), line breaks.
+_SENTENCE_END = re.compile(r"(?:[。！？!?；;…]+|\.(?=\s|$))[”’」』)）\]]*|\n+")
+MAX_SENTENCES = 64
 DEFAULT_INTENSITY_LEXICON = Path(__file__).resolve().parent / "resources" / "sentiment" / "intensity.json"
 
 
@@ -65,6 +68,32 @@ class SequenceClassifier(Protocol):
     def sequence_proba(self, outputs: list[EncoderOutput]) -> FloatArray: ...
 
 
+@runtime_checkable
+class SpanClassifier(Protocol):
+    """A classifier that can also score spans of a message from its encoder pass (``models/pooled.py``)."""
+
+    def span_proba(self, output: EncoderOutput, spans: list[tuple[int, int]]) -> FloatArray: ...
+
+
+def sentence_spans(text: str, limit: int = MAX_SENTENCES) -> list[tuple[int, int]]:
+    """``[start, end)`` of each sentence of ``text`` (terminators kept, surrounding white space not)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        spans.append((start, m.end()))
+        start = m.end()
+    spans.append((start, len(text)))
+    out = []
+    for lo, hi in spans:
+        while lo < hi and text[lo].isspace():
+            lo += 1
+        while hi > lo and text[hi - 1].isspace():
+            hi -= 1
+        if hi > lo and any(ch.isalnum() for ch in text[lo:hi]):
+            out.append((lo, hi))
+    return out[:limit]
+
+
 class SentimentModel:
     name = "sentiment"
 
@@ -81,18 +110,51 @@ class SentimentModel:
         """(N, 3) calibrated probabilities in ``LABELS`` order (other stages read them too)."""
         return self.head.sequence_proba(outputs)
 
-    def predict(self, outputs: list[EncoderOutput], texts: list[str]) -> list[Sentiment]:
+    def predict(self, outputs: list[EncoderOutput], texts: list[NormalizedText]) -> list[Sentiment]:
         """``outputs``: the messages' encoder passes; ``texts``: the normalised messages."""
         probs = self.probabilities(outputs)
-        return [self._result(row, self.degree.multiplier(t)) for row, t in zip(probs, texts, strict=True)]
+        return [
+            self._result(row, self.degree.multiplier(t.text), self._sentences(o, t, row))
+            for row, o, t in zip(probs, outputs, texts, strict=True)
+        ]
+
+    def _sentences(
+        self, output: EncoderOutput, text: NormalizedText, whole: FloatArray
+    ) -> list[SentenceSentiment] | None:
+        if not isinstance(self.head, SpanClassifier):
+            return None
+        spans = sentence_spans(text.text)
+        if len(spans) <= 1:  # one sentence: its span is the message
+            rows: FloatArray = np.stack([whole] * len(spans)) if spans else np.zeros((0, 3), np.float32)
+        else:
+            rows = self.head.span_proba(output, spans)
+        out = []
+        for (lo, hi), p in zip(spans, rows, strict=True):
+            start, end = text.to_original(lo, hi)
+            idx = int(np.argmax(p))
+            out.append(
+                SentenceSentiment(
+                    start=start,
+                    end=end,
+                    label=LABELS[idx],  # type: ignore[arg-type]
+                    score=round(float(p[idx]), 4),
+                    probabilities=_probabilities(p),
+                )
+            )
+        return out
 
     @staticmethod
-    def _result(p: FloatArray, degree: float) -> Sentiment:
+    def _result(p: FloatArray, degree: float, sentences: list[SentenceSentiment] | None = None) -> Sentiment:
         idx = int(np.argmax(p))
-        neg, neu, pos = (round(float(x), 4) for x in p)
         return Sentiment(
             label=LABELS[idx],  # type: ignore[arg-type]
             score=round(float(p[idx]), 4),
             intensity=round(min(1.0, abs(float(p[2]) - float(p[0])) * degree), 4),
-            probabilities=SentimentProbabilities(negative=neg, neutral=neu, positive=pos),
+            probabilities=_probabilities(p),
+            sentences=sentences,
         )
+
+
+def _probabilities(p: FloatArray) -> SentimentProbabilities:
+    neg, neu, pos = (round(float(x), 4) for x in p)
+    return SentimentProbabilities(negative=neg, neutral=neu, positive=pos)

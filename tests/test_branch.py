@@ -1,4 +1,4 @@
-"""Task branches: the NumPy runtime computes what the PyTorch training module computes."""
+"""Task branches (the token-level entity branch): the NumPy runtime computes what PyTorch computes."""
 
 from __future__ import annotations
 
@@ -28,14 +28,18 @@ def encoder(artifacts: Path) -> OnnxEncoder:
     return OnnxEncoder(artifacts / "e5-small", precision="int8", threads=2)
 
 
+BRANCH_DIR = DEFAULT_HEADS_DIR / "entities" / "branch"
+
+
 @pytest.mark.model
-def test_served_sentiment_branch_matches_pytorch(artifacts: Path, encoder: OnnxEncoder) -> None:
+def test_trained_entity_branch_matches_pytorch(artifacts: Path, encoder: OnnxEncoder) -> None:
     base = artifacts / "e5-small" / BRANCH_BASE_FILE
-    head, _ = load_branch("sentiment", DEFAULT_HEADS_DIR / "sentiment", artifacts / "e5-small")
-    torch_branch = load_torch_branch(DEFAULT_HEADS_DIR / "sentiment", base)
-    torch_logits = np.stack(predict_logits(torch_branch, trunk_inputs(encoder, TEXTS)))
-    outputs = encoder.forward(encoder.preprocess(TEXTS))
-    np.testing.assert_allclose(head.sequence_logits(outputs), torch_logits, atol=2e-3)
+    head, _ = load_branch("entities", BRANCH_DIR, artifacts / "e5-small")
+    torch_branch = load_torch_branch(BRANCH_DIR, base)
+    expected = predict_logits(torch_branch, trunk_inputs(encoder, TEXTS))
+    got = head.token_logits(encoder.forward(encoder.preprocess(TEXTS)))
+    for want, have in zip(expected, got, strict=True):
+        np.testing.assert_allclose(have, want, atol=2e-3)
 
 
 @pytest.mark.model
@@ -60,18 +64,18 @@ def test_token_branch_round_trip(artifacts: Path, encoder: OnnxEncoder, tmp_path
 
 @pytest.mark.model
 def test_branch_trained_on_another_base_is_refused(artifacts: Path, tmp_path: Path) -> None:
-    head_dir = tmp_path / "sentiment"
-    shutil.copytree(DEFAULT_HEADS_DIR / "sentiment", head_dir)
+    head_dir = tmp_path / "entities"
+    shutil.copytree(BRANCH_DIR, head_dir)
     config = json.loads((head_dir / CONFIG_FILE).read_text())
     config["base"]["sha256"] = "0" * 64
     (head_dir / CONFIG_FILE).write_text(json.dumps(config))
     with pytest.raises(ValueError, match="retrain or rebuild"):
-        load_branch("sentiment", head_dir, artifacts / "e5-small")
+        load_branch("entities", head_dir, artifacts / "e5-small")
 
 
 @pytest.mark.model
 def test_branch_states_do_not_depend_on_padding_or_batch(artifacts: Path, encoder: OnnxEncoder) -> None:
-    head, _ = load_branch("sentiment", DEFAULT_HEADS_DIR / "sentiment", artifacts / "e5-small")
+    head, _ = load_branch("entities", BRANCH_DIR, artifacts / "e5-small")
     windows = [w for o in encoder.forward(encoder.preprocess(TEXTS)) for w in o.windows_8]
     together = head.states(windows)
     for window, batched in zip(windows, together, strict=True):

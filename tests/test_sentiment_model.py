@@ -81,3 +81,23 @@ def test_long_text_uses_windows_and_keeps_polarity(registry: Registry) -> None:
     [r] = analyze(registry, [LONG_COMPLAINT])
     assert r.sentiment.label == "negative"
     assert r.truncated is False
+
+
+def test_sentences_carry_their_own_labels_from_the_same_pass(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A complaint that mixes thanks and grievance: each sentence is labelled, offsets into the text as sent."""
+    text = "快遞員送貨很快，服務很好，謝謝！但是收到的手機螢幕是碎的，太失望了，要求退貨。"
+    encoder = registry.analyzer.encoder
+    calls: list[int] = []
+    forward = encoder.forward
+    monkeypatch.setattr(encoder, "forward", lambda items: calls.append(len(items)) or forward(items))
+    [result] = analyze(registry, [text])
+    assert calls == [1]  # both sentence labels came from the message's single encoder pass
+    sentences = result.sentiment.sentences
+    assert sentences is not None
+    assert [text[s.start : s.end] for s in sentences] == [
+        "快遞員送貨很快，服務很好，謝謝！",
+        "但是收到的手機螢幕是碎的，太失望了，要求退貨。",
+    ]
+    assert [s.label for s in sentences] == ["positive", "negative"]
