@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.metrics import classification_scores
 from evaluation.report import write as write_report
+from metrics.scores import classification_scores
 from models.pipeline import AnalysisInput, Context, Turn
 from models.risk.repetition import MemoryRepetitionStore, RepetitionTracker
 from models.risk.stage import RiskStage
@@ -54,7 +54,7 @@ def uss_sample(per_group: int, seed: int) -> dict[str, list[tuple[str, list[tupl
     """Dissatisfied and satisfied USS turns from dialogues the hidden-dissatisfaction branch never trained
     on (USS is one of its training pools, split by dialogue): the served pipeline must not have seen them."""
     from training.data import uss_dialogue_turns
-    from training.hidden_data import never_trained_on, uss_group
+    from training.hidden.data import never_trained_on, uss_group
 
     groups: dict[str, list[tuple[str, list[tuple[str, str]]]]] = {"dissatisfied": [], "satisfied": []}
     for text, score, corpus, history in uss_dialogue_turns():

@@ -33,16 +33,21 @@ def test_partial_overlap_is_starred_and_untouched_spans_are_kept() -> None:
     assert out[1] is elsewhere and out[2] is no_span
 
 
+#: The rhetorical question (with the phone) comes first, so the risk stage quotes it as its hidden-dissatisfaction
+#: reason; the sarcasm after it makes the message clearly hidden-dissatisfied, so that reason is given.
+SERVED_TEXT = TEXT + "你们的效率真是让人佩服。"
+
+
 @pytest.mark.model
 def test_served_answer_masks_pii_inside_cues_and_reasons(registry: Registry) -> None:
     analyzer = registry.analyzer
-    [masked] = analyzer.analyze_batch([AnalysisInput.prepare(TEXT)])
+    [masked] = analyzer.analyze_batch([AnalysisInput.prepare(SERVED_TEXT)])
     assert masked.hidden_dissatisfaction is not None and masked.risk is not None
     cues = [c.text for c in masked.hidden_dissatisfaction.cues]
     reasons = [r.text for r in masked.risk.reasons if r.text]
     assert "难道要我再打138****8000吗？" in cues  # the rhetorical question is found, with the number masked
     assert "13800138000" not in masked.model_dump_json()
-    [raw] = analyzer.analyze_batch([AnalysisInput.prepare(TEXT, {"include_pii": True})])
+    [raw] = analyzer.analyze_batch([AnalysisInput.prepare(SERVED_TEXT, {"include_pii": True})])
     assert raw.hidden_dissatisfaction is not None
     assert TEXT in [c.text for c in raw.hidden_dissatisfaction.cues]
     assert reasons  # the risk stage quoted the cue too, and it was masked above

@@ -5,7 +5,7 @@ after "Sorry, there are no rooms". The current message has the encoder pass; its
 only these cheap lexicon features (patterns in ``models/resources/hidden/context.json``, cue and
 explicit-negative lexicons shared with :mod:`models.hidden.cues`), so context costs microseconds,
 not another transformer run per turn. The score's weights for them are fitted on USS dialogues and
-ECISA documents (``training/hidden.py``).
+ECISA documents (``training/hidden/recipe.py``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Evidence per message: the branch's calibrated probabilities (``none`` / ``hidden`` / ``explicit``
 negative), the sentiment block's probabilities, which cue types the lexicon layer found, whether
 explicit negative words are present, and the conversation-context features. ``feature_values`` turns
-it into named numbers; ``ScoreModel`` (weights fitted on dev by ``training/hidden.py`` and stored in the
+it into named numbers; ``ScoreModel`` (weights fitted on dev by ``training/hidden/recipe.py`` and stored in the
 head's ``config.json``) maps them to ``P(dissatisfied and not explicitly negative)``. Training and
 serving call the same two functions, so what was measured is what runs.
 """

@@ -2,8 +2,8 @@
 
 ``score`` is the calibrated probability that the customer is dissatisfied while the text carries no
 explicit negative sentiment. A logistic score layer (``models/hidden/score.py``, fitted on dev by
-``training/hidden.py``) combines: the hidden-dissatisfaction branch, a 3-way ``none`` / ``hidden`` /
-``explicit`` classifier over the shared encoder pass (no extra encoder run), whose ``explicit`` class is
+``training/hidden/recipe.py``) combines: a pooled head (``models/pooled.py``), a 3-way none / hidden / explicit
+classifier on the shared encoder pass (no extra encoder run, no layers of its own), whose ``explicit`` class is
 what keeps an openly angry message low; the cue lexicons and explicit negative words; and, when the request
 has ``context``, lexicon features of the earlier turns. The sentiment block's probabilities are offered
 to the score layer too, but on dev they added nothing over the branch's ``explicit`` class, so the served
@@ -19,11 +19,11 @@ import hashlib
 import json
 import logging
 
-from models.branch import BranchHead, load_branch
 from models.hidden.context import ContextReader
 from models.hidden.cues import CueFinder, ExplicitLexicon, lexicon_digest
 from models.hidden.score import BRANCH_LABELS, Evidence, ScoreModel, feature_values
 from models.pipeline import Context
+from models.pooled import WEIGHTS_FILE, PooledHead, load_pooled
 from models.schema import HiddenDissatisfaction, Sentiment
 from models.spec import ModelSpec
 from models.stages import StageEnv
@@ -40,7 +40,7 @@ class HiddenStage:
 
     def __init__(
         self,
-        head: BranchHead,
+        head: PooledHead,
         score: ScoreModel,
         threshold: float,
         cues: CueFinder,
@@ -49,7 +49,7 @@ class HiddenStage:
         version: str,
     ) -> None:
         if tuple(head.labels) != BRANCH_LABELS:
-            raise ValueError(f"hidden branch labels {head.labels} != {BRANCH_LABELS}")
+            raise ValueError(f"hidden head labels {head.labels} != {BRANCH_LABELS}")
         self.head = head
         self.score_model = score
         self.threshold = threshold
@@ -90,15 +90,17 @@ def _sentiment_probs(block: object) -> tuple[float, float, float]:
 def load_hidden_stage(env: StageEnv) -> tuple[HiddenStage, ModelSpec] | None:
     """The served stage, or None when `tousu train hidden` has not written a head yet."""
     directory = env.heads_dir / HEAD_DIR
-    if not (directory / "adapter.safetensors").is_file():
+    if not (directory / WEIGHTS_FILE).is_file():
         logger.warning("no hidden-dissatisfaction head in %s: the stage is off (run `tousu train hidden`)", directory)
         return None
-    head, spec = load_branch(NAME, directory, env.artifacts_dir / "e5-small", env.settings.ort_threads)
+    head, spec = load_pooled(NAME, directory, env.encoder.name, env.encoder.version)
     score = ScoreModel.from_json(head.config["score"])
     if any(name.startswith("sent_") for name in score.names):
-        fitted_with = head.config.get("sentiment_head", {}).get("sha256")
-        adapter = env.heads_dir / "sentiment" / "adapter.safetensors"
-        if adapter.is_file() and fitted_with != hashlib.sha256(adapter.read_bytes()).hexdigest():
+        fitted_with = head.config.get("sentiment_head", {}).get("version")
+        sentiment_dir = env.heads_dir / "sentiment"
+        if (sentiment_dir / WEIGHTS_FILE).is_file() and fitted_with != PooledHead.load(
+            "sentiment", sentiment_dir
+        ).version:
             logger.warning("the hidden score was fitted with another sentiment head: rerun `tousu train hidden`")
     threshold = float(head.config["threshold"]["value"])
     cues = CueFinder.load()

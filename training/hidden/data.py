@@ -1,4 +1,4 @@
-"""The hidden-dissatisfaction corpus: three classes from nine pools, group-aware splits per pool.
+"""The hidden-dissatisfaction corpus: three classes from eight pools, group-aware splits per pool.
 
 Target of the service: the customer is dissatisfied AND the text carries no explicit negative sentiment.
 Branch classes: ``hidden`` (implicit / sarcastic / ironic / low-satisfaction turns), ``explicit`` (plainly
@@ -13,10 +13,15 @@ Pools and how their labels map:
 - ToSarcasm (zh), iSarcasmEval (en): sarcastic -> hidden; not sarcastic -> none.
 - USS user turns (en): mean satisfaction <= 2.34 (at least two annotators gave 2 or less) -> hidden;
   >= 3 -> none; in between is dropped as ambiguous. The dialogue so far is the context.
+- tousu_service_zh (this project): Chinese customer messages to a service; complaints -> hidden (explicit when
+  they carry an explicit negative word), thanks and questions -> none.
 - explicit_zh / explicit_en: negative reviews and chat lines (online_shopping_10_cats, chinese_conversation_
   sentiment, UCI) WITH an explicit negative word -> explicit; positive ones -> none. Negative reviews without
   such a word are not used (many are factual complaints: neither clean "explicit" nor clean "hidden").
-- service_neutral: the project's neutral Chinese service messages and BANKING77 information requests -> none.
+
+Every pool supplies at least two of the three classes from one stream of text: the single-class pools of
+round 1 (the project's neutral service messages, BANKING77 questions: all ``none``) are gone, since a class
+drawn from a source that supplies no other class teaches the model to recognise the source.
 
 Label noise is handled by the lexicon rule above (an implicit/sarcastic example that contains an explicit
 negative word is relabelled ``explicit``: by the target's definition it is not hidden; likewise a not-sarcastic
@@ -38,7 +43,7 @@ from models.hidden.score import BRANCH_LABELS
 from models.pipeline import Turn
 from models.text import normalize
 from training import data
-from training.sentiment_data import NEUTRAL_BANKING
+from training.sentiment.data import service_messages
 
 LABELS = BRANCH_LABELS
 OOD_SOURCE = "semeval2018_irony_en"
@@ -145,13 +150,11 @@ def _pools(seed: int, lab: _Labeller) -> dict[str, list[HiddenExample]]:
     pools["explicit_en"] = _explicit_pool(
         [e for e in en if e.label == "negative"], [e for e in en if e.label == "positive"], 800, 600, "en", lab, rng
     )
-
-    service = [
-        HiddenExample(t, "none", "tousu_neutral_service_zh", "zh") for t in data.project_lines("neutral_service_zh.txt")
-    ]
-    banking = [HiddenExample(t, "none", "banking77_en", "en") for t, c in data.banking77() if c in NEUTRAL_BANKING]
-    rng.shuffle(banking)
-    pools["service_neutral"] = service + banking[:700]
+    for e in service_messages():  # the project's own customer-service messages (all classes)
+        raw = "hidden" if e.label == "negative" else "none"
+        pools["tousu_service_zh"].append(
+            HiddenExample(e.text, lab(e.text, raw, "service", raw == "hidden"), e.source, "zh", raw=e.label)
+        )
     return pools
 
 
@@ -239,6 +242,4 @@ def pool_of(e: HiddenExample) -> str:
         return "explicit_zh"
     if e.source == "uci_sentiment_labelled_en":
         return "explicit_en"
-    if e.source in ("tousu_neutral_service_zh", "banking77_en"):
-        return "service_neutral"
     return e.source
