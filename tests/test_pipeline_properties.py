@@ -7,6 +7,7 @@ many examples in seconds; the real encoder would only change the numbers the sta
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -81,6 +82,10 @@ def test_the_poison_date_of_issue_19_is_null_not_an_error() -> None:
 def served_stages_on_fake_encoder(artifacts: Path) -> Analyzer:
     model_settings = ModelSettings(artifacts_dir=artifacts, ort_threads=1)
     encoder = FakeEncoder(hidden_size=384)
+    # The pooled heads refuse states of another encoder; this plumbing test feeds them the fake's hashes under
+    # the served encoder's identity (the answers are meaningless, the stages' code paths are the served ones).
+    served = json.loads((model_settings.heads_dir / "hidden" / "config.json").read_text())["encoder"]
+    encoder.name, encoder.version = served.split("/", 1)
     env = StageEnv(model_settings.heads_dir, artifacts, encoder, model_settings)
     stages = [loaded[0] for loader in STAGE_LOADERS if (loaded := loader(env)) is not None]
     assert [s.name for s in stages] == ["hidden_dissatisfaction", "entities", "topic", "risk"]
