@@ -44,18 +44,19 @@ def span_features(output: EncoderOutput, spans: list[tuple[int, int]]) -> FloatA
         raise ValueError("span features need the encoder's per-token states (windows_8 and windows_last)")
     chunk = output.windows_8[0].shape[0] - 2 - output.prefix_len if len(output.windows_8) > 1 else None
     whole = np.concatenate([output.mean_8, output.mean_last])
+    offsets = np.asarray(output.offsets, dtype=np.int64).reshape(-1, 2)
     rows: list[FloatArray] = []
     for start, end in spans:
-        tokens = [i for i, (s, e) in enumerate(output.offsets) if s < end and e > start]
-        if not tokens:
+        tokens = np.nonzero((offsets[:, 0] < end) & (offsets[:, 1] > start))[0]
+        if not len(tokens):
             rows.append(whole)
             continue
-        w = tokens[0] // chunk if chunk else 0
-        base = w * chunk if chunk else 0
-        local = [i - base for i in tokens if (i // chunk if chunk else 0) == w]
+        w = int(tokens[0]) // chunk if chunk else 0
+        local = tokens - w * chunk if chunk else tokens
+        local = local[(local >= 0) & (local < (chunk or len(offsets)))]
         h8, last = output.windows_8[w], output.windows_last[w]
-        fixed = [*range(0, 1 + output.prefix_len), h8.shape[0] - 1]
-        idx = np.array(fixed + [1 + output.prefix_len + i for i in local])
+        fixed = np.array([*range(0, 1 + output.prefix_len), h8.shape[0] - 1])
+        idx = np.concatenate([fixed, 1 + output.prefix_len + local])
         rows.append(np.concatenate([h8[idx].mean(axis=0), last[idx].mean(axis=0)]))
     return np.stack(rows).astype(np.float32)
 

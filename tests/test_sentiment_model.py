@@ -81,6 +81,11 @@ def test_long_text_uses_windows_and_keeps_polarity(registry: Registry) -> None:
     [r] = analyze(registry, [LONG_COMPLAINT])
     assert r.sentiment.label == "negative"
     assert r.truncated is False
+    # sentences in the second window are scored from that window's states, with their own offsets
+    sentences = r.sentiment.sentences
+    assert len(sentences) == LONG_COMPLAINT.count("。") == 10
+    assert [s.label for s in sentences].count("negative") >= len(sentences) - 2
+    assert sentences[-1].end == len(LONG_COMPLAINT) and LONG_COMPLAINT[sentences[-1].start :].startswith("花了")
 
 
 def test_sentences_carry_their_own_labels_from_the_same_pass(
