@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -109,6 +109,4 @@ def fit_head(
 
 
 def with_temperature(head: PooledHead, temperature: float) -> PooledHead:
-    from dataclasses import replace
-
     return replace(head, temperature=float(temperature))

@@ -23,6 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -285,10 +286,10 @@ def main(argv: Sequence[str] = ()) -> int:
         "encoder": f"{encoder.name}/{encoder.version}",
         "features": "mean_8|mean_last",
         "train_size": len(splits["train"]),
-        "training": {**HEAD.__dict__, "weights": "pool-balanced"},
+        "training": {**asdict(HEAD), "weights": "pool-balanced"},
         "sentiment_head": {"version": sentiment_head.version},
     }
-    PooledHead(**{**head.__dict__, "config": {**head.config, **extra}}).save(out)
+    replace(head, config={**head.config, **extra}).save(out)
     base = {
         "loso": loso,
         "relabelled": relabelled,

@@ -7,7 +7,8 @@ from typing import Any
 
 from training import model_card
 from training.pooled import HeadConfig
-from training.sentiment.data import LABELS, LICENCES, SOURCES
+from training.sentiment.data import LABELS, LICENCES
+from training.sentiment.loso import headline
 
 _LOSO_COLUMNS = ("n", "classes", "macro_f1", "neutral_recall", "pos_neg_accuracy", "negative_f1", "ece")
 
@@ -34,8 +35,6 @@ def write(
     if len(metrics["loso"]) > 1:
         rows = []
         for name, table in metrics["loso"].items():
-            from training.sentiment.loso import headline
-
             h = headline(table)
             rows.append(
                 [
@@ -109,6 +108,3 @@ Overall: macro-F1 {test_all["macro_f1"]}, accuracy {test_all["accuracy"]}, ECE {
   message label (which is what the temperature was fitted for).
 """
     model_card.write(out, card)
-
-
-__all__ = ["LOSO_HEADER", "SOURCES", "loso_rows", "write"]

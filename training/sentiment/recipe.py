@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,18 +107,16 @@ def main(argv: Sequence[str] = ()) -> int:
     }
     # 5. write
     out = Path(args.output)
-    head = PooledHead(
-        **{
-            **head.__dict__,
-            "config": {
-                **head.config,
-                "encoder": f"{encoder.name}/{encoder.version}",
-                "features": "mean_8|mean_last",
-                "recipe": CHOSEN,
-                "training": {**cfg.__dict__, "class_balance": class_balance, "seed": SEED},
-                "train_size": len(y["train"]),
-            },
-        }
+    head = replace(
+        head,
+        config={
+            **head.config,
+            "encoder": f"{encoder.name}/{encoder.version}",
+            "features": "mean_8|mean_last",
+            "recipe": CHOSEN,
+            "training": {**asdict(cfg), "class_balance": class_balance, "seed": SEED},
+            "train_size": len(y["train"]),
+        },
     )
     head.save(out)
     timings = {
