@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.pipeline import AnalysisInput, Turn
 from models.hidden.score import logit
+from models.pipeline import AnalysisInput, Turn
 from models.registry import Registry
 from models.schema import Analysis, HiddenDissatisfaction
 
