@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.report import machine_load, write
+from models.topics.taxonomy import Taxonomy
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "evaluation" / "reports"
@@ -44,18 +45,7 @@ TARGETS_MS = {"stats_30d_by_day": 300.0, "page_open_red": 100.0, "page_product":
 JOB_SLOWDOWN_TARGET = 0.10
 
 CHANNELS = ("app", "web", "phone", "weibo", "wechat", "email")
-CATEGORIES = (
-    "logistics_delay",
-    "product_quality",
-    "service_attitude",
-    "refund_and_returns",
-    "price_and_billing",
-    "account_and_technical",
-    "after_sales_repair",
-    "misleading_promotion",
-    "privacy_and_security",
-    "other",
-)
+CATEGORIES = Taxonomy.load().names  # the shipped root-cause categories
 COMPLAINT_COLUMNS = (
     "dataset", "message_id", "received_at", "channel", "language", "sentiment", "intensity", "dissatisfied",
     "hidden_score", "model_risk_level", "risk_level", "risk_score", "risk_reasons", "category", "category_score",
@@ -154,7 +144,7 @@ def writer_cost(engine: Any, messages: int = 20_000) -> float:
                                 probabilities=SentimentProbabilities(negative=0.8, neutral=0.1, positive=0.1)),
             hidden_dissatisfaction=HiddenDissatisfaction(detected=False, score=0.2, cues=[]), entities=ents,
             topic=Topic(id=i % 50, label="t", keywords=[], probability=0.5),
-            category=Category(name=CATEGORIES[i % 10], score=0.6),
+            category=Category(name=CATEGORIES[i % len(CATEGORIES)], score=0.6),
             risk=Risk(level=("red", "yellow", "blue", "blue", "blue")[i % 5], score=0.5, reasons=[], handoff=False),
             model_versions={"eval": "1"},
         )  # fmt: skip
