@@ -1,8 +1,10 @@
 """Dynamic micro-batching: concurrent requests share one model call.
 
-An asyncio queue of (item, future) pairs; a single worker task takes the first item,
-waits at most ``max_wait_ms`` for more (up to ``max_batch``), runs the batch function in
-a worker thread and resolves the futures. The queue is bounded: when it is full,
+An asyncio queue of (item, future) pairs; a single worker task takes what is queued (up to
+``max_batch``), runs the batch function in a worker thread and resolves the futures. A lone
+request never waits: only when two or more requests are already queued (there is concurrency)
+does the worker wait, at most ``max_wait_ms``, for the batch to fill. Requests that arrive while
+a batch runs queue up and form the next batch. The queue is bounded: when it is full,
 ``submit`` raises :class:`QueueFullError` so the HTTP layer can answer 429.
 
 Requests that share a batch never share a failure: when the batch function raises, each item
@@ -107,9 +109,12 @@ class DynamicBatcher(Generic[In, Out]):
         loop = asyncio.get_running_loop()
         while True:
             first = await self._queue.get()
+            await asyncio.sleep(0)  # requests submitted in the same tick join this batch
             batch = [first]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             deadline = loop.time() + self.max_wait
-            while len(batch) < self.max_batch:
+            while 1 < len(batch) < self.max_batch:  # concurrency: wait (bounded) for the batch to fill
                 if self._queue.empty():
                     timeout = deadline - loop.time()
                     if timeout <= 0:

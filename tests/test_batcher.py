@@ -77,3 +77,24 @@ async def test_wrong_output_count_fails_the_batch_not_the_loop() -> None:
         assert await batcher.submit(5) == 5  # the loop survived
     finally:
         await batcher.stop()
+
+
+async def test_a_lone_request_does_not_wait_for_a_batch_to_fill() -> None:
+    """With a long max wait, a request alone is answered at once; concurrent ones still share a call."""
+    seen: list[int] = []
+
+    def fn(items: list[int]) -> list[int]:
+        seen.append(len(items))
+        return items
+
+    batcher: DynamicBatcher[int, int] = DynamicBatcher(fn, max_batch=8, max_wait_ms=2000)
+    batcher.start()
+    try:
+        t0 = time.perf_counter()
+        assert await batcher.submit(1) == 1
+        lone_s = time.perf_counter() - t0
+        assert await asyncio.gather(*(batcher.submit(i) for i in range(8))) == list(range(8))
+    finally:
+        await batcher.stop()
+    assert lone_s < 1.0  # far below the 2 s max wait: it did not wait for company
+    assert seen == [1, 8]
