@@ -25,9 +25,8 @@ class Settings(ModelSettings):
     max_text_chars: int = Field(5000, ge=1, le=100_000)
     max_batch_items: int = Field(256, ge=1, le=10_000)
     batch_max_size: int = Field(32, ge=1, le=256)
-    # How long a lone request waits for company. Under load the batch fills from the queue while the
-    # previous one runs, so a short wait costs idle latency without buying throughput (2 ms vs 5 ms:
-    # short uncached p50 ~19 vs ~28 ms, same concurrent throughput; evaluation/reports/speed.md).
+    # How long a batch that already holds two or more requests waits for more (a lone request never
+    # waits: models/batcher.py). Under load the batch fills from the queue while the previous one runs.
     batch_max_wait_ms: float = Field(2.0, ge=0.0, le=1000.0)
     batch_queue_size: int = Field(2048, ge=1)
 
