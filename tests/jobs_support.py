@@ -10,6 +10,7 @@ keywords, so that report and alert plumbing can be checked without the real mode
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -161,16 +162,26 @@ async def job_client(tmp_path: Path) -> AsyncIterator[JobClient]:
     await client.stop()
 
 
+@contextlib.contextmanager
+def fresh_pg_database(name: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database ``name`` (SQLAlchemy URL), dropped afterwards; fails loudly if
+    PostgreSQL is down (CI runs it)."""
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    admin = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{admin}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database per test; fails loudly if PostgreSQL is down (CI runs it)."""
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_DB}")
-    admin = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    yield f"{admin}/{PG_DB}"
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+    """A fresh PostgreSQL database per test (the jobs tests')."""
+    with fresh_pg_database(PG_DB) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

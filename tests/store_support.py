@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from models.schema import (
@@ -27,7 +26,7 @@ from models.schema import (
 )
 from service.settings import Settings
 from service.store.runtime import ComplaintStore
-from tests.jobs_support import PG_ADMIN
+from tests.jobs_support import fresh_pg_database
 
 PG_DB = "tousu_test_store"
 SALT = "pepper-0123456789"
@@ -35,13 +34,8 @@ SALT = "pepper-0123456789"
 
 @pytest.fixture
 def store_pg_url() -> Iterator[str]:
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_DB}")
-    admin = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    yield f"{admin}/{PG_DB}"
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+    with fresh_pg_database(PG_DB) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
