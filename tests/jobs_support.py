@@ -32,6 +32,9 @@ from models.registry import Registry
 from models.schema import Category, Entity, HiddenDissatisfaction, Risk, Topic
 from models.spec import ModelSpec
 from service.app import create_app
+from service.jobs.db import JobRow
+from service.jobs.service import new_job_id
+from service.jobs.store import JobStore
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,3 +262,22 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def queued_job(store: JobStore, dataset: str | None = None, created_at: float | None = None) -> str:
+    """A queued upload job row (no input written yet)."""
+    job_id = new_job_id()
+    store.create_job(
+        JobRow(
+            id=job_id,
+            dataset=dataset,
+            state="queued",
+            source_kind="upload",
+            source=None,
+            input_format="jsonl",
+            options={},
+            chunk_size=10,
+            created_at=time.time() if created_at is None else created_at,
+        )
+    )
+    return job_id

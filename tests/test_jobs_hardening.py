@@ -15,13 +15,12 @@ import pytest
 
 from models.pipeline import AnalysisFailure, AnalysisInput
 from models.schema import Analysis
-from service.jobs.db import JobRow
 from service.jobs.executor import JobExecutor
 from service.jobs.files import JobFiles
 from service.jobs.queue import LocalQueue
 from service.jobs.service import JobService, new_job_id
 from service.jobs.store import JobStore
-from tests.jobs_support import job_settings, jsonl, make_registry
+from tests.jobs_support import job_settings, jsonl, make_registry, queued_job
 
 
 def _mode(path: Path) -> int:
@@ -71,20 +70,7 @@ def test_an_api_upload_is_private(tmp_path: Path, open_umask: None) -> None:
 
 
 def _running_job(store: JobStore, files: JobFiles, executor: JobExecutor, n: int) -> str:
-    job_id = new_job_id()
-    store.create_job(
-        JobRow(
-            id=job_id,
-            dataset=None,
-            state="queued",
-            source_kind="upload",
-            source=None,
-            input_format="jsonl",
-            options={},
-            chunk_size=10,
-            created_at=time.time(),
-        )
-    )
+    job_id = queued_job(store)
     with files.atomic_writer(files.input_path(job_id)) as fh:
         fh.write(jsonl([{"id": str(i), "text": f"快递{i}天没到"} for i in range(n)]))
     executor.prepare(job_id)

@@ -6,14 +6,13 @@ import threading
 import time
 from pathlib import Path
 
-from service.jobs.db import JobRow
 from service.jobs.executor import JobExecutor
 from service.jobs.files import JobFiles
 from service.jobs.queue import LocalQueue
 from service.jobs.reaper import Reaper
 from service.jobs.service import JobService, new_job_id
 from service.jobs.store import ChunkPlan, JobStore
-from tests.jobs_support import JobClient, job_settings, jsonl, make_registry
+from tests.jobs_support import JobClient, job_settings, jsonl, make_registry, queued_job
 
 
 class RecordingQueue:
@@ -43,26 +42,8 @@ class RecordingQueue:
         pass
 
 
-def _job(store: JobStore, dataset: str | None = None, created_at: float | None = None) -> str:
-    job_id = new_job_id()
-    store.create_job(
-        JobRow(
-            id=job_id,
-            dataset=dataset,
-            state="queued",
-            source_kind="upload",
-            source=None,
-            input_format="jsonl",
-            options={},
-            chunk_size=10,
-            created_at=time.time() if created_at is None else created_at,
-        )
-    )
-    return job_id
-
-
 def _running(store: JobStore, chunks: int = 3) -> str:
-    job_id = _job(store)
+    job_id = queued_job(store)
     assert store.claim_prepare(job_id, "prep", 30, time.time())
     plans = [ChunkPlan(i, i * 10, 10) for i in range(chunks)]
     assert store.start_running(job_id, "prep", "jsonl", 10 * chunks, plans, time.time())
@@ -145,12 +126,16 @@ def test_cancel_skips_queued_chunks_and_blocks_completion(tmp_path: Path, databa
 def test_previous_report_is_the_last_completed_job_of_the_dataset(tmp_path: Path, database: str | None) -> None:
     store = JobStore.open(database, tmp_path)
     t = time.time()
-    ids = [_job(store, "night", t - 300), _job(store, "night", t - 200), _job(store, "other", t - 150)]
+    ids = [
+        queued_job(store, "night", t - 300),
+        queued_job(store, "night", t - 200),
+        queued_job(store, "other", t - 150),
+    ]
     for i, job_id in enumerate(ids):
         assert store.claim_prepare(job_id, "p", 30, t)
         assert store.start_running(job_id, "p", "jsonl", 0, [], t)
         assert store.finish_job(job_id, {"n": i}, {}, t)
-    current = _job(store, "night", t - 100)
+    current = queued_job(store, "night", t - 100)
     assert store.previous_report("night", t - 100, current) == {"n": 1}
     assert store.previous_report("night", t - 250, current) == {"n": 0}
     assert store.previous_report("new", t, current) is None
@@ -159,7 +144,7 @@ def test_previous_report_is_the_last_completed_job_of_the_dataset(tmp_path: Path
 
 def _queued_upload(store: JobStore, files: JobFiles, n: int) -> str:
     """A job the API accepted (upload written, row inserted) whose preparation has not run: chunks of 10."""
-    job_id = _job(store)
+    job_id = queued_job(store)
     files.input_path(job_id).parent.mkdir(parents=True)
     files.input_path(job_id).write_bytes(jsonl([{"id": str(i), "text": f"消息{i}"} for i in range(n)]))
     return job_id
