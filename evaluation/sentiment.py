@@ -32,7 +32,7 @@ from training.pooled import source_weights
 from training.sentiment import loso
 from training.sentiment.card import LOSO_HEADER, loso_rows
 from training.sentiment.data import LABELS, corpus
-from training.sentiment.recipe import CANDIDATES, CHOSEN, SEED, fitter, split
+from training.sentiment.recipe import CANDIDATES, CHOSEN, SEED, fitter, labels_of, split
 
 REPORTS = Path(__file__).resolve().parent / "reports"
 NEG, NEU, POS = 0, 1, 2
@@ -110,11 +110,9 @@ def main(argv: Sequence[str] = ()) -> int:
         results["snownlp"] = snownlp_scores(sources)
         timings["snownlp_s"] = round(time.perf_counter() - t0, 1)
     results["headline"] = {name: loso.headline(table) for name, table in results["loso"].items()}
+    tests = {s: split(items, SEED)["test"] for s, items in sources.items()}
     results["in_source_test"] = {
-        s: loso.source_scores(
-            head.proba(features[s][split(items, SEED)["test"]]),
-            np.array([LABELS.index(items[i].label) for i in split(items, SEED)["test"]]),
-        )
+        s: loso.source_scores(head.proba(features[s][tests[s]]), labels_of(items, tests[s]))
         for s, items in sorted(sources.items())
     }
     results["timings"] = timings

@@ -90,7 +90,7 @@ def main(argv: Sequence[str] = ()) -> int:
     x, y, src = {}, {}, {}
     for part in ("train", "dev", "test"):
         x[part] = np.concatenate([features[s][parts[s][part]] for s in sorted(sources)])
-        y[part] = np.array([LABELS.index(sources[s][i].label) for s in sorted(sources) for i in parts[s][part]])
+        y[part] = np.concatenate([labels_of(sources[s], parts[s][part]) for s in sorted(sources)])
         src[part] = [s for s in sorted(sources) for _ in parts[s][part]]
     t0 = time.perf_counter()
     cfg, class_balance = CANDIDATES[CHOSEN]
@@ -101,7 +101,7 @@ def main(argv: Sequence[str] = ()) -> int:
     test = {
         "all": _scores(head.proba(x["test"]), y["test"]),
         **{
-            s: loso.source_scores(head.proba(features[s][parts[s]["test"]]), _labels(sources[s], parts[s]["test"]))
+            s: loso.source_scores(head.proba(features[s][parts[s]["test"]]), labels_of(sources[s], parts[s]["test"]))
             for s in sorted(sources)
         },
     }
@@ -140,7 +140,8 @@ def main(argv: Sequence[str] = ()) -> int:
     return 0
 
 
-def _labels(items: list[Example], idx: list[int]) -> np.ndarray:
+def labels_of(items: list[Example], idx: list[int]) -> np.ndarray:
+    """Label indices (``LABELS`` order) of ``items[idx]``."""
     return np.array([LABELS.index(items[i].label) for i in idx], dtype=np.int64)
 
 
