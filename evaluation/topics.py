@@ -3,7 +3,7 @@
 Primary metric: NMI of the served topic assignment against the labelled categories
 (online_shopping_10_cats product category, BANKING77 intent).
 
-1. Scale: fit 10k and 100k messages of about 50 characters (``topics_data.benchmark_texts``:
+1. Scale: fit 10k and 100k messages of about 50 characters (``training.topics.data.benchmark_texts``:
    all of online_shopping_10_cats, car_implicit_opinion, BANKING77 and SMP2019-ECISA, clipped to
    120 characters, deduplicated: 105k available) on precomputed embeddings, each in a fresh
    subprocess that reports its wall time and peak RSS (``ru_maxrss``, imports included).
@@ -77,7 +77,7 @@ def _worker(args: argparse.Namespace) -> int:
         n_topics = len(set(labels.tolist()) - {OUTLIER_ID})
         served = labels
     else:
-        from training.topics import FitParams, fit_bertopic
+        from training.topics.recipe import FitParams, fit_bertopic
 
         model, labels = fit_bertopic(texts, embeddings, FitParams(reducer=system.split("-")[-1]), SEED)
         n_topics = len(set(labels.tolist()) - {OUTLIER_ID})
@@ -175,7 +175,7 @@ def same_theme_pairs(assign_a: np.ndarray, assign_b: np.ndarray, ka: int, kb: in
 
 
 def stability(texts: list[str], emb: np.ndarray) -> dict[str, Any]:
-    from training.topics import FitParams, fit_bertopic
+    from training.topics.recipe import FitParams, fit_bertopic
 
     rng = np.random.default_rng(SEED)
     order = rng.permutation(len(texts))
@@ -363,8 +363,8 @@ def main(argv: Sequence[str] = ()) -> int:
     if args.worker:
         return _worker(args)
 
-    from training.topics import banking77_categories, embed
-    from training.topics_data import benchmark_texts, default_corpus, labelled_sets
+    from training.topics.recipe import banking77_categories, embed
+    from training.topics.data import benchmark_texts, default_corpus, labelled_sets
 
     skip = set(filter(None, args.skip.split(",")))
     artifacts = Path(args.artifacts)

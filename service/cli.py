@@ -133,7 +133,7 @@ def _topics(args: argparse.Namespace) -> int:
     import importlib
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    module = importlib.import_module(f"training.topics_{args.action}")
+    module = importlib.import_module(f"training.topics.{args.action}")
     main: Callable[[Sequence[str]], int] = module.main
     return main(args.rest)
 
@@ -183,7 +183,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("rest", nargs=argparse.REMAINDER, help="options of the evaluation (--help)")
     e.set_defaults(fn=_evaluate)
 
-    tp = sub.add_parser("topics", help="topic reports over a corpus (see training/topics_report.py)")
+    tp = sub.add_parser("topics", help="topic reports over a corpus (see training/topics/report.py)")
     tp.add_argument("action", choices=("report",))
     tp.add_argument("rest", nargs=argparse.REMAINDER, help="--input CORPUS [--model DIR] --output DIR (--help)")
     tp.set_defaults(fn=_topics)

@@ -10,7 +10,7 @@ import pytest
 
 from models.topics.align import align_topics, assign_fresh
 from models.topics.taxonomy import DEFAULT_TAXONOMY, Taxonomy, TaxonomyError
-from training.topics_data import read_corpus
+from training.topics.data import read_corpus
 
 
 def _unit(rng: np.random.Generator, n: int, dim: int = 32) -> np.ndarray:

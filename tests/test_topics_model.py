@@ -52,7 +52,7 @@ def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train(corpus: Path, out: Path, artifacts: Path, *extra: str) -> None:
-    from training.topics import main
+    from training.topics.recipe import main
 
     args = ["--input", str(corpus), "--output", str(out), "--artifacts", str(artifacts)]
     assert main([*args, "--category-temperature", "0.02", "--no-progress", *extra]) == 0
@@ -66,7 +66,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory, corpus_file: Path, artifact
 
 
 def _texts(corpus: Path) -> list[str]:
-    from training.topics_data import read_corpus
+    from training.topics.data import read_corpus
 
     return [r.text for r in read_corpus(corpus) if r.error is None]
 
@@ -129,7 +129,7 @@ def test_served_assignment_equals_bertopic_transform(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from bertopic import BERTopic
 
-    from training.topics import embed
+    from training.topics.recipe import embed
 
     texts = [*_texts(corpus_file)[:200], "快递一个星期都没到", "The app keeps crashing", "你好"]
     emb, _ = embed(texts, artifacts, progress=False)
@@ -220,7 +220,7 @@ def test_taxonomy_edit_takes_effect_without_retraining(registry: Registry, artif
 def test_report_is_offline_html_with_masked_examples(
     fitted: Path, corpus_file: Path, artifacts: Path, tmp_path: Path
 ) -> None:
-    from training.topics_report import main
+    from training.topics.report import main
 
     out = tmp_path / "report"
     args = ["--input", str(corpus_file), "--model", str(fitted), "--output", str(out), "--artifacts", str(artifacts)]

@@ -2,5 +2,5 @@
 
 ``model.py`` (topic assignment), ``taxonomy.py`` (zero-shot categories from an editable file),
 ``align.py`` (stable ids across refits), ``stage.py`` (the pipeline stage and its loader).
-Training lives in ``training/topics.py``; nothing here imports BERTopic, UMAP or HDBSCAN.
+Training lives in ``training/topics/``; nothing here imports BERTopic, UMAP or HDBSCAN.
 """

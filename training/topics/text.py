@@ -16,7 +16,7 @@ from pathlib import Path
 
 from models.text import normalize
 
-RESOURCES = Path(__file__).resolve().parent.parent / "models" / "resources" / "topics"
+RESOURCES = Path(__file__).resolve().parents[2] / "models" / "resources" / "topics"
 STOPWORD_FILES = ("stopwords_zh.txt", "stopwords_en.txt")
 
 _WORD = re.compile(r"^(?:[\u4e00-\u9fff]{2,}|[a-z][a-z'\-]*[a-z])$")

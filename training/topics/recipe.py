@@ -3,7 +3,7 @@
     tousu train topics [--input CORPUS] [--output DIR] [--previous DIR] [--seed N]
 
 1. Read the corpus: ``--input`` JSONL ``{"id", "text", "timestamp"?}`` or CSV (``text`` column),
-   or, without it, the default complaint corpus from ``../shared/data`` (``topics_data.py``).
+   or, without it, the default complaint corpus from ``../shared/data`` (``training/topics/data.py``).
 2. Embed every message with the served encoder (int8 ONNX, e5 ``query:`` embedding), cached on
    disk by text hash (``training/features.py``), so refits only encode new messages.
 3. Fit BERTopic on the precomputed embeddings: UMAP (low-memory, fixed ``random_state``, which
@@ -40,12 +40,12 @@ from models.settings import DEFAULT_HEADS_DIR, ModelSettings
 from models.topics.align import DEFAULT_THRESHOLD, Alignment, align_topics, assign_fresh
 from models.topics.model import MANIFEST_FILE, OUTLIER_ID, OUTLIER_LABEL, TopicModel
 from models.topics.taxonomy import DEFAULT_TEMPERATURE, CategoryMapper, Taxonomy, l2_rows
-from training.topics_data import CorpusError, Record, clip, default_corpus, read_corpus
+from training.topics.data import CorpusError, Record, clip, default_corpus, read_corpus
 
 logger = logging.getLogger(__name__)
 SEED = 13
 DEFAULT_OUTPUT = DEFAULT_HEADS_DIR / "topics"
-BANKING77_MAP = Path(__file__).resolve().parent / "resources" / "topics_banking77_categories.json"
+BANKING77_MAP = Path(__file__).resolve().parents[1] / "resources" / "topics_banking77_categories.json"
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def vocabulary(texts: list[str], params: FitParams) -> dict[str, int]:
     """
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from training.topics_text import JiebaTokenizer
+    from training.topics.text import JiebaTokenizer
 
     counter = CountVectorizer(
         tokenizer=JiebaTokenizer(),
@@ -96,7 +96,7 @@ def make_bertopic(n_docs: int, params: FitParams, seed: int, vocabulary: dict[st
     from hdbscan import HDBSCAN
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from training.topics_text import JiebaTokenizer
+    from training.topics.text import JiebaTokenizer
 
     p = params.resolved(n_docs)
     reducer: Any
@@ -379,7 +379,7 @@ def main(argv: Sequence[str] = ()) -> int:
         )
     manifest["metrics"]["total_s"] = round(time.perf_counter() - t_start, 1)
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    from training.topics_card import write_card
+    from training.topics.card import write_card
 
     write_card(out, manifest, records, rows, args.input is None)
     print(json.dumps({k: manifest["metrics"][k] for k in ("n_messages", "n_topics", "outlier_share_fit", "fit_s")}))
@@ -415,7 +415,7 @@ def build_manifest(
         "encoder": {"name": encoder.name, "version": encoder.version, "precision": "int8"},
         "seed": args.seed,
         "params": asdict(params),
-        "corpus": args.input or "default (training/topics_data.py: default_corpus)",
+        "corpus": args.input or "default (training/topics/data.py: default_corpus)",
         "probability_temperature": topic_t,
         "category_temperature": cat_t,
         "taxonomy_at_fit": str(args.taxonomy),

@@ -27,8 +27,8 @@ import numpy as np
 from models.settings import ModelSettings
 from models.topics.model import OUTLIER_ID, OUTLIER_LABEL, TopicModel
 from models.topics.taxonomy import DEFAULT_TEMPERATURE, CategoryMapper, Taxonomy, l2_rows
-from training.topics import DEFAULT_OUTPUT, embed
-from training.topics_data import CorpusError, read_corpus
+from training.topics.recipe import DEFAULT_OUTPUT, embed
+from training.topics.data import CorpusError, read_corpus
 
 logger = logging.getLogger(__name__)
 STYLE = (
@@ -103,7 +103,7 @@ def figures(
     import pandas as pd
     from bertopic import BERTopic
 
-    from training.topics_text import JiebaTokenizer
+    from training.topics.text import JiebaTokenizer
 
     bt = BERTopic.load(str(model_dir))
     # The saved vectorizer has no tokenizer (BERTopic cannot serialise a callable): put jieba back.

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from training import model_card
-from training.topics_data import Record
+from training.topics.data import Record
 
 DEFAULT_DATA = (
-    "Default corpus (`training/topics_data.py: default_corpus`): negative reviews and opinions stand in for "
+    "Default corpus (`training/topics/data.py: default_corpus`): negative reviews and opinions stand in for "
     "complaints; texts clipped to 120 characters. Licences: see `../shared/data/README.md` (BANKING77: CC BY 4.0; "
     "the others state no licence and are shared for research)."
 )
-REPORT = Path(__file__).resolve().parent.parent / "evaluation" / "reports" / "topics.json"
+REPORT = Path(__file__).resolve().parents[2] / "evaluation" / "reports" / "topics.json"
 
 
 def _agreement_rows() -> list[list[Any]]:
@@ -52,7 +52,7 @@ def write_card(out: Path, manifest: dict[str, Any], records: list[Record], rows:
 # Topic model (BERTopic over the served e5 embeddings)
 
 Topics of complaint messages with stable ids, plus a zero-shot root-cause category. Fitted by
-`tousu train topics` (recipe `training/topics.py`, seed {manifest["seed"]}) on {model_card.machine()}:
+`tousu train topics` (recipe `training/topics/recipe.py`, seed {manifest["seed"]}) on {model_card.machine()}:
 encoding {m["embed_s"]} s (0 when every text was in the on-disk cache), fitting {m["fit_s"]} s,
 {m["total_s"]} s in total, peak memory {m["peak_rss_mb"]} MB (RSS of the whole recipe, including the
 on-disk feature cache it loads and the torch that BERTopic imports).
