@@ -1,7 +1,7 @@
 """``tousu evaluate entities``: structured patterns on the project's labelled set, statistical NER by measurement.
 
 1. Structured types (ORDER_ID, PHONE, EMAIL, ID_NUMBER, MONEY, DATETIME, URL) through the served spaCy
-   pipelines on ``tests/data/entities_labelled.jsonl`` (``training/entities_testset.py``): exact-span
+   pipelines on ``tests/data/entities_labelled.jsonl`` (``training/entities/testset.py``): exact-span
    precision / recall / F1 per type on each split (``dev`` tuned on, ``heldout`` different templates,
    ``blind`` written after tuning), plus the accuracy of the normalised values (amount + currency,
    ISO value / duration, E.164, ID kind) on the correctly found spans. PRIMARY METRIC: the minimum
@@ -11,7 +11,7 @@
    (POS nr/ns/nt),
    ``spacy`` (en_core_web_sm, English), ``branch`` (the token-classification branch on the shared
    encoder pass, if ``tousu train entities`` has run). Scored on the public held-out splits
-   (``training/entities_data.py``) and on the labelled complaint set (out of domain for all):
+   (``training/entities/data.py``) and on the labelled complaint set (out of domain for all):
    entity-level exact P/R/F1 per type, and overlap-F1. Plus the added latency per message.
 3. The choice, per language: the best micro-F1 on the complaint set (out of domain for every candidate;
    the public splits are the branch's training domain), the public F1 breaking ties within 0.01.
@@ -44,7 +44,7 @@ from training.model_card import table
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = Path(__file__).resolve().parent / "reports"
 LABELLED = ROOT / "tests" / "data" / "entities_labelled.jsonl"
-WRITTEN = ROOT / "tests" / "data" / "entities_written.jsonl"  # hand-written (training/entities_written.py)
+WRITTEN = ROOT / "tests" / "data" / "entities_written.jsonl"  # hand-written (training/entities/written.py)
 STAT_TYPES = ("PERSON", "ORG", "LOCATION", "PRODUCT")
 SPLITS = ("dev", "heldout", "blind")
 WRITTEN_SPLITS = ("dev", "blind", "blind2")  # hand-written: tuned on, scored once then fixed, scored once
@@ -267,7 +267,7 @@ def branch_candidate(directory: Path, artifacts: Path) -> Candidate | None:
 
 
 def _public_sets(seed: int) -> dict[str, tuple[list[NormalizedText], list[set[Span3]], list[str], list[str]]]:
-    from training.entities_data import build
+    from training.entities.data import build
 
     test = build(seed)["test"]
     out = {}
@@ -477,7 +477,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Structured types on the generated set (`tests/data/entities_labelled.jsonl`)",
         "",
-        "Template-generated messages (`training/entities_testset.py`); exact spans, `norm.` as above.",
+        "Template-generated messages (`training/entities/testset.py`); exact spans, `norm.` as above.",
     ]
     for split, data in report["structured"].items():
         rows = [
@@ -524,7 +524,7 @@ def markdown(report: dict[str, Any]) -> str:
         ]
     parts.append(
         "Raw candidates, no gazetteer or patterns. `public` = held-out splits of dh_msra, cluener2020, resume_ner, "
-        "ecommerce_ner_taobao (zh) and conll2003_en (en), carved by `training/entities_data.py` (in domain for the "
+        "ecommerce_ner_taobao (zh) and conll2003_en (en), carved by `training/entities/data.py` (in domain for the "
         "branch, which trained on their train splits; out of domain for LAC and spaCy). `complaints` = the labelled "
         "complaint set (out of domain for all). Exact-span F1 per type; `ovl` = overlap F1 (micro). Latency: the "
         "candidate's own time per message on this machine (the shared encoder pass is not counted)."
@@ -644,7 +644,7 @@ def main(argv: Sequence[str] = ()) -> int:
         report["choice_by_mean_rule"] = choose_by_mean(report["statistical"])
     write_report(REPORTS / "entities", report, markdown(report))
     if not args.skip_statistical and args.write_config:
-        from training.entities_card import write_config_and_card
+        from training.entities.card import write_config_and_card
 
         write_config_and_card(heads, report)
     summary = {

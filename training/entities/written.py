@@ -23,7 +23,7 @@ arithmetic below is the guideline's, written separately from the resolver it che
   June 18 of the anchor's year (the year before when over 31 days ahead); ``yN``; a literal ISO
   value; any day form may end in ``@HH:MM``.
 
-Run ``python -m training.entities_written`` after editing a source file.
+Run ``python -m training.entities.written`` after editing a source file.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 SOURCES = {
     "blind": DATA / "entities_written_blind.txt",

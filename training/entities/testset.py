@@ -13,7 +13,7 @@ different templates (even / odd template numbers), so held-out contexts were nev
 tuning. The held-out errors of the first measurement were then inspected (and fixed where they
 were pattern bugs), so a third split, ``blind``, was written afterwards from new templates and
 measured once; the evaluation reports all three.
-Run: ``python -m training.entities_testset`` (writes ``tests/data/entities_labelled.jsonl``).
+Run: ``python -m training.entities.testset`` (writes ``tests/data/entities_labelled.jsonl``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = Path(__file__).resolve().parent / "resources" / "entities_templates.txt"
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = Path(__file__).resolve().parents[1] / "resources" / "entities_templates.txt"
 OUTPUT = ROOT / "tests" / "data" / "entities_labelled.jsonl"
 PER_TEMPLATE = 5
 SEED = 20240315
@@ -971,7 +971,7 @@ def generate(seed: int = SEED, per_template: int = PER_TEMPLATE) -> list[dict[st
 
 
 def main(argv: Sequence[str] = ()) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.entities_testset")
+    ap = argparse.ArgumentParser(prog="python -m training.entities.testset")
     ap.add_argument("--output", default=str(OUTPUT))
     args = ap.parse_args(argv)
     records = generate()
