@@ -7,8 +7,10 @@ so one object, built once and passed in, configures the whole process.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,8 +41,8 @@ class ModelSettings(BaseSettings):
     )
     risk_salt: SecretStr | None = Field(
         None,
-        description="Secret salt of the customer-id hash. Unset: a random per-process salt (in-process store) or one "
-        "generated once and kept in Redis (set it in production so the hashes cannot be reversed from Redis alone).",
+        description="Secret salt of the customer-id hash, never stored. Required with Redis-backed repetition outside "
+        "local use (the service refuses to start); unset in local use: a random salt per process.",
     )
     risk_store_max_keys: int = Field(100_000, ge=1, description="In-process store: most (customer, issue) keys kept")
 
@@ -48,3 +50,22 @@ class ModelSettings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return value or None
+
+    def local_use(self) -> bool:
+        """Nothing this process shares is reachable from another machine: no Redis, or Redis on a loopback
+        address or a Unix socket. (``service.settings.Settings`` also requires a loopback HTTP host.)"""
+        if self.redis_url is None:
+            return True
+        parts = urlsplit(self.redis_url)
+        return parts.scheme == "unix" or is_loopback(parts.hostname or "")
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP; a hostname or a wildcard (0.0.0.0) is not."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,14 +21,34 @@ EVAL_TASKS = ("sentiment", "speed", "topics", "batch", "entities", "hidden", "ri
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from models.risk.stage import SaltRequiredError, check_salt
     from service.app import create_app
+    from service.auth import ConfigError
     from service.settings import Settings
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = Settings(**overrides)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app = create_app(settings, _registry_loader(args.registry_loader))
+    try:
+        check_salt(settings)  # before the models load: a clear error, not a failed start-up's traceback
+        app = create_app(settings, _registry_loader(args.registry_loader))  # refuses an exposed host without keys
+    except (ConfigError, SaltRequiredError) as exc:
+        print(f"tousu serve: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    """A new key for TENANT: the key once (give it to the client), and the line for TOUSU_API_KEYS_FILE."""
+    from service.auth import TENANT_PATTERN, hash_line, new_key
+
+    if not re.match(TENANT_PATTERN, args.tenant):
+        print("tousu keys: the tenant is 1-64 letters, digits, . _ - (first a letter or digit)", file=sys.stderr)
+        return 2
+    key = new_key()
+    print(f"key (give it to {args.tenant}; it is not stored anywhere): {key}", file=sys.stderr)
+    print(hash_line(args.tenant, key))
     return 0
 
 
@@ -43,24 +64,31 @@ def _registry_loader(spec: str | None) -> Callable[..., Any] | None:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from models.risk.stage import SaltRequiredError, check_salt
     from service.app import default_registry
     from service.jobs.worker import run_worker
     from service.settings import Settings
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        check_salt(settings)
+    except SaltRequiredError as exc:
+        print(f"tousu worker: {exc}", file=sys.stderr)
+        return 2
     return run_worker(settings, _registry_loader(args.registry_loader) or default_registry, threads=args.threads)
 
 
 def _db(args: argparse.Namespace) -> int:
     from service.jobs.db import database_url, make_engine
+    from service.jobs.files import make_private_dirs
     from service.settings import Settings
     from service.store import migrate
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     settings = Settings()
     if settings.database_url is None:
-        settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(settings.jobs_dir)
     engine = make_engine(database_url(settings.database_url, settings.jobs_dir))
     try:
         if args.action == "upgrade":
@@ -147,6 +175,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int)
     s.add_argument("--registry-loader", metavar="MODULE:FUNC", help="custom model registry (tests: the fake model)")
     s.set_defaults(fn=_serve)
+
+    k = sub.add_parser("keys", help="make an API key for TENANT: prints the key once and its TOUSU_API_KEYS_FILE line")
+    k.add_argument("tenant")
+    k.set_defaults(fn=_keys)
 
     w = sub.add_parser("worker", help="run batch-job chunks from Redis (TOUSU_REDIS_URL); start one per core group")
     w.add_argument("--threads", type=int, default=1, help="chunks run at once in this process (default 1)")

@@ -7,7 +7,7 @@ request text or an exception's internals.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -28,8 +28,6 @@ class ErrorType(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     QUEUE_FULL = "queue_full"
-    COST_LIMIT_EXCEEDED = "cost_limit_exceeded"
-    DEADLINE_EXCEEDED = "deadline_exceeded"
     NOT_READY = "not_ready"
     NOT_FOUND = "not_found"
     INVALID_UPLOAD = "invalid_upload"
@@ -40,6 +38,8 @@ class ErrorType(StrEnum):
     STORE_UNAVAILABLE = "store_unavailable"
     ANALYSIS_FAILED = "analysis_failed"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNAUTHORIZED = "unauthorized"
+    RATE_LIMITED = "rate_limited"
     INTERNAL = "internal_error"
 
 
@@ -54,8 +54,6 @@ STATUS = {
     ErrorType.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorType.PAYLOAD_TOO_LARGE: 413,
     ErrorType.QUEUE_FULL: 429,
-    ErrorType.COST_LIMIT_EXCEEDED: 413,
-    ErrorType.DEADLINE_EXCEEDED: 503,
     ErrorType.NOT_READY: 503,
     ErrorType.NOT_FOUND: 404,
     ErrorType.INVALID_UPLOAD: 422,
@@ -66,16 +64,21 @@ STATUS = {
     ErrorType.STORE_UNAVAILABLE: 503,
     ErrorType.ANALYSIS_FAILED: 422,
     ErrorType.METHOD_NOT_ALLOWED: 405,
+    ErrorType.UNAUTHORIZED: 401,
+    ErrorType.RATE_LIMITED: 429,
     ErrorType.INTERNAL: 500,
 }
 
 
 class ApiError(Exception):
-    def __init__(self, error_type: ErrorType, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, error_type: ErrorType, message: str, headers: dict[str, str] | None = None, limit: str | None = None
+    ) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.message = message
         self.headers = headers or {}
+        self.limit = limit  # rate_limited: which limit was hit (ErrorResponse.limit)
 
     @property
     def status_code(self) -> int:
@@ -83,11 +86,10 @@ class ApiError(Exception):
 
 
 def error_response(error: ApiError) -> JSONResponse:
-    return JSONResponse(
-        {"error": error.message, "error_type": error.error_type.value},
-        status_code=error.status_code,
-        headers=error.headers,
-    )
+    body = {"error": error.message, "error_type": error.error_type.value}
+    if error.limit is not None:
+        body["limit"] = error.limit
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
 
 async def api_error_handler(_: Request, exc: Exception) -> JSONResponse:
@@ -134,6 +136,9 @@ class ErrorResponse(BaseModel):
 
     error: str = Field(description="What went wrong, for people; never echoes the request text.")
     error_type: ErrorType = Field(description="What went wrong, for programs (each status lists its values).")
+    limit: Literal["requests_per_second", "messages_per_minute", "concurrent_jobs"] | None = Field(
+        None, description="`rate_limited` only: the per-tenant limit that was hit (wait `Retry-After` seconds)."
+    )
 
 
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}

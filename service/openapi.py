@@ -47,8 +47,11 @@ def complete(schema: dict[str, Any], bodies: Sequence[type[BaseModel]]) -> dict[
         model_schema = model.model_json_schema(ref_template=REF)
         components.update(model_schema.pop("$defs", {}))
         components[model.__name__] = model_schema
-    for operation in _operations(schema):
+    for path, operation in _operations(schema):
         responses: dict[str, Any] = operation.setdefault("responses", {})
+        if path.startswith("/v1/"):  # service/auth.py: keys and per-tenant limits apply to every /v1/* route
+            _add_error(responses, ErrorType.UNAUTHORIZED, {"WWW-Authenticate": _WWW_AUTHENTICATE})
+            _add_error(responses, ErrorType.RATE_LIMITED, {"Retry-After": _RETRY_AFTER})
         for status, response in responses.items():
             if status[0] in "45":
                 _error_content(response, int(status))
@@ -60,9 +63,28 @@ def complete(schema: dict[str, Any], bodies: Sequence[type[BaseModel]]) -> dict[
     return schema
 
 
-def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+def _operations(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     methods = ("get", "put", "post", "delete", "patch", "head", "options")
-    return [op for item in schema.get("paths", {}).values() for m, op in item.items() if m in methods]
+    return [(path, op) for path, item in schema.get("paths", {}).items() for m, op in item.items() if m in methods]
+
+
+_RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
+_WWW_AUTHENTICATE = {"description": "`Bearer`: send `Authorization: Bearer <key>`.", "schema": {"type": "string"}}
+
+
+def _add_error(responses: dict[str, Any], kind: ErrorType, headers: dict[str, Any]) -> None:
+    """Document ``kind`` on its status, next to the error types the route already lists there."""
+    status = str(STATUS[kind])
+    response = responses.setdefault(status, {"description": "error_type: "})
+    description = response.get("description") or "error_type: "
+    listed = description.removeprefix("error_type: ")
+    response["description"] = "error_type: " + ", ".join(k for k in (listed, f"`{kind.value}`") if k)
+    examples = response.setdefault("content", {}).setdefault("application/json", {}).setdefault("examples", {})
+    example: dict[str, Any] = {"error": "...", "error_type": kind.value}
+    if kind == ErrorType.RATE_LIMITED:
+        example["limit"] = "requests_per_second"
+    examples[kind.value] = {"value": example}
+    response.setdefault("headers", {}).update(headers)
 
 
 def _error_content(response: dict[str, Any], status: int) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from models.settings import ModelSettings
+from models.settings import ModelSettings, is_loopback
 
 
 class Settings(ModelSettings):
@@ -28,27 +28,7 @@ class Settings(ModelSettings):
     # How long a batch that already holds two or more requests waits for more (a lone request never
     # waits: models/batcher.py). Under load the batch fills from the queue while the previous one runs.
     batch_max_wait_ms: float = Field(2.0, ge=0.0, le=1000.0)
-    # Fair sharing (models/batcher.py): work is counted in encoder windows (up to 248 characters each,
-    # at most 16 per message), admitted and scheduled by that cost, not by messages.
-    batch_queue_size: int = Field(2048, ge=1, description="Windows queued at most; 429 queue_full beyond")
-    batch_max_windows: int = Field(
-        8, ge=1, le=4096, description="Windows per model call: a short request waits for at most one such slice"
-    )
-    batch_express_windows: int = Field(
-        2, ge=0, le=16, description="Messages of at most this many windows run beside a big slice (0: they wait)"
-    )
-    request_max_windows: int = Field(
-        512, ge=16, description="Windows one /v1/analyze/batch request may cost (413 cost_limit_exceeded: use /v1/jobs)"
-    )
-    request_deadline_s: float = Field(
-        60.0, gt=0, description="Work still queued this long after it arrived is dropped (503 deadline_exceeded)"
-    )
-    health_max_queue_wait_s: float = Field(
-        2.0, gt=0, description="/health says degraded while a queued request has waited longer than this"
-    )
-    memory_trim_windows: int = Field(
-        64, ge=0, description="After this many windows, an idle batcher returns freed memory to the system (0: never)"
-    )
+    batch_queue_size: int = Field(2048, ge=1)
 
     cache_ttl_s: int = Field(7 * 24 * 3600, ge=1)
     cache_max_items: int = Field(50_000, ge=0, description="In-process LRU size; 0 disables")
@@ -106,6 +86,30 @@ class Settings(ModelSettings):
     store_webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of X-Tousu-Signature")
     store_webhook_max_attempts: int = Field(8, ge=1, le=100, description="Deliveries tried per alert")
 
+    # Access control (service/auth.py) and per-tenant limits (service/ratelimit.py).
+    api_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated `tenant:key` (or `tenant:sha256:<hex>`, as `tousu keys` prints); "
+        "with keys every /v1/* route needs `Authorization: Bearer <key>`",
+    )
+    api_keys_file: Path | None = Field(None, description="More keys: `tenant:sha256:<hex>` (or `tenant:key`) a line")
+    auth: Literal["on", "off"] = Field(
+        "on", description="off: serve without keys even on a non-loopback host (on purpose, behind your own gate)"
+    )
+    expose_metrics: Literal["open", "key", "off"] = Field("open", description="/metrics: open, needs a key, or 404")
+    expose_docs: Literal["open", "key", "off"] = Field(
+        "open", description="/docs, /redoc, /openapi.json and /dashboard: open, need a key, or 404"
+    )
+    rate_limit_rps: float = Field(20.0, ge=0, description="Requests per second per tenant (with keys; 0: no limit)")
+    rate_limit_burst: int = Field(40, ge=1, description="Requests a tenant may send at once before the rate applies")
+    rate_limit_messages_per_minute: int = Field(
+        6000, ge=0, description="Messages analysed per minute per tenant (/v1/analyze*; with keys; 0: no limit)"
+    )
+    jobs_max_concurrent: int = Field(4, ge=0, description="Queued or running jobs per tenant (with keys; 0: no limit)")
+    jobs_pii_result_ttl_s: int = Field(
+        24 * 3600, ge=60, description="include_pii jobs' results are deleted this long after the end (if < result TTL)"
+    )
+
     @field_validator("jobs_url_prefixes", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -144,6 +148,32 @@ class Settings(ModelSettings):
         if any(not minutes > 0 for minutes in value.values()):
             raise ValueError("patience windows must be positive minutes")
         return value
+
+    @field_validator("api_keys", "api_keys_file", mode="before")
+    @classmethod
+    def _empty_keys_is_none(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from service.auth import parse_keys  # the format lives with the code that reads it
+
+            parse_keys(value.get_secret_value(), "TOUSU_API_KEYS")  # raises ValueError naming the bad entry
+        return value
+
+    @model_validator(mode="after")
+    def _coherent_access(self) -> Settings:
+        if self.auth == "off" and (self.api_keys is not None or self.api_keys_file is not None):
+            raise ValueError("TOUSU_AUTH=off but API keys are configured: unset one of them")
+        if 0 < self.rate_limit_messages_per_minute < self.max_batch_items:
+            raise ValueError("rate_limit_messages_per_minute must be 0 or at least max_batch_items (a batch fits)")
+        return self
+
+    def local_use(self) -> bool:
+        """Loopback HTTP host and loopback (or no) Redis: what the risk salt check calls local use."""
+        return is_loopback(self.host) and super().local_use()
 
     @field_validator("host")
     @classmethod

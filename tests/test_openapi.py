@@ -32,6 +32,8 @@ EXPECTED = {
     ("get", "/dashboard"): set(),
     ("get", "/dashboard/plotly.min.js"): {404},
 }
+#: API keys and per-tenant limits (service/auth.py, service/ratelimit.py) apply to every /v1/* route.
+EXPECTED = {op: codes | {401, 429} if op[1].startswith("/v1/") else codes for op, codes in EXPECTED.items()}
 
 
 @pytest.fixture

@@ -26,17 +26,27 @@ def test_redis_store_counts_within_the_window_with_a_ttl(redis_client: redis.Red
     store.close()
 
 
-def test_shared_salt_is_the_same_for_every_process_and_ids_stay_hashed(redis_client: redis.Redis) -> None:
+def test_processes_share_counts_through_the_configured_salt_which_redis_never_holds(
+    redis_client: redis.Redis,
+) -> None:
+    salt = b"a-long-random-secret-from-TOUSU_RISK_SALT"
+    redis_client.set("tousu:risk:salt", "what earlier versions kept here")
     a, b = RedisRepetitionStore(REDIS_URL), RedisRepetitionStore(REDIS_URL)
-    assert a.shared_salt() == b.shared_salt() is not None
-    first, second = RepetitionTracker(a, 3600.0), RepetitionTracker(b, 3600.0)  # two "workers"
+    assert a.forget_stored_salt() and not b.forget_stored_salt()  # deleted at start-up (models/risk/stage.py)
+    first, second = RepetitionTracker(a, 3600.0, salt), RepetitionTracker(b, 3600.0, salt)  # two "workers"
     item = AnalysisInput.prepare("宽带又断了", customer_id="13800138000")
     assert first.count(item, {}).count == 1  # type: ignore[union-attr]
     assert second.count(item, {}).count == 2  # type: ignore[union-attr]
     keys = [k.decode() for k in redis_client.keys("*")]
     assert keys and not any("13800138000" in k for k in keys)
-    for member in redis_client.zrange(next(k for k in keys if ":rep:" in k), 0, -1):
-        assert b"13800138000" not in member
+    assert not any("salt" in k for k in keys)
+    for key in keys:
+        for member in redis_client.zrange(key, 0, -1):
+            assert b"13800138000" not in member and salt not in member
+    # Without the setting each process has its own random salt: nothing in Redis links their keys.
+    alone = RepetitionTracker(RedisRepetitionStore(REDIS_URL), 3600.0)
+    assert alone.count(item, {}).count == 1  # type: ignore[union-attr]
+    assert alone.salt != salt and len(alone.salt) == 32
 
 
 def test_redis_failure_is_a_logged_degraded_signal(caplog: pytest.LogCaptureFixture) -> None:

@@ -13,6 +13,12 @@ e.g. a client retry or a re-run batch chunk, counts once); without it every anal
 Stores: :class:`RedisRepetitionStore` (sorted set per key, shared by all processes, TTL = window)
 when ``TOUSU_REDIS_URL`` is set, else :class:`MemoryRepetitionStore` (per process, bounded). A Redis
 failure is a logged, degraded signal (no repetition for a while), never an error for the caller.
+
+The salt is never stored beside the hashes: it is ``TOUSU_RISK_SALT`` (a setting, shared by every
+process), or a random salt made by the tracker for this process alone. Customer ids are low-entropy
+(a phone number is one of ~10^9), so anyone holding both the salt and a key recovers the id in
+seconds; ``models/risk/stage.py`` therefore refuses Redis-backed repetition without the setting
+outside local use.
 """
 
 from __future__ import annotations
@@ -49,10 +55,6 @@ class Repeat:
 class RepetitionStore(Protocol):
     backend: str
 
-    def shared_salt(self) -> bytes | None:
-        """The salt every process sharing this store uses (None while the store is unavailable)."""
-        ...
-
     def record(self, key: str, event: str, at: float, window_s: float) -> int | None:
         """Add ``event`` at time ``at``; return the events of ``key`` in ``(at - window_s, at]`` (None: failed)."""
         ...
@@ -71,12 +73,8 @@ class MemoryRepetitionStore:
         self.max_keys = max_keys
         self.max_events = max_events_per_key
         self.clock = clock
-        self._salt = secrets.token_bytes(32)  # never leaves the process
         self._data: OrderedDict[str, tuple[float, dict[str, float]]] = OrderedDict()
         self._lock = threading.Lock()
-
-    def shared_salt(self) -> bytes:
-        return self._salt
 
     def record(self, key: str, event: str, at: float, window_s: float) -> int:
         now = self.clock()
@@ -126,7 +124,6 @@ class RedisRepetitionStore:
         self.retry_after_s = retry_after_s
         self.max_events = max_events_per_key
         self._client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
-        self._salt: bytes | None = None
         self._down_until = 0.0
         self._lock = threading.Lock()
 
@@ -145,22 +142,14 @@ class RedisRepetitionStore:
                 self.retry_after_s,
             )
 
-    def shared_salt(self) -> bytes | None:
-        if self._salt is not None:
-            return self._salt
-        if not self._available():
-            return None
-        key = self.namespace + "salt"
+    def forget_stored_salt(self) -> bool:
+        """Delete the salt earlier versions kept in Redis next to the hashes (True if there was one): the
+        keys it salted can no longer be linked to a customer id, and expire with the window."""
         try:
-            self._client.set(key, secrets.token_hex(32), nx=True)
-            value = self._client.get(key)
+            return bool(self._client.delete(self.namespace + "salt"))
         except Exception as exc:
-            self._failed("salt", exc)
-            return None
-        if not isinstance(value, bytes):
-            return None
-        self._salt = value
-        return value
+            self._failed("delete of the stored salt", exc)
+            return False
 
     def record(self, key: str, event: str, at: float, window_s: float) -> int | None:
         if not self._available():
@@ -216,9 +205,11 @@ class RepetitionTracker:
         by_category: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``salt``: the configured secret; None: a random one for this process (counts are then this process's
+        own and start again at a restart)."""
         self.store = store
         self.window_s = window_s
-        self.salt = salt
+        self.salt = salt or secrets.token_bytes(32)
         self.by_category = by_category
         self.clock = clock
 
@@ -229,9 +220,7 @@ class RepetitionTracker:
         """Record this message and return the repetition count; None without a customer id or store."""
         if not item.customer_id or not item.customer_id.strip():
             return None
-        salt = self.salt or self.store.shared_salt()
-        if salt is None:
-            return None
+        salt = self.salt
         issue = _issue(fields) if self.by_category else None
         issue_hash = hashlib.sha256((issue or ANY_ISSUE).encode("utf-8")).hexdigest()[:12]
         key = f"{self.customer_key(item.customer_id, salt)}:{issue_hash}"

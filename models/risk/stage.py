@@ -18,15 +18,20 @@ from typing import Any
 
 from models.pipeline import Context
 from models.risk.config import DEFAULT_CONFIG_NAME, RiskConfig, resources_digest
-from models.risk.repetition import RepetitionTracker, make_store
+from models.risk.repetition import RedisRepetitionStore, RepetitionTracker, make_store
 from models.risk.scorer import RiskScorer
 from models.risk.signals import SignalExtractor
+from models.settings import ModelSettings
 from models.spec import ModelSpec
 from models.stages import StageEnv
 
 logger = logging.getLogger(__name__)
 NAME = "risk"
 HEAD_DIR = "risk"
+
+
+class SaltRequiredError(RuntimeError):
+    """Redis-backed repetition outside local use without ``TOUSU_RISK_SALT``: the service refuses to start."""
 
 
 class RiskStage:
@@ -74,6 +79,21 @@ def describe(config: RiskConfig, store_backend: str, window_s: float) -> dict[st
     }
 
 
+def check_salt(settings: ModelSettings) -> None:
+    """Refuse Redis-backed repetition without ``TOUSU_RISK_SALT`` outside local use (``ModelSettings.local_use``).
+
+    Called when the stage loads, and by ``tousu serve`` / ``tousu worker`` before they start, for a clear error.
+    """
+    config = settings.risk_config_path or settings.heads_dir / HEAD_DIR / DEFAULT_CONFIG_NAME
+    if settings.risk_salt is None and settings.redis_url and not settings.local_use() and config.is_file():
+        raise SaltRequiredError(
+            "TOUSU_RISK_SALT is required: repetition counts live in Redis, shared beyond this machine, and the "
+            "salt must not be kept next to the customer-id hashes it protects (anyone reading Redis could "
+            "recover the ids). Set TOUSU_RISK_SALT to a long random secret, the same in the API and every "
+            'worker: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+
+
 def load_risk_stage(env: StageEnv) -> tuple[RiskStage, ModelSpec] | None:
     """The served stage, or None when no risk config exists (run `tousu train risk`)."""
     settings = env.settings
@@ -82,10 +102,16 @@ def load_risk_stage(env: StageEnv) -> tuple[RiskStage, ModelSpec] | None:
         logger.warning("no risk config at %s: the risk stage is off (run `tousu train risk`)", path)
         return None
     config = RiskConfig.load(path)
-    store = make_store(settings.redis_url, settings.risk_store_max_keys)
+    check_salt(settings)
     salt = settings.risk_salt.get_secret_value().encode("utf-8") if settings.risk_salt else None
+    store = make_store(settings.redis_url, settings.risk_store_max_keys)
+    if isinstance(store, RedisRepetitionStore) and store.forget_stored_salt():
+        logger.warning("deleted the risk salt an earlier version kept in Redis; repetition counts start again")
     if salt is None and store.backend == "redis":
-        logger.warning("TOUSU_RISK_SALT is not set: customer-id hashes use a salt kept in Redis itself")
+        logger.warning(
+            "TOUSU_RISK_SALT is not set (local use): a random salt for this process, so repetition counts are not "
+            "shared with other processes and start again at a restart"
+        )
     by_category = config.transform("repetition").get("issue", "any") == "category"
     tracker = RepetitionTracker(store, float(settings.risk_repeat_window_s), salt, by_category)
     stage = RiskStage(config, SignalExtractor(config.transforms), tracker, stage_version(config))

@@ -11,7 +11,8 @@ Each pass:
    and for prepares whose worker died;
 4. running jobs with every chunk done but no report (the last worker died while finishing) are
    finished;
-5. files of jobs that ended ``jobs_result_ttl_s`` ago are deleted (retention).
+5. files of jobs that ended ``jobs_result_ttl_s`` ago are deleted (retention), those of ``include_pii``
+   jobs (raw personal data) ``jobs_pii_result_ttl_s`` ago.
 
 Every re-send is a compare-and-set in the database, so several reapers send one message, and
 the handlers are idempotent, so a message that was not lost after all costs a no-op.
@@ -87,7 +88,8 @@ class Reaper:
         for job_id in self.store.finishable_jobs():
             if self.finalize(job_id):
                 out.finished.append(job_id)
-        for job_id in self.store.expired_results(now - s.jobs_result_ttl_s):
+        pii_ttl = min(s.jobs_pii_result_ttl_s, s.jobs_result_ttl_s)  # raw personal data goes sooner
+        for job_id in self.store.expired_results(now - s.jobs_result_ttl_s, now - pii_ttl):
             self.files.delete_job(job_id)
             self.store.mark_purged(job_id, now)
             out.purged.append(job_id)

@@ -73,10 +73,13 @@ class JobService:
         fmt: Format | None,
         dataset: str | None,
         options: dict[str, Any],
+        tenant: str | None = None,
     ) -> JobStatus:
         now = time.time()
         job = JobRow(
             id=job_id,
+            tenant=tenant,
+            pii=bool(options.get("include_pii")),
             dataset=dataset,
             state=QUEUED,
             source_kind=kind,
@@ -93,7 +96,10 @@ class JobService:
             logger.warning("job %s accepted but not sent yet (%s); the reaper will send it", job_id, type(exc).__name__)
         return self._status(job, None)
 
-    def create_from_source(self, request: JobSourceRequest) -> JobStatus:
+    def active_jobs(self, tenant: str) -> int:
+        return self.store.active_jobs(tenant)
+
+    def create_from_source(self, request: JobSourceRequest, tenant: str | None = None) -> JobStatus:
         options = parse_options(request.options)
         if (request.path is None) == (request.url is None):
             raise ApiError(ErrorType.VALIDATION, "give exactly one of 'path' and 'url'")
@@ -106,9 +112,9 @@ class JobService:
                 raise ApiError(ErrorType.INVALID_UPLOAD, str(exc)) from None
             except OSError as exc:  # unreadable (permissions, a directory race): the caller's file, not our fault
                 raise ApiError(ErrorType.INVALID_UPLOAD, f"cannot read the file: {exc.strerror or 'error'}") from None
-            return self.accept(job_id, "path", str(path), fmt, request.dataset, options)
+            return self.accept(job_id, "path", str(path), fmt, request.dataset, options, tenant)
         url = self._allowed_url(request.url or "")
-        return self.accept(job_id, "url", url, request.format, request.dataset, options)
+        return self.accept(job_id, "url", url, request.format, request.dataset, options, tenant)
 
     def _allowed_path(self, raw: str) -> Path:
         root = self.settings.jobs_import_dir
@@ -144,18 +150,20 @@ class JobService:
         return url
 
     # -- reading -----------------------------------------------------------------------------------
-    def _job(self, job_id: str) -> JobRow:
+    def _job(self, job_id: str, tenant: str | None) -> JobRow:
+        """The job if ``tenant`` may see it (None: the service runs without keys); another tenant's job is a 404
+        like a job that does not exist, so ids cannot be probed."""
         job = self.store.get_job(job_id) if job_id.isalnum() and len(job_id) <= 32 else None
-        if job is None:
+        if job is None or (tenant is not None and job.tenant != tenant):
             raise ApiError(ErrorType.NOT_FOUND, "no such job")
         return job
 
-    def status(self, job_id: str) -> JobStatus:
-        job = self._job(job_id)
+    def status(self, job_id: str, tenant: str | None = None) -> JobStatus:
+        job = self._job(job_id, tenant)
         return self._status(job, self.store.progress(job_id) if job.total is not None else None)
 
-    def recent(self, dataset: str | None, limit: int) -> list[JobStatus]:
-        jobs = self.store.list_jobs(dataset, limit)
+    def recent(self, dataset: str | None, limit: int, tenant: str | None = None) -> list[JobStatus]:
+        jobs = self.store.list_jobs(dataset, limit, tenant)
         progress = self.store.progress_many([j.id for j in jobs])
         return [self._status(job, progress.get(job.id)) for job in jobs]
 
@@ -202,22 +210,22 @@ class JobService:
             raise ApiError(ErrorType.JOB_NOT_FINISHED, f"the job {job.state}; it has no results")
         raise ApiError(ErrorType.JOB_NOT_FINISHED, f"the job is {job.state}", {"Retry-After": "10"})
 
-    def result_outputs(self, job_id: str) -> list[str]:
-        job = self._job(job_id)
+    def result_outputs(self, job_id: str, tenant: str | None = None) -> list[str]:
+        job = self._job(job_id, tenant)
         self._finished(job)
         return [c.output or "" for c in self.store.chunks(job_id)]
 
-    def report(self, job_id: str) -> JobReport:
-        job = self._job(job_id)
+    def report(self, job_id: str, tenant: str | None = None) -> JobReport:
+        job = self._job(job_id, tenant)
         if job.state != COMPLETED or job.report is None:
             self._finished(job)
         return JobReport.model_validate(job.report)
 
     # -- cancel ------------------------------------------------------------------------------------
-    def cancel(self, job_id: str) -> JobStatus:
-        job = self._job(job_id)
+    def cancel(self, job_id: str, tenant: str | None = None) -> JobStatus:
+        job = self._job(job_id, tenant)
         if job.state in (COMPLETED, FAILED):
             raise ApiError(ErrorType.JOB_FINISHED, f"the job already {job.state}")
         if self.store.cancel_job(job_id, time.time()):
             self.files.delete_job(job_id)  # inputs and partial results: nothing of a cancelled job is kept
-        return self.status(job_id)
+        return self.status(job_id, tenant)

@@ -117,12 +117,22 @@ class JobStore:
         with self._session() as s:
             return s.get(JobRow, job_id)
 
-    def list_jobs(self, dataset: str | None, limit: int) -> list[JobRow]:
+    def list_jobs(self, dataset: str | None, limit: int, tenant: str | None = None) -> list[JobRow]:
+        """Newest first; ``tenant``: only that tenant's jobs (None: every job, the service runs without keys)."""
         with self._session() as s:
             q = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
             if dataset is not None:
                 q = q.where(JobRow.dataset == dataset)
+            if tenant is not None:
+                q = q.where(JobRow.tenant == tenant)
             return list(s.scalars(q))
+
+    def active_jobs(self, tenant: str) -> int:
+        """Queued and running jobs of a tenant (its concurrent-jobs quota)."""
+        with self._session() as s:
+            active = JobRow.state.in_((QUEUED, RUNNING))
+            q = select(func.count()).select_from(JobRow).where(JobRow.tenant == tenant, active)
+            return int(s.scalar(q) or 0)
 
     def requeue_prepare(self, job_id: str, now: float, seen: float | None) -> bool:
         """Re-send a prepare (never sent, or its worker died): frees an expired lease in the same update."""
@@ -448,14 +458,17 @@ class JobStore:
         with self._session() as s:
             return list(s.scalars(select(JobRow.id).where(JobRow.state == RUNNING, ~unfinished)))
 
-    def expired_results(self, before: float) -> list[str]:
+    def expired_results(self, before: float, pii_before: float | None = None) -> list[str]:
+        """Ended jobs whose files are still there: ended before ``before``, or, with personal data in their
+        results (``include_pii``), before ``pii_before``."""
+        ended = JobRow.finished_at < before
+        if pii_before is not None:
+            ended = or_(ended, and_(JobRow.pii.is_(True), JobRow.finished_at < pii_before))
         with self._session() as s:
             return list(
                 s.scalars(
                     select(JobRow.id).where(
-                        JobRow.state.in_((COMPLETED, FAILED, CANCELLED)),
-                        JobRow.finished_at < before,
-                        JobRow.purged_at.is_(None),
+                        JobRow.state.in_((COMPLETED, FAILED, CANCELLED)), ended, JobRow.purged_at.is_(None)
                     )
                 )
             )

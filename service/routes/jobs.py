@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
+from service.auth import tenant_of
 from service.errors import ApiError, ErrorType, error_responses
 from service.jobs.export import iter_csv, iter_jsonl
 from service.jobs.records import FORMATS, Format
@@ -173,6 +174,13 @@ async def _existing(request: Request) -> JobService:
     return service
 
 
+async def _check_quota(request: Request, service: JobService) -> None:
+    """The tenant's concurrent-jobs quota (``TOUSU_JOBS_MAX_CONCURRENT``), checked before anything is received."""
+    tenant = tenant_of(request)
+    if tenant is not None and request.app.state.settings.jobs_max_concurrent > 0:
+        request.app.state.limiter.check_jobs(tenant, await asyncio.to_thread(service.active_jobs, tenant))
+
+
 def _status_response(status: JobStatus, code: int = 200) -> JSONResponse:
     headers = {"Location": status.links["self"]} if code == 202 else None
     return JSONResponse(status.model_dump(mode="json"), status_code=code, headers=headers)
@@ -221,7 +229,9 @@ async def create_job(request: Request) -> Response:
         )
         service = await _open(request)
         assert service is not None
-        return _status_response(await asyncio.to_thread(service.create_from_source, source), 202)
+        await _check_quota(request, service)
+        status = await asyncio.to_thread(service.create_from_source, source, tenant_of(request))
+        return _status_response(status, 202)
     if content_type.startswith("multipart/"):
         raise ApiError(
             ErrorType.UNSUPPORTED_MEDIA_TYPE,
@@ -241,11 +251,14 @@ async def create_job(request: Request) -> Response:
         raise ApiError(ErrorType.PAYLOAD_TOO_LARGE, f"upload over {limit} bytes")
     service = await _open(request)
     assert service is not None
+    await _check_quota(request, service)
     job_id = new_job_id()
     await _receive(request, service, job_id, limit)
     checked = await asyncio.to_thread(service.check_upload, job_id, fmt or UPLOAD_TYPES[content_type])
     try:
-        status = await asyncio.to_thread(service.accept, job_id, "upload", None, checked, dataset, options)
+        status = await asyncio.to_thread(
+            service.accept, job_id, "upload", None, checked, dataset, options, tenant_of(request)
+        )
     except BaseException:  # not recorded (database down): keep no orphan upload
         service.files.delete_job(job_id)
         raise
@@ -291,7 +304,8 @@ async def list_jobs(request: Request) -> Response:
     raw_limit = request.query_params.get("limit", "20")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
         raise ApiError(ErrorType.VALIDATION, "limit must be 1-500")
-    jobs = [] if service is None else await asyncio.to_thread(service.recent, dataset, int(raw_limit))
+    tenant = tenant_of(request)
+    jobs = [] if service is None else await asyncio.to_thread(service.recent, dataset, int(raw_limit), tenant)
     return JSONResponse([j.model_dump(mode="json") for j in jobs])
 
 
@@ -300,7 +314,7 @@ async def list_jobs(request: Request) -> Response:
 )
 async def get_job(request: Request, job_id: str) -> Response:
     service = await _existing(request)
-    return _status_response(await asyncio.to_thread(service.status, job_id))
+    return _status_response(await asyncio.to_thread(service.status, job_id, tenant_of(request)))
 
 
 @router.delete(
@@ -311,7 +325,7 @@ async def get_job(request: Request, job_id: str) -> Response:
 )
 async def cancel_job(request: Request, job_id: str) -> Response:
     service = await _existing(request)
-    return _status_response(await asyncio.to_thread(service.cancel, job_id))
+    return _status_response(await asyncio.to_thread(service.cancel, job_id, tenant_of(request)))
 
 
 @router.get(
@@ -325,7 +339,7 @@ async def get_results(request: Request, job_id: str) -> Response:
     fmt = request.query_params.get("format", "jsonl")
     if fmt not in FORMATS:
         raise ApiError(ErrorType.VALIDATION, "format must be jsonl or csv")
-    outputs = await asyncio.to_thread(service.result_outputs, job_id)
+    outputs = await asyncio.to_thread(service.result_outputs, job_id, tenant_of(request))
     disposition = {"Content-Disposition": f'attachment; filename="{job_id}.{fmt}"'}
     if fmt == "csv":
         return StreamingResponse(
@@ -348,7 +362,7 @@ async def get_report(request: Request, job_id: str) -> Response:
     fmt = request.query_params.get("format", "json")
     if fmt not in ("json", "html"):
         raise ApiError(ErrorType.VALIDATION, "format must be json or html")
-    report = await asyncio.to_thread(service.report, job_id)
+    report = await asyncio.to_thread(service.report, job_id, tenant_of(request))
     if fmt == "html":
         return HTMLResponse(render_html(report))
     return JSONResponse(report.model_dump(mode="json"))

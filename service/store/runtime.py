@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from models.schema import Analysis
 from service.jobs.db import JobRow, database_url, make_engine
+from service.jobs.files import make_private_dirs
 from service.jobs.records import Record
 from service.settings import Settings
 from service.store import alerts, escalation, migrate, retention, webhook
@@ -59,7 +60,7 @@ class ComplaintStore:
     @classmethod
     def open(cls, settings: Settings) -> ComplaintStore:
         if settings.database_url is None:
-            settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(settings.jobs_dir)  # 0700: the SQLite file beside the job files names datasets
         engine = make_engine(database_url(settings.database_url, settings.jobs_dir))
         try:
             migrate.upgrade(engine)
