@@ -12,7 +12,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.batcher import DynamicBatcher
+from models.batcher import DynamicBatcher, text_windows
+from models.ort_options import release_memory
 from models.pipeline import AnalysisFailure, AnalysisInput
 from models.registry import Registry, load_registry
 from models.schema import Analysis
@@ -60,6 +61,11 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
             max_wait_ms=settings.batch_max_wait_ms,
             max_queue=settings.batch_queue_size,
             on_batch=metrics.observe_batch,
+            cost=lambda item: text_windows(len(item.normalized.text), settings.max_tokens),
+            max_batch_cost=settings.batch_max_windows,
+            express_cost=settings.batch_express_windows,
+            deadline_s=settings.request_deadline_s,
+            on_drained=_trim_after(settings.memory_trim_windows),
         )
         cache = make_cache(settings.redis_url, settings.cache_namespace, settings.cache_max_items)
         app.state.registry = registry
@@ -126,6 +132,18 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
         return response
 
     return app
+
+
+def _trim_after(windows: int) -> Callable[[int], None] | None:
+    """The batcher's ``on_drained``: give freed memory back once ``windows`` or more were computed."""
+    if windows <= 0:
+        return None
+
+    def trim(spent: int) -> None:
+        if spent >= windows:
+            release_memory()
+
+    return trim
 
 
 def _warm_up(registry: Registry, max_batch: int) -> None:

@@ -28,6 +28,8 @@ class ErrorType(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     QUEUE_FULL = "queue_full"
+    COST_LIMIT_EXCEEDED = "cost_limit_exceeded"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
     NOT_READY = "not_ready"
     NOT_FOUND = "not_found"
     INVALID_UPLOAD = "invalid_upload"
@@ -54,6 +56,8 @@ STATUS = {
     ErrorType.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorType.PAYLOAD_TOO_LARGE: 413,
     ErrorType.QUEUE_FULL: 429,
+    ErrorType.COST_LIMIT_EXCEEDED: 413,
+    ErrorType.DEADLINE_EXCEEDED: 503,
     ErrorType.NOT_READY: 503,
     ErrorType.NOT_FOUND: 404,
     ErrorType.INVALID_UPLOAD: 422,

@@ -28,7 +28,27 @@ class Settings(ModelSettings):
     # How long a batch that already holds two or more requests waits for more (a lone request never
     # waits: models/batcher.py). Under load the batch fills from the queue while the previous one runs.
     batch_max_wait_ms: float = Field(2.0, ge=0.0, le=1000.0)
-    batch_queue_size: int = Field(2048, ge=1)
+    # Fair sharing (models/batcher.py): work is counted in encoder windows (up to 248 characters each,
+    # at most 16 per message), admitted and scheduled by that cost, not by messages.
+    batch_queue_size: int = Field(2048, ge=1, description="Windows queued at most; 429 queue_full beyond")
+    batch_max_windows: int = Field(
+        8, ge=1, le=4096, description="Windows per model call: a short request waits for at most one such slice"
+    )
+    batch_express_windows: int = Field(
+        2, ge=0, le=16, description="Messages of at most this many windows run beside a big slice (0: they wait)"
+    )
+    request_max_windows: int = Field(
+        512, ge=16, description="Windows one /v1/analyze/batch request may cost (413 cost_limit_exceeded: use /v1/jobs)"
+    )
+    request_deadline_s: float = Field(
+        60.0, gt=0, description="Work still queued this long after it arrived is dropped (503 deadline_exceeded)"
+    )
+    health_max_queue_wait_s: float = Field(
+        2.0, gt=0, description="/health says degraded while a queued request has waited longer than this"
+    )
+    memory_trim_windows: int = Field(
+        64, ge=0, description="After this many windows, an idle batcher returns freed memory to the system (0: never)"
+    )
 
     cache_ttl_s: int = Field(7 * 24 * 3600, ge=1)
     cache_max_items: int = Field(50_000, ge=0, description="In-process LRU size; 0 disables")

@@ -7,12 +7,13 @@ limits from the settings) and never to a 500.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from models.batcher import QueueFullError
+from models.batcher import DeadlineExceededError, QueueFullError
 from models.pipeline import AnalysisInput, Turn
 from models.schema import Analysis
 from models.text import is_blank
@@ -44,11 +45,21 @@ _MESSAGE_ERRORS = (
     ErrorType.VALIDATION,
     ErrorType.ANALYSIS_FAILED,
     ErrorType.QUEUE_FULL,
+    ErrorType.DEADLINE_EXCEEDED,
     ErrorType.NOT_READY,
     ErrorType.STORE_UNAVAILABLE,
 )
 #: Request bodies these routes read themselves; ``service.openapi`` adds them to the spec's components.
 BODIES: tuple[type[BaseModel], ...] = (AnalyzeRequest, BatchRequest)
+
+#: How often a waiting request checks whether its client is still there.
+DISCONNECT_POLL_S = 0.25
+#: Status logged for a request whose client went away before its answer (nginx's convention; nobody reads it).
+CLIENT_CLOSED = 499
+
+
+class ClientGoneError(Exception):
+    """The client disconnected while its messages waited or ran; their remaining work was dropped."""
 
 
 def _check_text(text: str, settings: Settings, where: str) -> None:
@@ -80,13 +91,33 @@ def _ready(request: Request) -> None:
         raise ApiError(ErrorType.NOT_READY, "models are loading", headers={"Retry-After": "5"})
 
 
+async def _unless_disconnected(request: Request, items: list[AnalysisInput], use_cache: bool) -> list[bytes]:
+    """The answers, unless the client goes away first: then the work is cancelled (the batcher skips
+    the messages not yet computed) and :class:`ClientGoneError` is raised."""
+    work = asyncio.ensure_future(request.app.state.service.analyze(items, use_cache))
+    try:
+        while True:
+            done, _ = await asyncio.wait({work}, timeout=DISCONNECT_POLL_S)
+            if done:
+                result: list[bytes] = work.result()
+                return result
+            if await request.is_disconnected():
+                raise ClientGoneError
+    finally:
+        if not work.done():
+            work.cancel()
+
+
 async def _run(request: Request, items: list[AnalysisInput], use_cache: bool, batch: bool) -> list[bytes]:
     try:
-        result: list[bytes] = await request.app.state.service.analyze(items, use_cache)
-        return result
+        return await _unless_disconnected(request, items, use_cache)
     except QueueFullError:
         raise ApiError(
             ErrorType.QUEUE_FULL, "too many messages in flight; retry shortly", {"Retry-After": "1"}
+        ) from None
+    except DeadlineExceededError:
+        raise ApiError(
+            ErrorType.DEADLINE_EXCEEDED, "the service is overloaded; the request waited too long", {"Retry-After": "5"}
         ) from None
     except MessageFailedError as exc:  # this request's message only; the requests batched with it were answered
         where = f"items[{exc.index}]: " if batch else ""
@@ -111,7 +142,10 @@ async def analyze_one(request: Request, format: Literal["json", "html"] = "json"
     await request.app.state.limiter.charge_messages(tenant_of(request), 1)  # the tenant's messages per minute
     _ready(request)
     options = body.options.model_dump(exclude={"cache"})
-    [answer] = await _run(request, [_input(body, options)], body.options.cache, batch=False)
+    try:
+        [answer] = await _run(request, [_input(body, options)], body.options.cache, batch=False)
+    except ClientGoneError:
+        return Response(status_code=CLIENT_CLOSED)
     if body.dataset is not None:
         await store_answers(request, body.dataset, [body], [answer], bool(options.get("include_pii")))
     if format == "html":
@@ -128,9 +162,13 @@ async def analyze_one(request: Request, format: Literal["json", "html"] = "json"
     response_model=BatchResponse,
     summary="Analyse up to `max_batch_items` messages in one call",
     openapi_extra=request_body(BatchRequest),
-    responses=error_responses(*_MESSAGE_ERRORS, ErrorType.TOO_MANY_ITEMS),
+    responses=error_responses(*_MESSAGE_ERRORS, ErrorType.TOO_MANY_ITEMS, ErrorType.COST_LIMIT_EXCEEDED),
 )
 async def analyze_batch(request: Request) -> Response:
+    """Work is counted in encoder windows (up to 248 characters of a message each, at most 16 per
+    message): a request over `request_max_windows` is refused up front (413 `cost_limit_exceeded`);
+    send it as a job (`POST /v1/jobs`). Admitted requests are computed in slices interleaved with
+    other clients' requests."""
     settings: Settings = request.app.state.settings
     limit = settings.max_batch_items * (settings.max_text_chars * _BYTES_PER_CHAR + 512) + _BODY_OVERHEAD
     body = await parse_json_body(request, BatchRequest, limit)
@@ -142,7 +180,17 @@ async def analyze_batch(request: Request) -> Response:
     _ready(request)
     options = body.options.model_dump(exclude={"cache"})
     inputs = [_input(item, options) for item in body.items]
-    answers = await _run(request, inputs, body.options.cache, batch=True)
+    cost = request.app.state.service.batcher.cost(inputs)
+    if cost > settings.request_max_windows:
+        raise ApiError(
+            ErrorType.COST_LIMIT_EXCEEDED,
+            f"the batch costs {cost} encoder windows; the limit per request is {settings.request_max_windows} "
+            "(request_max_windows): send it as a job with POST /v1/jobs",
+        )
+    try:
+        answers = await _run(request, inputs, body.options.cache, batch=True)
+    except ClientGoneError:
+        return Response(status_code=CLIENT_CLOSED)
     if body.dataset is not None:
         await store_answers(request, body.dataset, list(body.items), answers, bool(options.get("include_pii")))
     return Response(b'{"items":[' + b",".join(answers) + b"]}", media_type="application/json")
