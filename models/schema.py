@@ -93,7 +93,9 @@ class Entity(_Out):
         None,
         description="Normalised value: MONEY {amount, currency}; DATETIME {value, grain} (ISO 8601, resolved against "
         "received_at) or {duration}; PHONE {e164, kind}; ID_NUMBER {kind, value}; ORDER_ID {value, format, carrier}; "
-        "EMAIL / URL the value; personal data masked unless include_pii.",
+        "EMAIL / URL the value; ORG {id, name, kind, known}: one id per responsible party whatever the spelling "
+        "(京东 / 京東 / JD -> jd; unknown organisations x:<folded name>); PRODUCT {id, name, brand, model} (brand = "
+        "the brand's party id); personal data masked unless include_pii.",
     )
     confidence: float = Field(
         description="Patterns: how strongly validation and context support the reading; statistical NER: the "

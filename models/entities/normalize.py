@@ -11,7 +11,8 @@
 | URL | the URL as sent (set from the original text) | no |
 | PERSON | null | yes |
 | LOCATION | ``{"address": true}`` for street addresses (pii), else null | addresses only |
-| ORG, PRODUCT | null | no |
+| ORG | ``{"id", "name", "kind", "known", "shop"?}``: one id per party (``models.entities.parties``) | no |
+| PRODUCT | ``{"id", "name", "brand", "model"}``: the brand's party id and the model | no |
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from models.entities.identifiers import IdMatch, card_issuer
 from models.entities.lexicon import load
 from models.entities.money import MoneyMatch
+from models.entities.parties import org_value, product_value
 from models.entities.structured import Payload
 from models.entities.timex import Timex
 
@@ -55,6 +57,10 @@ def normalized_value(
         return text.lower(), True
     if label == "LOCATION":
         return ({"address": True}, True) if is_address(text) else (None, False)
+    if label == "ORG":
+        return org_value(text), False
+    if label == "PRODUCT":
+        return product_value(text), False
     return None, label in PII_TYPES
 
 
