@@ -8,6 +8,8 @@ over a padded batch of windows, ``postprocess`` pools the states back per messag
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -78,6 +80,7 @@ class OnnxEncoder:
         threads: int = 0,
         max_tokens: int = 256,
         max_windows: int = 16,
+        streams: int = 0,
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -98,6 +101,12 @@ class OnnxEncoder:
         self.eos = self._special("</s>")
         self.pad = self._special("<pad>")
         self.session = cpu_session(model_file, threads)
+        # int8 runs one window per call (see ``_run``); the windows of a batch then run as ``streams``
+        # concurrent calls of the same session (ONNX Runtime releases the GIL and ``run`` is thread-safe).
+        # The answers do not change: each window is still computed alone, and the integer GEMMs give the
+        # same bits whatever thread computes them (``tests/test_encoder_streams.py``).
+        self.streams = (streams or os.cpu_count() or 1) if precision == "int8" else 1
+        self._pool = ThreadPoolExecutor(self.streams, thread_name_prefix="tousu-encoder") if self.streams > 1 else None
 
     def _special(self, token: str) -> int:
         idx = self.tokenizer.token_to_id(token)
@@ -108,6 +117,12 @@ class OnnxEncoder:
     @classmethod
     def load(cls, artifact: Path, precision: Precision = "int8", threads: int = 0) -> OnnxEncoder:
         return cls(artifact, precision=precision, threads=threads)
+
+    def close(self) -> None:
+        """Stop the window threads (the session itself is freed with the object)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     # -- contract ------------------------------------------------------------
     def preprocess(self, texts: list[str]) -> list[Tokenized]:
@@ -155,7 +170,12 @@ class OnnxEncoder:
         batch-invariant and runs padded batches.
         """
         if self.precision == "int8" and len(rows) > 1:
-            singles = [self._run([row]) for row in rows]
+            if self._pool is None:
+                singles = [self._run([row]) for row in rows]
+            else:  # longest windows first, so the streams finish together
+                order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+                done = dict(zip(order, self._pool.map(lambda i: self._run([rows[i]]), order), strict=True))
+                singles = [done[i] for i in range(len(rows))]
             length = max(len(r) for r in rows)
             h8 = np.zeros((len(rows), length, self.hidden_size), dtype=np.float32)
             last = np.zeros_like(h8)

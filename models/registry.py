@@ -40,7 +40,13 @@ def load_registry(settings: ModelSettings) -> Registry:
     if not manifest_file.exists():
         raise ArtifactMissingError(f"{manifest_file} not found: run `tousu build` first")
     manifest = json.loads(manifest_file.read_text())
-    encoder = OnnxEncoder(encoder_dir, precision=precision, threads=threads, max_tokens=settings.max_tokens)
+    encoder = OnnxEncoder(
+        encoder_dir,
+        precision=precision,
+        threads=threads,
+        max_tokens=settings.max_tokens,
+        streams=settings.encoder_streams,
+    )
     model_file = f"model.{precision}.onnx"
     specs = [
         ModelSpec(

@@ -28,6 +28,9 @@ class ModelSettings(BaseSettings):
     encoder_precision: Literal["fp32", "int8"] = "int8"
     ort_threads: int = Field(0, ge=0, le=64, description="0 = one per core")
     max_tokens: int = Field(256, ge=16, le=512, description="Encoder window length")
+    encoder_streams: int = Field(
+        0, ge=0, le=64, description="int8: a batch's windows run as this many concurrent calls (0 = one per core)"
+    )
     redis_url: str | None = Field(None, description="Answer cache, job queue and risk repetition counts")
 
     # Topics (models/topics)
