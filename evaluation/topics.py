@@ -363,8 +363,8 @@ def main(argv: Sequence[str] = ()) -> int:
     if args.worker:
         return _worker(args)
 
-    from training.topics.recipe import banking77_categories, embed
     from training.topics.data import benchmark_texts, default_corpus, labelled_sets
+    from training.topics.recipe import banking77_categories, embed
 
     skip = set(filter(None, args.skip.split(",")))
     artifacts = Path(args.artifacts)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from models.encoder import Encoder, EncoderOutput
+from models.encoder import Encoder, EncoderOutput, FloatArray
 from models.pii import mask_evidence, pattern_pii
 from models.schema import Analysis, AnalysisWarning
 from models.sentiment import SentimentModel
@@ -176,8 +176,18 @@ class Analyzer:
 
     def analyze_each(self, items: list[AnalysisInput]) -> list[Analysis | AnalysisFailure]:
         """Answer each item alone as far as its own errors go: whatever fails for one message never fails another."""
+        return self.analyze_with_embeddings(items)[0]
+
+    def analyze_with_embeddings(
+        self, items: list[AnalysisInput]
+    ) -> tuple[list[Analysis | AnalysisFailure], list[FloatArray | None]]:
+        """:meth:`analyze_each` plus each message's e5 embedding (None where the encoder failed).
+
+        Batch jobs keep the embeddings to fit the dataset's own topic model at the end of the job,
+        without a second encoder pass.
+        """
         if not items:
-            return []
+            return [], []
         clock = time.perf_counter()
         encoded = self._encode(items)
         clock = self._observe("encoder", clock)
@@ -192,7 +202,8 @@ class Analyzer:
             self._run_isolated(stage, contexts)
             clock = self._observe(stage.name, clock)
         answers = iter(self._answer(c) for c in contexts)
-        return [ANALYSIS_FAILED if enc is None else next(answers) for enc in encoded]
+        results = [ANALYSIS_FAILED if enc is None else next(answers) for enc in encoded]
+        return results, [None if enc is None else enc.embedding for enc in encoded]
 
     def _encode(self, items: list[AnalysisInput]) -> list[EncoderOutput | None]:
         """The encoder pass of the batch; if it raises, of each message alone (None where that fails too)."""

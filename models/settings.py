@@ -36,6 +36,11 @@ class ModelSettings(BaseSettings):
     # Topics (models/topics)
     taxonomy_path: Path = Field(DEFAULT_TAXONOMY, description="Root-cause taxonomy JSON; edits need no retraining")
     topic_model_dir: Path | None = Field(None, description="Topic model (default: <heads_dir>/topics)")
+    dataset_topics_dir: Path | None = Field(
+        None,
+        description="Topic models that batch jobs fit per dataset; /v1/analyze with a dataset uses its latest "
+        "(service default: <jobs_dir>/topic_models; unset elsewhere: the shipped model only)",
+    )
 
     # Escalation risk (models/risk)
     risk_config_path: Path | None = Field(None, description="Risk config (default: <heads_dir>/risk/risk.json)")

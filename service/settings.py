@@ -76,6 +76,13 @@ class Settings(ModelSettings):
     jobs_queue_name: str = Field("tousu-jobs", description="Redis queue (and key namespace) of job messages")
     alert_share_rise: float = Field(0.20, gt=0, description="Relative rise of a topic/category share that alerts")
     alert_min_count: int = Field(20, ge=1, description="Messages a topic/category needs before it can alert")
+    jobs_dataset_topics: bool = Field(
+        True, description="A job of a dataset fits that dataset's own topic model at its end (needs the [train] extra)"
+    )
+    jobs_topic_min_messages: int = Field(
+        200, ge=20, description="Fewer analysed messages: the job keeps the shipped model's topics (with a warning)"
+    )
+    jobs_topic_history: int = Field(8, ge=1, le=60, description="Runs of a dataset its job report shows topics over")
 
     # Complaint store (service/store): every job message, and /v1/analyze requests that name a dataset.
     store_enabled: bool = Field(True, description="Write analysed messages to the complaint store")
@@ -190,6 +197,16 @@ class Settings(ModelSettings):
         if 0 < self.rate_limit_messages_per_minute < self.max_batch_items:
             raise ValueError("rate_limit_messages_per_minute must be 0 or at least max_batch_items (a batch fits)")
         return self
+
+    @model_validator(mode="after")
+    def _dataset_topics_next_to_jobs(self) -> Settings:
+        if self.dataset_topics_dir is None:  # the jobs write them, /v1/analyze reads them: one default place
+            self.dataset_topics_dir = self.jobs_dir / "topic_models"
+        return self
+
+    @property
+    def dataset_topics_root(self) -> Path:
+        return self.dataset_topics_dir or self.jobs_dir / "topic_models"
 
     def local_use(self) -> bool:
         """Loopback HTTP host and loopback (or no) Redis: what the risk salt check calls local use."""

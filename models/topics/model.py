@@ -30,6 +30,9 @@ from models.topics.taxonomy import l2_rows
 MANIFEST_FILE = "manifest.json"
 EMBEDDINGS_FILE = "topic_embeddings.safetensors"  # bertopic._save_utils.HF_SAFE_WEIGHTS_NAME
 TOPICS_FILE = "topics.json"  # bertopic._save_utils.TOPICS_NAME
+#: Optional tensor next to the topic embeddings: orthonormal brand / product directions that a dataset
+#: model (``models/topics/fit.py``) projects out of every message embedding before comparing.
+BRAND_BASIS = "brand_basis"
 OUTLIER_ID = -1
 OUTLIER_LABEL = "outlier"
 
@@ -63,6 +66,7 @@ class TopicModel:
         version: str,
         sha256: str,
         manifest: dict[str, Any],
+        brand_basis: FloatArray | None = None,
     ) -> None:
         if embeddings.ndim != 2 or embeddings.shape[0] != len(topics):
             raise TopicModelError(f"{embeddings.shape[0]} topic embeddings for {len(topics)} topics")
@@ -70,6 +74,7 @@ class TopicModel:
             raise TopicModelError("probability temperature must be positive")
         self.embeddings = np.asarray(embeddings, dtype=np.float32)
         self._unit = l2_rows(self.embeddings)
+        self.brand_basis = None if brand_basis is None or not brand_basis.shape[0] else brand_basis.astype(np.float32)
         self.topics = topics  # row order of the embeddings
         self.temperature = float(temperature)
         self.version = version
@@ -91,7 +96,8 @@ class TopicModel:
         manifest = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
         bertopic_topics = json.loads((directory / TOPICS_FILE).read_text(encoding="utf-8"))
         raw = (directory / EMBEDDINGS_FILE).read_bytes()
-        embeddings = load_file(str(directory / EMBEDDINGS_FILE))["topic_embeddings"]
+        tensors = load_file(str(directory / EMBEDDINGS_FILE))
+        embeddings = tensors["topic_embeddings"]
         sizes = {int(k): int(v) for k, v in bertopic_topics["topic_sizes"].items()}
         outliers = 1 if OUTLIER_ID in sizes else 0  # BERTopic's ``_outliers``
         entries = {int(t["bertopic_id"]): t for t in manifest["topics"]}
@@ -121,11 +127,17 @@ class TopicModel:
             f"topics-{digest[:12]}",
             digest,
             manifest,
+            tensors.get(BRAND_BASIS),
         )
 
     def similarities(self, embeddings: FloatArray) -> FloatArray:
-        """(N, K) cosine similarities, as ``sklearn.metrics.pairwise.cosine_similarity``."""
-        return np.asarray(l2_rows(np.asarray(embeddings, dtype=np.float32)) @ self._unit.T, dtype=np.float32)
+        """(N, K) cosine similarities, as ``sklearn.metrics.pairwise.cosine_similarity``; a dataset model
+        first removes the brand / product directions it was fitted without."""
+        x = np.asarray(embeddings, dtype=np.float32)
+        if self.brand_basis is not None:
+            unit = l2_rows(x)
+            x = np.asarray(unit - (unit @ self.brand_basis.T) @ self.brand_basis, dtype=np.float32)
+        return np.asarray(l2_rows(x) @ self._unit.T, dtype=np.float32)
 
     def assign(self, embeddings: FloatArray) -> list[Assignment]:
         sims = self.similarities(embeddings)

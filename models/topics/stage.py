@@ -16,25 +16,53 @@ from models.pipeline import Context
 from models.schema import Topic
 from models.spec import ModelSpec
 from models.stages import StageEnv
-from models.topics.model import OUTLIER_ID, OUTLIER_LABEL, TopicModel
+from models.topics.datasets import DatasetTopicModels
+from models.topics.model import OUTLIER_ID, OUTLIER_LABEL, Assignment, TopicModel
 from models.topics.taxonomy import DEFAULT_TEMPERATURE, CategoryMapper, Taxonomy
 
 logger = logging.getLogger(__name__)
 
 
+#: The option (set by the service, never by the caller) that names a dataset's topic model:
+#: ``{"dataset": name, "job": id of the job that fitted it}``; part of the answer cache key.
+DATASET_OPTION = "topic_model"
+
+
 class TopicStage:
     name = "topic"
 
-    def __init__(self, model: TopicModel, categories: CategoryMapper) -> None:
+    def __init__(
+        self, model: TopicModel, categories: CategoryMapper, datasets: DatasetTopicModels | None = None
+    ) -> None:
         self.model = model
         self.categories = categories
+        self.datasets = datasets  # the topic models batch jobs fitted per dataset
         self.version = f"{model.version}+taxonomy-{categories.taxonomy.digest[:8]}"
+
+    def dataset_option(self, dataset: str) -> dict[str, str] | None:
+        """The option that makes a message use ``dataset``'s latest topic model; None when it has none."""
+        if self.datasets is None:
+            return None
+        job = self.datasets.latest_job(dataset)
+        return None if job is None else {"dataset": dataset, "job": job}
+
+    def _model_for(self, ctx: Context) -> TopicModel:
+        chosen = ctx.item.options.get(DATASET_OPTION)
+        if self.datasets is None or not isinstance(chosen, dict):
+            return self.model
+        model = self.datasets.load(str(chosen.get("dataset")), str(chosen.get("job")))
+        return self.model if model is None else model
 
     def run(self, batch: list[Context]) -> None:
         if not batch:
             return
         embeddings = np.stack([c.encoded.embedding for c in batch])
-        assignments = self.model.assign(embeddings)
+        models = [self._model_for(c) for c in batch]
+        by_row: dict[int, Assignment] = {}
+        for model in {id(m): m for m in models}.values():  # one assignment per model in the batch
+            rows = [i for i, m in enumerate(models) if m is model]
+            by_row.update(zip(rows, model.assign(embeddings[rows]), strict=True))
+        assignments = [by_row[i] for i in range(len(batch))]
         categories = self.categories.categorize(embeddings)
         for ctx, a, category in zip(batch, assignments, categories, strict=True):
             outlier = a.topic.id == OUTLIER_ID
@@ -63,7 +91,9 @@ def load_topic_stage(env: StageEnv) -> tuple[TopicStage, ModelSpec] | None:
         logger.warning("topic model was fitted on encoder %s, serving %s", trained_on, env.encoder.version)
     taxonomy = Taxonomy.load(settings.taxonomy_path)
     temperature = float(model.manifest.get("category_temperature", DEFAULT_TEMPERATURE))
-    stage = TopicStage(model, CategoryMapper.build(taxonomy, env.encoder, temperature))
+    categories = CategoryMapper.build(taxonomy, env.encoder, temperature)
+    datasets = DatasetTopicModels(settings.dataset_topics_dir) if settings.dataset_topics_dir else None
+    stage = TopicStage(model, categories, datasets)
     metrics = dict(model.manifest.get("metrics", {}))
     metrics["taxonomy"] = {"path": str(taxonomy.path), "sha256": taxonomy.digest, "categories": list(taxonomy.names)}
     spec = ModelSpec("topic", "bertopic", str(directory), stage.version, model.sha256, metrics)

@@ -37,6 +37,8 @@ class Group:
     label: str | None = None
     keywords: list[str] = field(default_factory=list)
     examples: list[dict[str, Any]] = field(default_factory=list)  # {"score", "pos", "id", "text"}
+    names: dict[str, str] = field(default_factory=dict)  # a dataset topic's name per language
+    facets: dict[str, list[list[Any]]] = field(default_factory=dict)  # ORG / PRODUCT -> [[name, count], ...]
 
     def offer(self, score: float, pos: int, text: str, answer: Analysis) -> None:
         if len(self.examples) >= EXAMPLES_PER_KEY and score <= self.examples[-1]["score"]:
@@ -49,6 +51,8 @@ class Group:
         self.count += other.count
         self.label = self.label or other.label
         self.keywords = self.keywords or other.keywords
+        self.names = self.names or other.names
+        self.facets = self.facets or other.facets
         self.examples.extend(other.examples)
         self._trim()
 
@@ -57,11 +61,28 @@ class Group:
         del self.examples[EXAMPLES_PER_KEY:]
 
     def to_json(self) -> dict[str, Any]:
-        return {"count": self.count, "label": self.label, "keywords": self.keywords, "examples": self.examples}
+        out: dict[str, Any] = {
+            "count": self.count,
+            "label": self.label,
+            "keywords": self.keywords,
+            "examples": self.examples,
+        }
+        if self.names:
+            out["names"] = self.names
+        if self.facets:
+            out["facets"] = self.facets
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Group:
-        return cls(data["count"], data.get("label"), list(data.get("keywords") or []), list(data["examples"]))
+        return cls(
+            data["count"],
+            data.get("label"),
+            list(data.get("keywords") or []),
+            list(data["examples"]),
+            dict(data.get("names") or {}),
+            dict(data.get("facets") or {}),
+        )
 
 
 @dataclass

@@ -94,6 +94,8 @@ class JobFiles:
         if chunks.is_dir():
             for path in chunks.glob("*.in.jsonl"):
                 path.unlink(missing_ok=True)
+            for path in chunks.glob("*.emb.npy"):  # embeddings kept for the dataset topic fit
+                path.unlink(missing_ok=True)
             for path in chunks.glob(".*.tmp"):
                 path.unlink(missing_ok=True)
 

@@ -13,6 +13,8 @@ import html
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from service.jobs.aggregate import ENTITY_TYPES, Aggregate, Group
 from service.jobs.schemas import (
     Alert,
@@ -24,10 +26,12 @@ from service.jobs.schemas import (
     HiddenReport,
     JobReport,
     ReportCounts,
+    RunSummary,
     Share,
 )
 
 TOP_GROUPS = 10
+TOP_TOPICS = 30
 TOP_ENTITIES = 20
 TOP_CHANNELS = 20
 RISK_LEVELS = ("red", "yellow", "blue")
@@ -57,9 +61,50 @@ def _groups(groups: dict[str, Group], analyzed: int, topics: bool) -> list[Group
             count=group.count,
             share=round(group.count / analyzed, 4) if analyzed else 0.0,
             examples=[Example(id=e["id"], text=e["text"]) for e in group.examples],
+            names=group.names,
+            facets={kind: [EntityCount(text=str(n), count=int(c)) for n, c in v] for kind, v in group.facets.items()},
         )
-        for key, group in items[:TOP_GROUPS]
+        for key, group in items[: TOP_TOPICS if topics else TOP_GROUPS]
     ]
+
+
+def _trends(report: JobReport, history: list[dict[str, Any]], threshold: float) -> None:
+    """Each topic's share over the dataset's earlier runs (``history``: newest first) and this one."""
+    runs: list[tuple[RunSummary, dict[str, int]]] = []
+    for raw in reversed(history):
+        try:
+            before = JobReport.model_validate(raw)
+        except ValidationError:
+            continue  # a report of an older version: left out of the trend
+        version = ", ".join(before.model_versions.get("topic", [])) or None
+        runs.append(
+            (
+                RunSummary(
+                    job_id=before.job_id,
+                    created_at=before.created_at,
+                    analyzed=before.counts.analyzed,
+                    topic_model=version,
+                ),
+                before.topic_counts,
+            )
+        )
+    now = RunSummary(
+        job_id=report.job_id,
+        created_at=report.created_at,
+        analyzed=report.counts.analyzed,
+        topic_model=", ".join(report.model_versions.get("topic", [])) or None,
+    )
+    report.topic_runs = [r for r, _ in runs] + [now]
+    for group in report.topics:
+        earlier = [counts.get(group.key, 0) / run.analyzed if run.analyzed else None for run, counts in runs]
+        group.trend = [None if v is None else round(v, 4) for v in earlier] + [group.share]
+        seen = [v for v in earlier if v]
+        if not seen:
+            group.trend_label = "new" if runs else None
+            continue
+        mean = sum(seen) / len(seen)
+        change = (group.share - mean) / mean
+        group.trend_label = "rising" if change > threshold else "falling" if change < -threshold else "steady"
 
 
 def build_report(
@@ -72,7 +117,11 @@ def build_report(
     previous: dict[str, Any] | None,
     threshold: float,
     min_count: int,
+    history: list[dict[str, Any]] | None = None,
+    warnings: list[str] | None = None,
+    topic_model: dict[str, Any] | None = None,
 ) -> JobReport:
+    """``history``: reports of the dataset's earlier runs, newest first (``previous`` is usually the first)."""
     sentiment = _shares(dict(agg.sentiment), SENTIMENTS)
     n_sentiment = sum(agg.sentiment.values())
     negative_rate = round(agg.sentiment["negative"] / n_sentiment, 4) if n_sentiment else None
@@ -117,9 +166,12 @@ def build_report(
         comparison=None,
         alerts=[],
         model_versions=agg.versions,
+        warnings=list(warnings or []),
+        topic_model=topic_model,
     )
     if previous is not None:
         report.comparison, report.alerts = compare(report, previous, threshold, min_count)
+    _trends(report, history or ([] if previous is None else [previous]), threshold)
     return report
 
 
@@ -224,6 +276,7 @@ th{font-weight:600;color:#5b6670}.num{text-align:right;font-variant-numeric:tabu
 .bar{background:#e9edf1;height:.7rem;width:160px;border-radius:3px}.bar>i{display:block;height:100%;border-radius:3px}
 .negative,.red{background:#d64545}.neutral,.yellow{background:#e0b040}.positive,.blue{background:#3d7fd6}
 .alerts{background:#fff4e5;border:1px solid #f0c36d;border-radius:6px;padding:.5rem 1rem}
+.spark{display:inline-flex;align-items:flex-end;height:1.4rem;gap:2px}.spark>i{display:block;width:6px;min-height:1px}
 .ok{color:#2b7a3d}ul.ex{margin:.2rem 0;padding-left:1.1rem;color:#3b4550}small{color:#5b6670}
 """
 
@@ -249,6 +302,60 @@ def _share_table(title: str, shares: dict[str, Share] | None) -> str:
         for k, s in shares.items()
     )
     return f"<h2>{_e(title)}</h2><table><tr><th></th><th>messages</th><th>share</th><th></th></tr>{rows}</table>"
+
+
+def _spark(trend: list[float | None], css: str = "blue") -> str:
+    """Share per run as small inline bars (oldest first), scaled to the largest share of the topic."""
+    top = max((v for v in trend if v), default=0.0) or 1.0
+    bars = "".join(
+        f'<i class="{_e(css)}" title="{_pct(v)}" style="height:{(v or 0) / top * 100:.0f}%"></i>' for v in trend
+    )
+    return f'<span class="spark">{bars}</span>'
+
+
+def _facets(group: GroupReport) -> str:
+    parts = []
+    for kind, title in (("ORG", "parties"), ("PRODUCT", "products")):
+        items = group.facets.get(kind) or []
+        if items:
+            parts.append(f"<small>{title}: {_e(', '.join(f'{i.text} ({i.count})' for i in items))}</small>")
+    return "<br>".join(parts)
+
+
+def _topic_table(report: JobReport) -> str:
+    """Topics with name, size, share per run (trend), facets and examples."""
+    groups = report.topics
+    if not groups:
+        return "<h2>Topics</h2><p><small>none (not served by this deployment, or no messages)</small></p>"
+    runs = report.topic_runs
+    model = report.topic_model
+    if model:
+        stats = model.get("stats", {})
+        head = (
+            f"<p class='meta'>the dataset's own topic model {_e(model.get('version'))}: {stats.get('n_topics')} topics "
+            f"fitted on this dump in {stats.get('total_s')} s; ids matched to the previous run's: "
+            f"{model.get('matched')}, new: {len(model.get('new') or [])}, vanished: {len(model.get('vanished') or [])}"
+            "</p>"
+        )
+    else:
+        head = "<p class='meta'>topics of the shipped generic model</p>"
+    when = " · ".join(_e(r.created_at.strftime("%m-%d")) for r in runs)
+    rows = []
+    for g in groups:
+        examples = "".join(f"<li>{_e(e.text)}</li>" for e in g.examples)
+        other = "".join(
+            f"<br><small>{_e(lang)}: {_e(name)}</small>" for lang, name in g.names.items() if name != g.label
+        )
+        trend = f"{_spark(g.trend)} <small>{_e(g.trend_label or '')}</small>" if len(g.trend) > 1 else ""
+        rows.append(
+            f"<tr><td>{_e(g.label)}{other}<br>{_facets(g)}</td><td class='num'>{g.count}</td>"
+            f"<td class='num'>{_pct(g.share)}</td><td>{trend}</td><td><ul class='ex'>{examples}</ul></td></tr>"
+        )
+    header = (
+        "<tr><th>topic (parties, products)</th><th>messages</th><th>share</th>"
+        f"<th>share per run<br><small>{when}</small></th><th>examples (personal data masked)</th></tr>"
+    )
+    return f"<h2>Topics</h2>{head}<table>{header}{''.join(rows)}</table>"
 
 
 def _group_table(title: str, groups: list[GroupReport]) -> str:
@@ -277,6 +384,9 @@ def render_html(report: JobReport) -> str:
         f"{_e(r.finished_at.isoformat(timespec='seconds'))}<br>{r.counts.total} records: {r.counts.analyzed} analysed, "
         f"{r.counts.failed} bad records</p>",
     ]
+    if r.warnings:
+        items = "".join(f"<li>{_e(w)}</li>" for w in r.warnings)
+        parts.append(f"<h2>Warnings</h2><div class='alerts'><ul>{items}</ul></div>")
     if r.comparison is None:
         parts.append("<h2>Alerts</h2><p><small>no previous completed job of this dataset to compare with</small></p>")
     elif r.alerts:
@@ -298,7 +408,7 @@ def render_html(report: JobReport) -> str:
     if r.handoff is not None:
         parts.append(f"<p>{r.handoff} messages should go to a human now.</p>")
     parts.append(_group_table("Top categories", r.categories))
-    parts.append(_group_table("Top topics", r.topics))
+    parts.append(_topic_table(r))
     parts.append("<h2>Top entities</h2>")
     if r.entities:
         for kind, counts in r.entities.items():

@@ -82,6 +82,11 @@ class Example(BaseModel):
     text: str = Field(description="The message with personal data masked, at most 160 characters.")
 
 
+class EntityCount(BaseModel):
+    text: str
+    count: int
+
+
 class GroupReport(BaseModel):
     key: str = Field(description="Category name or topic id.")
     label: str
@@ -89,11 +94,24 @@ class GroupReport(BaseModel):
     count: int
     share: float = Field(description="Share of analysed messages.")
     examples: list[Example]
+    names: dict[str, str] = Field(default_factory=dict, description="A dataset topic's name per language.")
+    facets: dict[str, list[EntityCount]] = Field(
+        default_factory=dict, description="Topics: the responsible parties (ORG) and products most named in them."
+    )
+    trend: list[float | None] = Field(
+        default_factory=list,
+        description="Topics: share in each of the dataset's last runs, oldest first, this job last (null: absent).",
+    )
+    trend_label: Literal["new", "rising", "falling", "steady"] | None = Field(
+        None, description="This job's share against the mean of the earlier runs (the alert threshold decides)."
+    )
 
 
-class EntityCount(BaseModel):
-    text: str
-    count: int
+class RunSummary(BaseModel):
+    job_id: str
+    created_at: datetime
+    analyzed: int
+    topic_model: str | None = Field(None, description="Version of the topic model of that run.")
 
 
 class ChannelReport(BaseModel):
@@ -159,3 +177,10 @@ class JobReport(BaseModel):
     comparison: Comparison | None = Field(description="Against the previous completed job of the same dataset.")
     alerts: list[Alert]
     model_versions: dict[str, list[str]] = Field(description="More than one version of a model: a mixed-model job.")
+    warnings: list[str] = Field(default_factory=list, description="What the job could not do (it still completed).")
+    topic_model: dict[str, Any] | None = Field(
+        None, description="The dataset topic model this job fitted: version, alignment with the previous, fit time."
+    )
+    topic_runs: list[RunSummary] = Field(
+        default_factory=list, description="The runs the topics' trends cover, oldest first, this job last."
+    )

@@ -259,6 +259,23 @@ class JobStore:
             ).first()
             return None if row is None else cast(dict[str, Any], row[0])
 
+    def recent_reports(self, dataset: str, created_at: float, job_id: str, limit: int = 8) -> list[dict[str, Any]]:
+        """Reports of the dataset's completed jobs created before this one, newest first (topic history)."""
+        with self._session() as s:
+            rows = s.execute(
+                select(JobRow.report)
+                .where(
+                    JobRow.dataset == dataset,
+                    JobRow.state == COMPLETED,
+                    JobRow.created_at < created_at,
+                    JobRow.id != job_id,
+                    JobRow.report.is_not(None),
+                )
+                .order_by(JobRow.created_at.desc())
+                .limit(limit)
+            ).all()
+            return [cast(dict[str, Any], r[0]) for r in rows]
+
     def mark_purged(self, job_id: str, now: float) -> None:
         with self.engine.begin() as c:
             c.execute(update(JobRow).where(JobRow.id == job_id).values(purged_at=now))

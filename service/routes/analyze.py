@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from models.batcher import DeadlineExceededError, QueueFullError
 from models.pipeline import AnalysisInput, Turn
+from models.topics.stage import DATASET_OPTION, TopicStage
 from models.schema import Analysis
 from models.text import is_blank
 from service.analysis import MessageFailedError
@@ -23,7 +24,7 @@ from service.errors import ApiError, ErrorType, error_responses
 from service.openapi import request_body
 from service.routes.body import parse_json_body
 from service.routes.complaints import store_answers
-from service.schemas import AnalyzeRequest, BatchRequest, BatchResponse, MessageFields
+from service.schemas import AnalyzeOptions, AnalyzeRequest, BatchRequest, BatchResponse, MessageFields
 from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["analysis"])
@@ -86,6 +87,19 @@ def _input(message: MessageFields, options: dict[str, Any]) -> AnalysisInput:
     )
 
 
+def _options(request: Request, options: AnalyzeOptions, dataset: str | None) -> dict[str, Any]:
+    """The per-message options; a request that names a ``dataset`` gets that dataset's latest topic model
+    (fitted by its last job), named with the job that fitted it so that cached answers follow refits."""
+    out = options.model_dump(exclude={"cache"})
+    if dataset is not None:
+        for stage in request.app.state.service.analyzer.stages:
+            if isinstance(stage, TopicStage):
+                chosen = stage.dataset_option(dataset)
+                if chosen is not None:
+                    out[DATASET_OPTION] = chosen
+    return out
+
+
 def _ready(request: Request) -> None:
     if not getattr(request.app.state, "ready", False):
         raise ApiError(ErrorType.NOT_READY, "models are loading", headers={"Retry-After": "5"})
@@ -141,7 +155,7 @@ async def analyze_one(request: Request, format: Literal["json", "html"] = "json"
     _check_text(body.text, settings, "")
     await request.app.state.limiter.charge_messages(tenant_of(request), 1)  # the tenant's messages per minute
     _ready(request)
-    options = body.options.model_dump(exclude={"cache"})
+    options = _options(request, body.options, body.dataset)
     try:
         [answer] = await _run(request, [_input(body, options)], body.options.cache, batch=False)
     except ClientGoneError:
@@ -178,7 +192,7 @@ async def analyze_batch(request: Request) -> Response:
         _check_text(item.text, settings, f"items[{i}]: ")
     await request.app.state.limiter.charge_messages(tenant_of(request), len(body.items))
     _ready(request)
-    options = body.options.model_dump(exclude={"cache"})
+    options = _options(request, body.options, body.dataset)
     inputs = [_input(item, options) for item in body.items]
     cost = request.app.state.service.batcher.cost(inputs)
     if cost > settings.request_max_windows:

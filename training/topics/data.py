@@ -191,3 +191,27 @@ def _read_jsonl(path: Path) -> list[Record]:
                 )
             )
     return out
+
+
+def airline_complaints() -> tuple[list[str], list[str], list[str]]:
+    """Negative tweets to six US airlines with the complaint's reason: (texts, reasons, airlines).
+
+    airline_tweets_en, deduplicated on tweet_id, negative tweets with a reason only; the release's
+    "Late Flight" / "Cancelled Flight" substitutions inside texts are undone (they leak the label).
+    The reason (Customer Service Issue, Late Flight, Lost Luggage, ...) is what went wrong; the
+    airline (every tweet @-mentions one) is who it happened with.
+    """
+    from training.sentiment.data import undo_airline_leak
+
+    texts, reasons, airlines = [], [], []
+    seen: set[str] = set()
+    with (data.data_root() / "airline_tweets_en" / "Tweets.csv").open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            text = undo_airline_leak((row.get("text") or "").strip())
+            reason = (row.get("negativereason") or "").strip()
+            if text and reason and row["airline_sentiment"] == "negative" and row["tweet_id"] not in seen:
+                seen.add(row["tweet_id"])
+                texts.append(text)
+                reasons.append(reason)
+                airlines.append(row.get("airline") or "")
+    return texts, reasons, airlines

@@ -1,0 +1,341 @@
+"""A dataset's own topics: the fit (brands out, names, stable ids), the job's "topics" step, /v1/analyze.
+
+The job tests use an encoder that places messages by their theme word (so HDBSCAN has themes to
+find) and the keyword stage of ``tests/jobs_support.py``; the name tests (marked ``model``) fit real
+complaint tweets and Chinese reviews on the served encoder's embeddings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.encoder import EncoderOutput, Tokenized
+from models.fake import FakeEncoder, fake_sentiment
+from models.pipeline import AnalysisInput, Analyzer, Context
+from models.registry import Registry
+from models.spec import ModelSpec
+from models.topics.datasets import DatasetTopicModels
+from models.topics.fit import FitParams, Message, brand_basis, build_message, fit_dataset_topics, project_out
+from models.topics.model import TopicModel
+from models.topics.words import PhraseTokenizer, load_stop_words, mask_spans
+from service.jobs.executor import JobExecutor
+from service.jobs.files import JobFiles
+from service.jobs.queue import LocalQueue
+from service.jobs.schemas import JobReport
+from service.jobs.store import JobStore
+from tests.jobs_support import KeywordStage, job_settings, jsonl, queued_job
+
+THEMES = {"退款": 0, "快递": 1, "屏幕": 2}
+BRANDS = ("华为", "小米", "苹果")
+
+
+class ThemeEncoder(FakeEncoder):
+    """Embeds a message near its theme word's prototype, plus its brand's direction and noise."""
+
+    def __init__(self) -> None:
+        super().__init__(hidden_size=16)
+        rng = np.random.default_rng(0)
+        self.prototypes = rng.standard_normal((len(THEMES) + len(BRANDS), 16)).astype(np.float32)
+
+    def preprocess(self, texts: list[str]) -> list[Tokenized]:
+        return [
+            Tokenized((tuple(ord(c) for c in t),), tuple((i, i + 1) for i in range(len(t))), 0, False) for t in texts
+        ]
+
+    def _one(self, item: Tokenized) -> EncoderOutput:
+        text = "".join(chr(i) for i in item.windows[0])
+        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+        vec = np.random.default_rng(seed).standard_normal(16).astype(np.float32) * 0.15
+        for word, k in THEMES.items():
+            if word in text:
+                vec += self.prototypes[k]
+        for b, brand in enumerate(BRANDS):
+            if brand in text:
+                vec += 1.5 * self.prototypes[len(THEMES) + b]  # a strong brand direction
+        emb = vec / np.linalg.norm(vec)
+        window = np.vstack([vec, vec])
+        return EncoderOutput(vec, vec, emb, item.content_offsets, False, (window,), (window,), 0)
+
+
+def theme_registry() -> Registry:
+    encoder = ThemeEncoder()
+    analyzer = Analyzer(encoder, fake_sentiment(16), (KeywordStage(), BrandStage()))
+    return Registry(analyzer, (ModelSpec("encoder/fake-encoder", "encoder", "-", "fake-1", "0" * 64, {}),))
+
+
+class BrandStage:
+    """Marks the brand names as ORG entities, as the entities stage would."""
+
+    name = "brands"
+    version = "brands-1"
+
+    def run(self, batch: list[Context]) -> None:
+        from models.schema import Entity
+
+        for ctx in batch:
+            text = ctx.item.normalized.original
+            found = list(ctx.fields.get("entities") or [])
+            for brand in BRANDS:
+                start = text.find(brand)
+                if start >= 0:
+                    found.append(Entity(type="ORG", text=brand, start=start, end=start + 2, confidence=0.9, pii=False))
+            ctx.fields["entities"] = found
+
+
+PHRASES = {
+    "退款": ["退款一直没到账", "申请退款被拒绝", "退款审核太慢了", "退款迟迟不处理"],
+    "快递": ["快递三天没更新物流", "快递送错地址了", "快递包装破损", "快递员态度差不送上门"],
+    "屏幕": ["屏幕出现绿线", "屏幕触控失灵", "屏幕漏光严重", "屏幕闪烁发黄"],
+}
+
+
+def themed_records(n: int, seed: int) -> list[dict[str, str]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        theme = list(PHRASES)[i % 3]
+        brand = BRANDS[int(rng.integers(3))]
+        phrase = PHRASES[theme][int(rng.integers(4))]
+        out.append({"id": str(i), "text": f"{brand}{phrase}，第{i}次联系客服"})
+    return out
+
+
+def run_job(store: JobStore, files: JobFiles, settings: object, records: list[dict[str, str]], dataset: str) -> str:
+    job_id = queued_job(store, dataset)
+    files.input_path(job_id).parent.mkdir(parents=True, exist_ok=True)
+    files.input_path(job_id).write_bytes(jsonl(records))
+    executor = JobExecutor(store, files, LocalQueue(1), settings, analyzer=theme_registry().analyzer)  # type: ignore[arg-type]
+    executor.prepare(job_id)
+    for chunk in store.chunks(job_id):
+        executor.run_chunk(job_id, chunk.idx)
+    return job_id
+
+
+def results(files: JobFiles, store: JobStore, job_id: str) -> list[dict[str, object]]:
+    out = []
+    for chunk in store.chunks(job_id):
+        out += [json.loads(line) for line in files.output_path(job_id, chunk.output or "").read_text().splitlines()]
+    return out
+
+
+# -- units ----------------------------------------------------------------------------------------
+def test_brand_directions_are_projected_out() -> None:
+    rng = np.random.default_rng(1)
+    theme = rng.standard_normal((2, 8))
+    brand = rng.standard_normal((2, 8)) * 3
+    emb, msgs = [], []
+    for i in range(200):
+        emb.append(theme[i % 2] + brand[(i // 2) % 2] + rng.standard_normal(8) * 0.1)
+        name = ("acme", "globex")[(i // 2) % 2]
+        msgs.append(Message(f"{name} x", "en", ((0, len(name), "ORG", name),)))
+    x = np.asarray(emb, np.float32)
+    basis = brand_basis(x, msgs, FitParams())
+    assert basis.shape == (1, 8)  # two brands differ along one direction
+    projected = project_out(x, basis)
+    by_brand = [projected[[i for i in range(200) if (i // 2) % 2 == b]].mean(axis=0) for b in (0, 1)]
+    by_theme = [projected[[i for i in range(200) if i % 2 == t]].mean(axis=0) for t in (0, 1)]
+    assert np.linalg.norm(by_brand[0] - by_brand[1]) < 0.05  # brands no longer apart
+    assert np.linalg.norm(by_theme[0] - by_theme[1]) > 0.3  # themes still apart
+
+
+def test_phrases_drop_stop_words_mentions_numbers_and_masked_brands() -> None:
+    tok = PhraseTokenizer()
+    words = tok("@united lost my bag on flight UA1234, customer service never called back. 2 hours!")
+    assert "lost bag" in words and "customer service" in words
+    assert not any(w in {"united", "ua1234", "2", "my", "gone"} for w in words)
+    text = "宝马X5变速箱顿挫异响，发现暂时没办法"
+    masked = mask_spans(text, [(0, 2)])
+    zh = tok(masked)
+    assert "变速箱顿挫" in zh and "宝马" not in zh and not {"发现", "暂时", "觉得", "现在"} & set(zh)
+    assert {"发现", "暂时", "觉得", "现在", "gone"} <= load_stop_words()
+
+
+def test_mentions_become_responsible_party_facets() -> None:
+    m = build_message("@Delta @united lost my bag", "en", [(1, 6, "ORG", "Delta")])
+    assert [s[3] for s in m.spans] == ["@delta", "@united"]  # the entity span inside a mention is not repeated
+
+
+# -- the job's topics step ------------------------------------------------------------------------
+def test_a_dataset_job_fits_its_own_topics_relabels_results_and_keeps_ids_next_night(tmp_path: Path) -> None:
+    settings = job_settings(tmp_path, jobs_chunk_size=100, jobs_topic_min_messages=60)
+    store = JobStore.open(None, settings.jobs_dir)
+    files = JobFiles(settings.jobs_dir)
+    first = run_job(store, files, settings, themed_records(300, seed=1), "shop")
+    job = store.get_job(first)
+    assert job is not None and job.state == "completed"
+    report = JobReport.model_validate(job.report)
+    assert report.topic_model is not None and report.warnings == []
+    assert report.topic_model["stats"]["n_topics"] == 3
+    answers = results(files, store, first)
+    assert len(answers) == 300 and all(str(a["model_versions"]["topic"]).startswith("dataset-") for a in answers)
+    by_theme: dict[str, set[int]] = {}
+    for rec, a in zip(themed_records(300, seed=1), answers, strict=True):
+        theme = next(t for t in PHRASES if t in rec["text"])
+        by_theme.setdefault(theme, set()).add(int(a["topic"]["id"]))  # type: ignore[index]
+    assert all(len(ids) == 1 for ids in by_theme.values())  # the theme decides the topic, not the brand
+    assert len({next(iter(ids)) for ids in by_theme.values()}) == 3
+    for group in report.topics:
+        assert not any(b in group.label for b in BRANDS)  # names say what went wrong
+        theme = next(t for t in PHRASES if t in group.label)
+        assert {f.text for f in group.facets["ORG"]} == set(BRANDS)  # the brands are facets instead
+        assert len(group.examples) == 3 and group.trend == [group.share]
+        assert theme in "".join(e.text for e in group.examples)
+    assert not list(files.chunks_dir(first).glob("*.emb.npy"))  # embeddings deleted after the fit
+    models = DatasetTopicModels(settings.dataset_topics_root)
+    assert models.latest_job("shop") == first
+
+    second = run_job(store, files, settings, themed_records(240, seed=2), "shop")
+    job2 = store.get_job(second)
+    assert job2 is not None
+    report2 = JobReport.model_validate(job2.report)
+    assert report2.topic_model is not None and report2.topic_model["matched"] == 3  # same themes, same ids
+    assert {g.key for g in report2.topics} == {g.key for g in report.topics}
+    assert not [a for a in report2.alerts if a.kind == "new_topic"]
+    assert [r.job_id for r in report2.topic_runs] == [first, second]
+    assert all(len(g.trend) == 2 and g.trend_label == "steady" for g in report2.topics)
+    from service.jobs.report import render_html
+
+    page = render_html(report2)
+    assert "share per run" in page and "parties:" in page and "华为" in page
+    assert models.latest_job("shop") == second
+    store.close()
+
+
+def test_the_job_completes_with_a_warning_when_the_topic_fit_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.jobs.topics as topics
+
+    def broken(*_: object, **__: object) -> object:
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(topics, "fit_dataset_topics", broken)
+    settings = job_settings(tmp_path, jobs_chunk_size=100, jobs_topic_min_messages=60)
+    store = JobStore.open(None, settings.jobs_dir)
+    files = JobFiles(settings.jobs_dir)
+    job_id = run_job(store, files, settings, themed_records(150, seed=3), "shop")
+    job = store.get_job(job_id)
+    assert job is not None and job.state == "completed"
+    report = JobReport.model_validate(job.report)
+    assert report.topic_model is None and "MemoryError" in report.warnings[0]
+    answers = results(files, store, job_id)
+    assert len(answers) == 150 and not any("topic" in a["model_versions"] for a in answers)  # untouched
+    assert {g.key for g in report.topics} <= {"1", "2", "3"}  # the keyword stage's topics stand
+    assert DatasetTopicModels(settings.dataset_topics_root).latest_job("shop") is None
+    store.close()
+
+
+def test_analyze_with_a_dataset_uses_its_latest_model(tmp_path: Path) -> None:
+    from models.topics.stage import DATASET_OPTION, TopicStage
+    from models.topics.taxonomy import CategoryMapper, Taxonomy
+
+    settings = job_settings(tmp_path, jobs_chunk_size=100, jobs_topic_min_messages=60)
+    store = JobStore.open(None, settings.jobs_dir)
+    files = JobFiles(settings.jobs_dir)
+    job_id = run_job(store, files, settings, themed_records(300, seed=1), "shop")
+    datasets = DatasetTopicModels(settings.dataset_topics_root)
+    model = datasets.latest("shop")
+    assert isinstance(model, TopicModel) and model.brand_basis is not None
+    encoder = ThemeEncoder()
+    taxonomy = Taxonomy.load()
+    mapper = CategoryMapper(taxonomy, np.eye(len(taxonomy.names), 16, dtype=np.float32), 0.05)
+    generic = TopicModel(model.embeddings[:1], model.topics[:1], 1.0, "generic", "0", {})  # one topic only
+    stage = TopicStage(generic, mapper, datasets)
+    assert stage.dataset_option("nope") is None
+    option = stage.dataset_option("shop")
+    assert option == {"dataset": "shop", "job": job_id}
+    texts = ["小米快递送错地址了", "苹果屏幕触控失灵"]
+    ctxs = [
+        Context(AnalysisInput.prepare(t, {DATASET_OPTION: option}), "zh", enc)
+        for t, enc in zip(texts, encoder.forward(encoder.preprocess(texts)), strict=True)
+    ]
+    stage.run(ctxs)
+    by_job = {json.loads(line)["id"]: json.loads(line)["topic"]["id"] for line in _lines(files, store, job_id)}
+    same_theme = next(i for i, r in enumerate(themed_records(300, seed=1)) if "快递送错地址" in r["text"])
+    assert ctxs[0].fields["topic"].id == by_job[str(same_theme)]
+    assert ctxs[0].fields["topic"].id != ctxs[1].fields["topic"].id
+    store.close()
+
+
+def _lines(files: JobFiles, store: JobStore, job_id: str) -> list[str]:
+    out: list[str] = []
+    for chunk in store.chunks(job_id):
+        out += files.output_path(job_id, chunk.output or "").read_text().splitlines()
+    return out
+
+
+# -- names on real complaints (served encoder) ----------------------------------------------------------
+_STOP_LIKE = {"发现", "暂时", "觉得", "现在", "gone", "still", "get", "got", "just"}
+
+
+def _airline_sample(n_per: int) -> tuple[list[str], list[str]]:
+    from training.topics.data import airline_complaints
+
+    texts, reasons, _ = airline_complaints()
+    keep = ("Lost Luggage", "Cancelled Flight", "Late Flight", "Flight Attendant Complaints")
+    out_t, out_r = [], []
+    counts = dict.fromkeys(keep, 0)
+    for t, r in zip(texts, reasons, strict=True):
+        if r in counts and counts[r] < n_per:
+            counts[r] += 1
+            out_t.append(t)
+            out_r.append(r)
+    return out_t, out_r
+
+
+def _zh_sample(n_per: int) -> list[str]:
+    from training import data
+
+    kinds = {"酒店": 0, "手机": 0, "水果": 0}
+    out = []
+    for e in data.online_shopping():
+        if e.label == "negative" and e.group in kinds and kinds[e.group] < n_per and len(e.text) >= 8:
+            kinds[e.group] += 1
+            out.append(e.text[:120])
+    return out
+
+
+@pytest.mark.model
+def test_names_are_readable_key_phrases_in_each_language_without_brands_or_stop_words() -> None:
+    from training.topics.analysed import analysed
+
+    en, _ = _airline_sample(120)
+    zh = _zh_sample(120)
+    corpus = analysed(en + zh)
+    fit, _, _, _ = fit_dataset_topics(
+        corpus.messages, corpus.embeddings, FitParams(min_cluster_size=25), embed=_served_embedder()
+    )
+    topics = [t for t in fit.topics if t.id >= 0]
+    assert len(topics) >= 4
+    labels = [t.label for t in topics]
+    assert len(set(labels)) == len(labels)  # distinct
+    handles = {s[3].lstrip("@") for m in corpus.messages for s in m.spans}
+    stop = load_stop_words()
+    for t in topics:
+        phrases = t.label.split(" / ")
+        assert 2 <= len(phrases) <= 4, t.label
+        assert not any(p in _STOP_LIKE or p in stop for p in phrases), t.label
+        assert not all(p.lower() in handles or any(h in p.lower() for h in handles) for p in phrases), t.label
+        assert len(t.representative) == 3
+        main = max(t.languages, key=t.languages.__getitem__)
+        if main == "zh":
+            assert all(re.search(r"[\u4e00-\u9fff]", p) for p in phrases), t.label
+        else:
+            assert all(re.fullmatch(r"[a-z' \-]+", p) for p in phrases), t.label
+    # a mixed dump: names per language where a topic has both
+    assert {"en", "zh"} <= {lang for t in topics for lang in t.names}
+    assert not any(re.search(r"1[3-9]\d{9}", r) for t in topics for r in t.representative)  # PII-masked
+
+
+def _served_embedder():  # type: ignore[no-untyped-def]
+    from models.registry import load_registry
+    from models.settings import ModelSettings
+
+    encoder = load_registry(ModelSettings()).analyzer.encoder
+    return lambda texts: np.stack([o.embedding for o in encoder.forward(encoder.preprocess(texts))])
