@@ -8,6 +8,7 @@ final results: every record exactly once, in input order, bad records at their p
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,9 +18,13 @@ import httpx
 import pytest
 import redis
 
-from service.jobs.store import JobStore
+from service.jobs.files import JobFiles
+from service.jobs.queue import LocalQueue, RedisQueue, make_broker
+from service.jobs.reaper import Reaper
+from service.jobs.store import ChunkPlan, JobStore
 from tests.conftest import REDIS_URL
-from tests.jobs_support import Processes, free_port, wait_until
+from tests.jobs_support import Processes, free_port, job_settings, queued_job, wait_until
+from tests.test_jobs_store import RecordingQueue
 
 N_RECORDS = 3000
 BAD_EVERY = 500  # lines 500, 1000, ... are invalid JSON
@@ -133,6 +138,18 @@ def test_worker_killed_mid_chunk_loses_nothing(
         chunks = store.chunks(job_id)
         killed = next(c for c in chunks if c.idx == idx)
         assert killed.attempts >= 2 and killed.owner is None  # it was run again, by another worker
+        # It went to the front: no chunk sent once, and first started after the re-send, started before the
+        # re-run (but one whose fetch was under way at that moment; a FIFO queue lets every queued one pass).
+        assert killed.enqueued_at is not None and killed.started_at is not None
+        overtook = [
+            c.idx
+            for c in chunks
+            if c.idx != idx
+            and c.attempts == 1
+            and c.started_at
+            and killed.enqueued_at < c.started_at < killed.started_at
+        ]
+        assert len(overtook) <= 1, (overtook, killed.enqueued_at, killed.started_at)
         outputs = sorted(path.name for path in (tmp_path / "jobs" / job_id / "chunks").iterdir())
         assert outputs == sorted(c.output for c in chunks if c.output)  # one results file per chunk, no strays
         assert "lease expired" in p.log("api") + p.log("w1") + p.log("w2") + p.log("w3")
@@ -197,3 +214,64 @@ def test_in_process_api_killed_mid_job_resumes_after_restart(tmp_path: Path, spa
         raise
     finally:
         store.close()
+
+
+# -- a re-sent chunk goes to the front ----------------------------------------------------------------------
+
+
+def test_local_queue_runs_a_resent_chunk_before_the_queued_ones() -> None:
+    queue = LocalQueue(1)
+    seen: list[tuple[str, int]] = []
+    done = threading.Event()
+
+    class Handler:
+        def prepare(self, job_id: str) -> None:
+            self.run_chunk(job_id, -1)
+
+        def run_chunk(self, job_id: str, idx: int) -> None:
+            seen.append((job_id, idx))
+            if len(seen) == 5:
+                done.set()
+
+    for idx in range(3):
+        queue.send_chunk("j", idx)
+    queue.send_prepare("k")
+    queue.send_chunk("j", 7, front=True)  # a killed worker's chunk, re-sent by the reaper
+    queue.start(Handler())
+    try:
+        assert done.wait(10)
+    finally:
+        queue.close()
+    assert seen == [("j", 7), ("j", 0), ("j", 1), ("j", 2), ("k", -1)]
+
+
+@pytest.mark.redis
+def test_redis_queue_puts_a_resent_chunk_at_the_head_of_the_list(redis_client: redis.Redis) -> None:
+    queue = RedisQueue(make_broker(REDIS_URL, f"tousu-test-{uuid.uuid4().hex[:8]}", 2.0))
+    try:
+        normal = [queue.send_chunk("j", idx) for idx in range(3)]
+        resent = queue.send_chunk("j", 9, front=True)
+        waiting = [m.decode() for m in redis_client.lrange(queue.list_key, 0, -1)]
+        assert waiting == [resent, *normal]  # workers fetch from the head (LPOP)
+        redis_client.lpop(queue.list_key)  # a worker fetched it meanwhile
+        assert resent is not None and not queue.to_front(resent)  # then it is not put back: no duplicate
+        assert [m.decode() for m in redis_client.lrange(queue.list_key, 0, -1)] == normal
+    finally:
+        queue.close()
+
+
+def test_reaper_sends_expired_and_lost_chunks_to_the_front(tmp_path: Path, database: str | None) -> None:
+    settings = job_settings(tmp_path, database_url=database, jobs_lease_s=0.2)
+    store = JobStore.open(database, settings.jobs_dir)
+    job_id = queued_job(store)
+    assert store.claim_prepare(job_id, "prep", 30, time.time())
+    assert store.start_running(job_id, "prep", "jsonl", 20, [ChunkPlan(0, 0, 10), ChunkPlan(1, 10, 10)], time.time())
+    store.record_chunk_messages(job_id, {0: "m0", 1: "m1"}, time.time())
+    assert store.claim_chunk(job_id, 0, "killed-worker", 0.2, time.time()) == 1
+    queue = RecordingQueue()
+    queue.forgotten = {"m1"}  # chunk 1's message is gone too (Redis restarted empty)
+    time.sleep(0.5)  # chunk 0's lease has expired
+    result = Reaper(store, JobFiles(settings.jobs_dir), queue, lambda _: False, settings).run_once()
+    assert result.expired == [(job_id, 0)] and result.resent == [(job_id, 1)]
+    assert sorted(queue.sent) == [("chunk", job_id, "0", "front"), ("chunk", job_id, "1", "front")]
+    store.close()

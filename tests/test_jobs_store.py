@@ -28,8 +28,8 @@ class RecordingQueue:
         self.sent.append(("prepare", job_id))
         return f"m{len(self.sent)}"
 
-    def send_chunk(self, job_id: str, idx: int) -> str:
-        self.sent.append(("chunk", job_id, str(idx)))
+    def send_chunk(self, job_id: str, idx: int, front: bool = False) -> str:
+        self.sent.append(("chunk", job_id, str(idx)) + (("front",) if front else ()))
         return f"m{len(self.sent)}"
 
     def lost(self, message_ids: list[str]) -> set[str]:

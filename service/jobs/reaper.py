@@ -14,6 +14,9 @@ Each pass:
 5. files of jobs that ended ``jobs_result_ttl_s`` ago are deleted (retention), those of ``include_pii``
    jobs (raw personal data) ``jobs_pii_result_ttl_s`` ago.
 
+Chunks sent again go to the front of the queue (``JobQueue.send_chunk(front=True)``): they have
+waited long enough already.
+
 Every re-send is a compare-and-set in the database, so several reapers send one message, and
 the handlers are idempotent, so a message that was not lost after all costs a no-op.
 """
@@ -69,7 +72,7 @@ class Reaper:
         out = ReapResult()
         for job_id, idx in store.expired_chunks(now):
             if store.requeue_expired(job_id, idx, now):
-                store.record_chunk_messages(job_id, {idx: queue.send_chunk(job_id, idx)}, time.time())
+                store.record_chunk_messages(job_id, {idx: queue.send_chunk(job_id, idx, front=True)}, time.time())
                 out.expired.append((job_id, idx))
                 logger.warning("job %s chunk %d: lease expired (worker gone); sent again", job_id, idx)
         # Waiting longer than a lease: never sent, or the broker no longer has the message, or a very old send.
@@ -79,7 +82,8 @@ class Reaper:
         for w in chunks:
             assert w.idx is not None
             if self._due(w, now, lost, resend_all) and store.set_chunk_enqueued(w.job_id, w.idx, now, w.enqueued_at):
-                store.record_chunk_messages(w.job_id, {w.idx: queue.send_chunk(w.job_id, w.idx)}, time.time())
+                sent = queue.send_chunk(w.job_id, w.idx, front=True)
+                store.record_chunk_messages(w.job_id, {w.idx: sent}, time.time())
                 out.resent.append((w.job_id, w.idx))
         for w in jobs:
             if self._due(w, now, lost, resend_all) and store.requeue_prepare(w.job_id, now, w.enqueued_at):
