@@ -1,7 +1,7 @@
 """The entity stage behind the HTTP API: masking, redaction, include_pii and the cache, HTML view, no PII in logs/Redis.
 
 The stage is the real one (spaCy pipelines, patterns, LAC); the encoder is the fake one unless the
-served configuration reads the encoder pass (the token branch), because the entity stage does not.
+served configuration reads the encoder pass (the token head or the token branch).
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ RAW = (PHONE, EMAIL, RESIDENT_ID, CARD, NAME, "8613800138000")
 @pytest.fixture(scope="module")
 def entity_registry() -> Registry:
     encoder: Encoder = FakeEncoder()
-    from models.entities.pipeline import EntityConfig
+    from models.entities.pipeline import EntityConfig, head_types
 
     config = EntityConfig.load(DEFAULT_HEADS_DIR / "entities" / "config.json")
-    if "branch" in (config.zh, config.en):
+    head_dir = DEFAULT_HEADS_DIR / "entities" / "token_head"
+    if "branch" in (config.zh, config.en) or head_types(head_dir, "zh") or head_types(head_dir, "en"):
         from models.encoder import OnnxEncoder
 
         encoder = OnnxEncoder(ARTIFACTS / "e5-small", precision="int8", threads=2)

@@ -7,7 +7,7 @@ from collections import defaultdict
 import pytest
 
 from models.entities.lexicon import load
-from models.entities.parties import fold, gazetteer_names, org_value, product_value
+from models.entities.parties import find_party_spans, fold, gazetteer_names, org_value, product_value
 
 
 def test_alias_table_is_unambiguous() -> None:
@@ -92,3 +92,32 @@ def test_gazetteer_leaves_ordinary_words_alone() -> None:
     names = set(gazetteer_names())
     assert {"京東", "JD", "順豐", "中國郵政", "Shopee"} <= names
     assert not {"苹果", "小米", "美的", "RED", "HP"} & names
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "party", "unit"),
+    [
+        ("我在华为官方旗舰店买的手机", "华为官方旗舰店", "huawei", {"shop": True}),
+        ("京东客服中心一直不回", "京东客服中心", "jd", {"department": "客服中心"}),
+        ("Anker旗舰店发错货了", "Anker旗舰店", "x:anker旗舰店", {"kind": "shop"}),
+        ("售后部说不管", "售后部", "x:售后部", {"kind": "department"}),
+    ],
+)
+def test_shops_and_departments_are_parties(text: str, span: str, party: str, unit: dict[str, object]) -> None:
+    [(start, end, _)] = find_party_spans(text)
+    assert text[start:end] == span
+    value = org_value(span)
+    assert value["id"] == party
+    assert unit.items() <= value.items()
+
+
+def test_pipeline_gives_each_spelling_one_party_id() -> None:
+    """Through the served pipelines: 京東 (Traditional, normalised first), 京东 and JD are one id."""
+    from models.entities.pipeline import EntityConfig, EntityPipelines, EntityRequest
+    from models.text import normalize
+
+    pipelines = EntityPipelines.build(EntityConfig())
+    texts = [("在京東買的耳機壞了", "zh"), ("京东的客服不理人", "zh"), ("JD never refunded my order", "en")]
+    found = pipelines.extract([EntityRequest(normalize(t), lang) for t, lang in texts])
+    ids = [{e.normalized["id"] for e in ents if e.type == "ORG" and isinstance(e.normalized, dict)} for ents in found]
+    assert all("jd" in i for i in ids), ids

@@ -34,6 +34,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from models.entities.normalize import normalized_value
+from models.entities.parties import find_party_spans
 from models.entities.products import find_products
 from models.entities.structured import Payload, find_structured
 from models.ort_options import cpu_session
@@ -161,10 +162,12 @@ def make_patterns(nlp: Language, name: str, lang: str) -> PatternComponent:
 
 
 class ProductComponent:
-    """PRODUCT from the brand + model pattern (``models.entities.products``), ranked with the gazetteer."""
+    """PRODUCT from the brand + model pattern (``models.entities.products``) and ORG shops and departments
+    (``models.entities.parties``: 华为官方旗舰店, 京东客服中心, 售后部), ranked with the gazetteer."""
 
     def __call__(self, doc: Doc) -> Doc:
         items = [(s, e, "PRODUCT", EntityInfo("products", "brand_model", 0.9)) for s, e in find_products(doc.text)]
+        items += [(s, e, "ORG", EntityInfo("products", unit, 0.85)) for s, e, unit in find_party_spans(doc.text)]
         _set_group(doc, "products", items)
         return doc
 
@@ -326,6 +329,57 @@ class BranchComponent:
 @Language.factory("tousu_branch_ner", default_config={"directory": "", "encoder_dir": ""})
 def make_branch(nlp: Language, name: str, directory: str, encoder_dir: str) -> BranchComponent:
     return BranchComponent(directory, encoder_dir)
+
+
+class TokenHeadComponent:
+    """The token head (``models.entities.token_head``) on the shared encoder pass, for the types it was chosen for.
+
+    Runs after LAC / spaCy: their spans of the head's types are replaced by the head's, their other
+    spans stay; overlaps are left to ``tousu_resolve`` (same rank, the longer span wins). Without an
+    encoder pass of the expected width (``doc._.trunk``) the earlier spans are kept as they are.
+    """
+
+    def __init__(self, directory: str, lang: str) -> None:
+        from pathlib import Path
+
+        from models.entities.token_head import TokenHead
+
+        self.head = TokenHead.load(Path(directory))
+        self.types = frozenset(self.head.types_for(lang))
+        self.width = self.head.width
+
+    def __call__(self, doc: Doc) -> Doc:
+        from models.entities.token_head import token_states
+
+        trunk = doc._.trunk
+        if not self.types or trunk is None:
+            return doc
+        states = token_states(trunk)
+        if states.shape[1:] != (self.width,):
+            return doc
+        from models.entities.bio import decode
+
+        spans = decode(self.head.proba(states), trunk.offsets, self.head.labels, doc.text)
+        infos = _infos(doc)
+        items = [
+            (s.start_char, s.end_char, s.label_, info_of(s, "statistical") or EntityInfo("statistical"))
+            for s in doc.spans.get("statistical", [])
+            if s.label_ not in self.types
+        ]
+        items += [
+            (s.start, s.end, s.type, EntityInfo("token_head", "", round(s.confidence, 4)))
+            for s in spans
+            if s.type in self.types
+        ]
+        for key in [k for k in infos if k[0] == "statistical"]:
+            del infos[key]
+        _set_group(doc, "statistical", items)
+        return doc
+
+
+@Language.factory("tousu_token_head", default_config={"directory": "", "lang": "zh"})
+def make_token_head(nlp: Language, name: str, directory: str, lang: str) -> TokenHeadComponent:
+    return TokenHeadComponent(directory, lang)
 
 
 # -- resolution and normalisation ---------------------------------------------------------------------------

@@ -8,8 +8,13 @@ itself resolves to the longest alias it starts with (京东客服, 顺丰速运�
 aliases, contains (深圳市顺丰速运有限公司). Unknown organisations get an id from their folded
 surface (``x:`` prefix) so that they still group, one id per spelling.
 
+Shops and departments are found by pattern (:func:`find_party_spans`): a party or a Latin brand
+name + 旗舰店 / 专卖店 / 自营店... (华为官方旗舰店, Anker旗舰店) and an optional party + a department
+word (京东客服中心, 售后部, 物业中心); they resolve to the party they name (``shop`` / ``department``
+say which unit), or to their own ``x:`` id.
+
 ``normalized`` of an ORG: ``{"id", "name", "kind", "known"}`` (kind: platform, carrier, company,
-government, brand, shop; ``shop``: the span names a store of the party, 华为官方旗舰店). Of a
+government, brand, shop, department; ``shop`` / ``department``: the unit of the party the span names). Of a
 PRODUCT: ``{"id", "name", "brand", "model"}`` (``brand`` null when no known brand or product line
 starts it; id ``<brand>:<folded model>``).
 """
@@ -22,13 +27,18 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from models.entities.lexicon import load
+from models.entities.lexicon import alternation, load
 
 #: What follows a party's name inside an ORG span without changing who the party is.
 SHOP_SUFFIX = re.compile(
     r"(?:官方)?(?:旗舰店|旗艦店|专卖店|專賣店|专营店|專營店|自营店|自營店|官方店|网店|網店|门店|門店|店铺|店鋪)$"
 )
 _SPACES = re.compile(r"[\s\u00b7\u30fb·]+")
+_SHOP_WORDS = r"(?:官方)?(?:旗舰店|旗艦店|专卖店|專賣店|专营店|專營店|自营店|自營店|官方店)"
+_DEPARTMENT = re.compile(
+    r"(?:售后|售後|客服|物业|物業|财务|財務|技术支持|技術支持|质检|質檢|投诉|投訴|维修|維修|配送|仓储|倉儲)"
+    r"(?:服务|服務)?(?:部门|部門|中心|部|组|組|站|点|點)$"
+)
 
 
 def fold(text: str) -> str:
@@ -111,17 +121,42 @@ def find_party(text: str) -> tuple[Party, str] | None:
     return None
 
 
+@cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    names = alternation({a for entry in load("parties")["parties"] for a in entry["aliases"]})
+    shop = re.compile(rf"(?:{names}|(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9&'\-]{{1,24}})\s?{_SHOP_WORDS}")
+    dept = re.compile(rf"(?:{names}\s?)?{_DEPARTMENT.pattern[:-1]}")
+    return shop, dept
+
+
+def find_party_spans(text: str) -> list[tuple[int, int, str]]:
+    """Shops and departments by pattern: ``(start, end, "shop" | "department")`` in ``text``."""
+    shop, dept = _patterns()
+    found = [(m.start(), m.end(), "shop") for m in shop.finditer(text)]
+    found += [(m.start(), m.end(), "department") for m in dept.finditer(text)]
+    chosen: list[tuple[int, int, str]] = []
+    for span in sorted(found, key=lambda x: (-(x[1] - x[0]), x[0])):
+        if all(span[1] <= c[0] or span[0] >= c[1] for c in chosen):
+            chosen.append(span)
+    return sorted(chosen)
+
+
 def org_value(text: str) -> dict[str, Any]:
     """``normalized`` of an ORG span (``text``: its normalised-text surface)."""
     found = find_party(text)
-    shop = bool(SHOP_SUFFIX.search(fold(text)))
+    key = fold(text)
+    shop = bool(SHOP_SUFFIX.search(key))
+    department = _DEPARTMENT.search(key)
+    unit = "shop" if shop else "department" if department else None
     if found is None:
         surface = _SPACES.sub(" ", text).strip()
-        return {"id": "x:" + fold(text), "name": surface, "kind": "shop" if shop else None, "known": False}
+        return {"id": "x:" + key, "name": surface, "kind": unit, "known": False}
     party, _ = found
     out: dict[str, Any] = {"id": party.id, "name": party.name, "kind": party.kind, "known": True}
     if shop:
         out["shop"] = True
+    elif department:
+        out["department"] = department.group(0)
     return out
 
 

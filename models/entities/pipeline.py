@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from models.encoder import EncoderOutput
 from models.entities.lexicon import load
+from models.entities.parties import gazetteer_names
 from models.entities.spacy_import import import_spacy
 from models.schema import Entity
 from models.text import NormalizedText
@@ -72,17 +73,35 @@ def _add_common_head(nlp: Language, lang: str) -> None:
         config={"spans_key": "gazetteer", "phrase_matcher_attr": "LOWER", "validate": False},
     )
     orgs = load("organizations")
-    names = sorted({n for key in ("government", "platforms", "carriers", "companies") for n in orgs[key]})
+    names = sorted(
+        {n for key in ("government", "platforms", "carriers", "companies") for n in orgs[key]} | set(gazetteer_names())
+    )
     ruler.add_patterns([{"label": "ORG", "pattern": n} for n in names])  # type: ignore[attr-defined]
     nlp.add_pipe("tousu_products", after="tousu_gazetteer")
 
 
-def _add_tail(nlp: Language) -> None:
+def _add_tail(nlp: Language, head_dir: Path | None = None, lang: str = "zh") -> None:
+    if head_dir is not None and head_types(head_dir, lang):
+        nlp.add_pipe("tousu_token_head", config={"directory": str(head_dir), "lang": lang})
     nlp.add_pipe("tousu_resolve")
     nlp.add_pipe("tousu_normalize")
 
 
-def build_zh(config: EntityConfig, branch_dir: Path | None, encoder_dir: Path | None, threads: int = 0) -> Language:
+def head_types(head_dir: Path | None, lang: str) -> tuple[str, ...]:
+    """The types the token head serves for ``lang`` (``token_head/config.json``; none when it is absent)."""
+    if head_dir is None or not (head_dir / "config.json").is_file() or not (head_dir / "weights.safetensors").is_file():
+        return ()
+    data = json.loads((head_dir / "config.json").read_text(encoding="utf-8"))
+    return tuple(data.get("serve", {}).get(lang, ()))
+
+
+def build_zh(
+    config: EntityConfig,
+    branch_dir: Path | None,
+    encoder_dir: Path | None,
+    threads: int = 0,
+    head_dir: Path | None = None,
+) -> Language:
     spacy = import_spacy()
     import jieba
 
@@ -100,11 +119,13 @@ def build_zh(config: EntityConfig, branch_dir: Path | None, encoder_dir: Path | 
                 "threads": threads,
             },
         )
-    _add_tail(nlp)
+    _add_tail(nlp, head_dir, "zh")
     return nlp
 
 
-def build_en(config: EntityConfig, branch_dir: Path | None, encoder_dir: Path | None) -> Language:
+def build_en(
+    config: EntityConfig, branch_dir: Path | None, encoder_dir: Path | None, head_dir: Path | None = None
+) -> Language:
     spacy = import_spacy()
     nlp: Language
     if config.en == "branch":
@@ -115,33 +136,43 @@ def build_en(config: EntityConfig, branch_dir: Path | None, encoder_dir: Path | 
         nlp = spacy.load(EN_MODEL, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
         _add_common_head(nlp, "en")
         nlp.add_pipe("tousu_spacy_labels", after="ner", config={"confidence": config.confidence.get("spacy", {})})
-    _add_tail(nlp)
+    _add_tail(nlp, head_dir, "en")
     return nlp
 
 
 class EntityPipelines:
     """Chinese + English pipelines; ``extract`` turns messages into answer entities (raw values)."""
 
-    def __init__(self, zh: Language, en: Language, config: EntityConfig) -> None:
+    def __init__(self, zh: Language, en: Language, config: EntityConfig, head: bool = False) -> None:
         self.zh = zh
         self.en = en
         self.config = config
+        self.head = head  # the token head serves some type in some language
 
     @classmethod
     def build(
-        cls, config: EntityConfig, branch_dir: Path | None = None, encoder_dir: Path | None = None, threads: int = 0
+        cls,
+        config: EntityConfig,
+        branch_dir: Path | None = None,
+        encoder_dir: Path | None = None,
+        threads: int = 0,
+        head_dir: Path | None = None,
     ) -> EntityPipelines:
-        """``threads``: intra-op threads of the ONNX sessions the pipelines open (LAC), 0 = one per core."""
+        """``threads``: intra-op threads of the ONNX sessions the pipelines open (LAC), 0 = one per core.
+        ``head_dir``: the token head (``models/heads/entities/token_head``), served for the types its
+        ``config.json`` names; None = LAC / spaCy alone."""
         import_spacy()
         from models.entities.components import register_extensions  # registers the factories too
 
         register_extensions()
-        zh = build_zh(config, branch_dir, encoder_dir, threads)
-        return cls(zh, build_en(config, branch_dir, encoder_dir), config)
+        zh = build_zh(config, branch_dir, encoder_dir, threads, head_dir)
+        en = build_en(config, branch_dir, encoder_dir, head_dir)
+        head = bool(head_types(head_dir, "zh") or head_types(head_dir, "en"))
+        return cls(zh, en, config, head)
 
     @property
     def needs_trunk(self) -> bool:
-        return "branch" in (self.config.zh, self.config.en)
+        return self.head or "branch" in (self.config.zh, self.config.en)
 
     def docs(self, requests: Sequence[EntityRequest]) -> list[Any]:
         """Run the pipelines; returns spaCy Docs in request order (for inspection and rendering)."""

