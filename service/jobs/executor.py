@@ -28,9 +28,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
+import numpy as np
 import orjson
 from pydantic import ValidationError
 
+from models.encoder import FloatArray
 from models.pipeline import ANALYSIS_FAILED, AnalysisFailure, AnalysisInput, Analyzer
 from models.schema import Analysis
 from service.jobs.aggregate import Aggregate
@@ -40,6 +42,7 @@ from service.jobs.queue import JobQueue
 from service.jobs.records import BadRecord, Format, InputError, Record, read_records, record_from_json, sniff
 from service.jobs.report import build_report
 from service.jobs.store import ChunkPlan, JobStore
+from service.jobs.topics import DatasetTopicFitter, embeddings_path
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -125,6 +128,8 @@ class JobExecutor:
         self.owner = owner or worker_id()
         self.stop = stop
         self.on_analysed = on_analysed  # the complaint store's writer; raising fails the chunk (it runs again)
+        # A job of a dataset fits that dataset's own topic model once every chunk is done.
+        self.topics = DatasetTopicFitter(settings, files, analyzer) if settings.jobs_dataset_topics else None
 
     # -- prepare -----------------------------------------------------------------------------------
     def prepare(self, job_id: str) -> None:
@@ -247,7 +252,7 @@ class JobExecutor:
                     "job %s chunk %d: input file missing (is TOUSU_JOBS_DIR shared by all workers?)", job_id, idx
                 )
                 raise
-            done: tuple[list[bytes], Aggregate] | None
+            done: tuple[list[bytes], Aggregate, list[FloatArray]] | None
             if attempt > s.jobs_max_attempts:
                 logger.error("job %s chunk %d: started %d times; reporting its records as failed", job_id, idx, attempt)
                 done = self._give_up(records, attempt - 1)
@@ -261,12 +266,14 @@ class JobExecutor:
                 elif self._job_state(job_id) in (CANCELLED, FAILED):
                     self.store.skip_chunk(job_id, idx, time.time())
                 return
-            lines, agg = done
+            lines, agg, vectors = done
             out = self.files.new_chunk_output(job_id, idx)
             try:
                 with self.files.atomic_writer(out, create_dirs=False) as fh:
                     for line in lines:
                         fh.write(line)
+                if self._fits_topics(job) and vectors:
+                    self._write_embeddings(out, vectors)
             except FileNotFoundError:
                 if self._job_state(job_id) == RUNNING:
                     raise  # the folder vanished under a live job: a real fault, retried by the queue
@@ -274,6 +281,7 @@ class JobExecutor:
                 return
         if not self.store.complete_chunk(job_id, idx, agg.analyzed, agg.failed, out.name, agg.to_json(), time.time()):
             out.unlink(missing_ok=True)  # another run of this chunk counted first, or the job was cancelled
+            embeddings_path(out).unlink(missing_ok=True)
             if self._job_state(job_id) in (CANCELLED, FAILED):
                 self.store.skip_chunk(job_id, idx, time.time())
             return
@@ -287,6 +295,16 @@ class JobExecutor:
             attempt,
         )
         self.finalize(job_id)
+
+    def _fits_topics(self, job: JobRow) -> bool:
+        return self.topics is not None and job.dataset is not None
+
+    def _write_embeddings(self, out: Path, vectors: list[FloatArray]) -> None:
+        """float16 embeddings of the chunk's analysed records, next to its results (deleted after the fit)."""
+        dim = max(v.shape[0] for v in vectors)
+        matrix = np.stack([v if v.shape[0] == dim else np.zeros(dim, np.float32) for v in vectors]).astype(np.float16)
+        with self.files.atomic_writer(embeddings_path(out), create_dirs=False) as fh:
+            np.save(fh, matrix, allow_pickle=False)
 
     def _drop_cancelled_chunk(self, job_id: str, idx: int) -> None:
         """The job was cancelled (or failed) while this chunk ran: mark it skipped, keep none of its files."""
@@ -311,19 +329,23 @@ class JobExecutor:
 
     def _analyse(
         self, job: JobRow, records: list[Record | BadRecord], keeper: LeaseKeeper
-    ) -> tuple[list[bytes], Aggregate] | None:
+    ) -> tuple[list[bytes], Aggregate, list[FloatArray]] | None:
         if self.analyzer is None:
             raise RuntimeError("this process has no analyzer; chunks run in workers")
         good = {i: r for i, r in enumerate(records) if isinstance(r, Record)}
         analyses: dict[int, Analysis | None] = {}
+        embeddings: dict[int, FloatArray | None] = {}
         for batch in self._batches(good):
             if keeper.should_stop():
                 return None
             inputs = [self._input(good[i], job.options) for i in batch]
-            analyses.update(zip(batch, self._analyse_safely(inputs), strict=True))
+            answers, vectors = self._analyse_safely(inputs)
+            analyses.update(zip(batch, answers, strict=True))
+            embeddings.update(zip(batch, vectors, strict=True))
         agg = Aggregate()
         lines: list[bytes] = []
         analysed: list[tuple[Record, Analysis]] = []
+        kept: list[FloatArray] = []  # one per analysed record, in record order: the dataset topic fit reads them
         for i, record in enumerate(records):
             if isinstance(record, BadRecord):
                 agg.add_error(record.error_type)
@@ -338,9 +360,11 @@ class JobExecutor:
             agg.add(record.line, record.text, record.channel, analysis)  # line orders report examples
             lines.append(analysis.model_dump_json().encode() + b"\n")
             analysed.append((record, analysis))
+            vector = embeddings.get(i)
+            kept.append(vector if vector is not None else np.zeros(0, np.float32))
         if self.on_analysed is not None and analysed:
             self.on_analysed(job, analysed)
-        return lines, agg
+        return lines, agg, kept
 
     def _batches(self, good: dict[int, Record]) -> list[list[int]]:
         """Model calls of similar lengths (less padding), capped in count and in characters (bounded memory).
@@ -370,27 +394,30 @@ class JobExecutor:
             record.text, options, record.id, received_at=received, customer_id=record.customer_id
         )
 
-    def _analyse_safely(self, inputs: list[AnalysisInput]) -> list[Analysis | None]:
+    def _analyse_safely(self, inputs: list[AnalysisInput]) -> tuple[list[Analysis | None], list[FloatArray | None]]:
         """One bad message must not sink its batch (``Analyzer.analyze_each`` isolates failures per message);
-        None for a message with no answer, reported as ``analysis_failed``."""
+        None for a message with no answer, reported as ``analysis_failed``. Each answer comes with its e5
+        embedding (kept for the dataset's topic fit)."""
         assert self.analyzer is not None
         try:
-            results = self.analyzer.analyze_each(inputs)
+            results, vectors = self.analyzer.analyze_with_embeddings(inputs)
         except Exception as exc:  # a bug outside the per-message isolation: still one message at a time
             logger.warning("a batch of %d failed (%s); analysing one by one", len(inputs), type(exc).__name__)
-            results = [self._analyse_alone(item) for item in inputs]
-        return [r if isinstance(r, Analysis) else None for r in results]
+            alone = [self._analyse_alone(item) for item in inputs]
+            results, vectors = [r for r, _ in alone], [v for _, v in alone]
+        return [r if isinstance(r, Analysis) else None for r in results], vectors
 
-    def _analyse_alone(self, item: AnalysisInput) -> Analysis | AnalysisFailure:
+    def _analyse_alone(self, item: AnalysisInput) -> tuple[Analysis | AnalysisFailure, FloatArray | None]:
         assert self.analyzer is not None
         try:
-            return self.analyzer.analyze_each([item])[0]
+            results, vectors = self.analyzer.analyze_with_embeddings([item])
+            return results[0], vectors[0]
         except Exception as exc:
             logger.warning("a message failed analysis (%s)", type(exc).__name__)
-            return ANALYSIS_FAILED
+            return ANALYSIS_FAILED, None
 
     @staticmethod
-    def _give_up(records: list[Record | BadRecord], attempts: int) -> tuple[list[bytes], Aggregate]:
+    def _give_up(records: list[Record | BadRecord], attempts: int) -> tuple[list[bytes], Aggregate, list[FloatArray]]:
         """Workers died on this chunk every time (a poison message?): report its records, finish the job."""
         agg = Aggregate()
         lines: list[bytes] = []
@@ -402,7 +429,7 @@ class JobExecutor:
             )
             agg.add_error(bad.error_type)
             lines.append(orjson.dumps(bad.to_json()) + b"\n")
-        return lines, agg
+        return lines, agg, []
 
     # -- finish ------------------------------------------------------------------------------------
     def finalize(self, job_id: str) -> bool:
@@ -415,18 +442,29 @@ class JobExecutor:
         agg = Aggregate()
         for chunk in chunks:
             agg.merge(Aggregate.from_json(chunk.aggregate or {}))
-        previous = self.store.previous_report(job.dataset, job.created_at, job.id) if job.dataset else None
+        fitted = None
+        warnings: list[str] = []
+        if self.topics is not None and job.dataset is not None:
+            # Before the inputs go: the fit reads the texts; it relabels the results and ``agg.topics``.
+            fitted, warning = self.topics.fit(job, chunks, agg)
+            if warning:
+                warnings.append(warning)
+        limit = self.settings.jobs_topic_history - 1  # earlier runs; this job is the last of the trend
+        history = self.store.recent_reports(job.dataset, job.created_at, job.id, limit) if job.dataset else []
+        previous = history[0] if history else None
         now = time.time()
         args = (job.id, job.dataset, job.created_at, now, job.total or 0, agg)
         limits = (self.settings.alert_share_rise, self.settings.alert_min_count)
         try:
-            report = build_report(*args, previous, *limits)
+            report = build_report(*args, previous, *limits, history=history, warnings=warnings, topic_model=fitted)
         except ValidationError:  # a report stored by an older version: finish without the comparison
             logger.warning("job %s: the previous report of its dataset is unreadable; no comparison", job_id)
-            report = build_report(*args, None, *limits)
+            report = build_report(*args, None, *limits, warnings=warnings, topic_model=fitted)
         versions = {name: seen[0] for name, seen in agg.versions.items() if seen}
         if not self.store.finish_job(job_id, report.model_dump(mode="json"), versions, now):
             return False
+        if fitted is not None and self.topics is not None and job.dataset is not None:
+            self.topics.publish(job.dataset, job.id)
         self.files.delete_inputs(job_id)
         self.files.delete_unreferenced_outputs(job_id, {c.output for c in chunks if c.output})
         logger.info(
