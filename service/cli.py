@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -124,7 +125,12 @@ def _analyze(args: argparse.Namespace) -> int:
             print(f"tousu analyze: no such file: {args.input}", file=sys.stderr)
             return 2
         return analyze_remote(
-            args.server, Path(args.input), Path(args.output), dataset=args.dataset, progress=not args.no_progress
+            args.server,
+            Path(args.input),
+            Path(args.output),
+            dataset=args.dataset,
+            progress=not args.no_progress,
+            api_key=os.environ.get("TOUSU_API_KEY"),  # the server's key for this client (never a flag: ps shows flags)
         )
     try:
         return analyze_file(
@@ -201,7 +207,11 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--batch-size", type=int, default=32)
     a.add_argument("--no-progress", action="store_true")
     a.add_argument("--html", action="store_true", help="also render entities with displacy to OUTPUT with .html")
-    a.add_argument("--server", metavar="URL", help="submit to a running service as a batch job instead of locally")
+    a.add_argument(
+        "--server",
+        metavar="URL",
+        help="submit to a running service as a batch job instead of locally (its API key: TOUSU_API_KEY)",
+    )
     a.add_argument("--dataset", help="with --server: dataset name (the report compares with its previous job)")
     a.set_defaults(fn=_analyze)
 

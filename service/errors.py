@@ -42,6 +42,7 @@ class ErrorType(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     UNAUTHORIZED = "unauthorized"
     RATE_LIMITED = "rate_limited"
+    FORBIDDEN = "forbidden"
     INTERNAL = "internal_error"
 
 
@@ -70,6 +71,7 @@ STATUS = {
     ErrorType.METHOD_NOT_ALLOWED: 405,
     ErrorType.UNAUTHORIZED: 401,
     ErrorType.RATE_LIMITED: 429,
+    ErrorType.FORBIDDEN: 403,
     ErrorType.INTERNAL: 500,
 }
 

@@ -83,6 +83,9 @@ class Settings(ModelSettings):
         200, ge=20, description="Fewer analysed messages: the job keeps the shipped model's topics (with a warning)"
     )
     jobs_topic_history: int = Field(8, ge=1, le=60, description="Runs of a dataset its job report shows topics over")
+    jobs_topic_min_cluster_size: int = Field(
+        0, ge=0, description="Fewest messages of a dataset topic (0: sqrt(messages)/2, bounded to 10..200)"
+    )
 
     # Complaint store (service/store): every job message, and /v1/analyze requests that name a dataset.
     store_enabled: bool = Field(True, description="Write analysed messages to the complaint store")
@@ -132,12 +135,17 @@ class Settings(ModelSettings):
     rate_limit_messages_per_minute: int = Field(
         6000, ge=0, description="Messages analysed per minute per tenant (/v1/analyze*; with keys; 0: no limit)"
     )
+    store_tenants: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="With keys: the tenants whose jobs and /v1/analyze datasets feed the complaint store and who may "
+        "read it (/v1/complaints, /v1/stats, /v1/alerts); comma-separated. Others get 403 forbidden",
+    )
     jobs_max_concurrent: int = Field(4, ge=0, description="Queued or running jobs per tenant (with keys; 0: no limit)")
     jobs_pii_result_ttl_s: int = Field(
         24 * 3600, ge=60, description="include_pii jobs' results are deleted this long after the end (if < result TTL)"
     )
 
-    @field_validator("jobs_url_prefixes", mode="before")
+    @field_validator("jobs_url_prefixes", "store_tenants", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

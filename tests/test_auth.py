@@ -3,6 +3,7 @@ check, `tousu keys`, and the job table's upgrade for tenants and personal-data r
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -358,3 +359,58 @@ def test_settings_of_the_environment_are_not_secrets_in_logs(
     with caplog.at_level(logging.DEBUG):
         create_app(settings, registry_loader=lambda _: make_registry())
     assert "2 tenant(s)" in caplog.text and ACME_KEY not in caplog.text
+
+
+# -- the complaint store: one organisation's, for the tenants of TOUSU_STORE_TENANTS ---------------------------
+
+
+async def test_only_store_tenants_feed_and_read_the_complaint_store(tmp_path: Path) -> None:
+    client = await JobClient(job_settings(tmp_path, api_keys=KEYS, store_tenants="acme", rate_limit_rps=0)).start()
+    client.http.headers.update(bearer(ACME_KEY))
+    globex = other_tenant(client)
+    try:
+        for path in ("/v1/complaints", "/v1/stats", "/v1/alerts", "/v1/complaints/shop/m1"):
+            r = await globex.get(path)
+            assert r.status_code == 403 and r.json()["error_type"] == "forbidden", path
+        patched = await globex.patch("/v1/complaints/shop/m1", json={"status": "resolved"})
+        assert patched.status_code == 403
+        stored = await globex.post("/v1/analyze", json={"text": "退款还没到账", "dataset": "shop", "id": "m1"})
+        assert stored.status_code == 403
+        assert (await globex.post("/v1/analyze", json={"text": "退款还没到账"})).status_code == 200  # no dataset
+        theirs = await globex.post(
+            "/v1/jobs", content=jsonl([{"id": "m1", "text": "快递三天没动"}]), params={"dataset": "shop"}
+        )
+        mine = await client.submit(jsonl([{"id": "m2", "text": "屏幕有坏点"}]), dataset="shop")
+        await client.wait(mine)
+        for _ in range(600):  # globex's job, seen through globex's key
+            if (await globex.get(f"/v1/jobs/{theirs.json()['id']}")).json()["state"] == "completed":
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("globex's job did not complete")
+        items = (await client.http.get("/v1/complaints", params={"dataset": "shop"})).json()["items"]
+        assert [i["id"] for i in items] == ["m2"]  # globex's job never reached the shared store
+    finally:
+        await globex.aclose()
+        await client.stop()
+
+
+def test_tousu_analyze_server_sends_the_key_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[str | None] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization"))
+        return httpx.Response(401, json={"error": "unknown API key", "error_type": "unauthorized"})
+
+    real = httpx.Client
+    monkeypatch.setattr(httpx, "Client", lambda **kw: real(transport=httpx.MockTransport(refuse), **kw))
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(jsonl([{"text": "退款还没到账"}]))
+    monkeypatch.setenv("TOUSU_API_KEY", ACME_KEY)
+    args = ["analyze", "--server", "http://tousu", "--input", str(src), "--output", str(tmp_path / "o.jsonl")]
+    assert cli.main(args) == 2
+    assert seen == [f"Bearer {ACME_KEY}"]
+    err = capsys.readouterr().err
+    assert "unknown API key (unauthorized)" in err and ACME_KEY not in err

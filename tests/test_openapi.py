@@ -34,6 +34,9 @@ EXPECTED = {
 }
 #: API keys and per-tenant limits (service/auth.py, service/ratelimit.py) apply to every /v1/* route.
 EXPECTED = {op: codes | {401, 429} if op[1].startswith("/v1/") else codes for op, codes in EXPECTED.items()}
+#: ... and the complaint store only to the tenants of TOUSU_STORE_TENANTS (403 forbidden), /v1/analyze's `dataset` too.
+STORE = ("/v1/analyze", "/v1/complaints", "/v1/stats", "/v1/alerts")
+EXPECTED = {op: codes | {403} if op[1].startswith(STORE) else codes for op, codes in EXPECTED.items()}
 
 
 @pytest.fixture

@@ -41,7 +41,9 @@ def analyze_remote(
     dataset: str | None = None,
     progress: bool = True,
     poll_s: float = 1.0,
+    api_key: str | None = None,
 ) -> int:
+    """``api_key``: sent as ``Authorization: Bearer`` (``tousu analyze`` reads it from ``TOUSU_API_KEY``)."""
     import httpx
     from tqdm import tqdm
 
@@ -50,7 +52,8 @@ def analyze_remote(
     params = {k: v for k, v in {"dataset": dataset, "format": fmt}.items() if v}
     size = src.stat().st_size
     timeout = httpx.Timeout(60.0, read=600.0)
-    with httpx.Client(base_url=server.rstrip("/"), timeout=timeout) as client:
+    auth = {"authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=server.rstrip("/"), timeout=timeout, headers=auth) as client:
         with tqdm(total=size, unit="B", unit_scale=True, desc="upload", disable=not show) as bar:
 
             def body() -> Iterator[bytes]:

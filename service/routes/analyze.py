@@ -49,6 +49,7 @@ _MESSAGE_ERRORS = (
     ErrorType.DEADLINE_EXCEEDED,
     ErrorType.NOT_READY,
     ErrorType.STORE_UNAVAILABLE,
+    ErrorType.FORBIDDEN,  # a `dataset` from a tenant outside TOUSU_STORE_TENANTS
 )
 #: Request bodies these routes read themselves; ``service.openapi`` adds them to the spec's components.
 BODIES: tuple[type[BaseModel], ...] = (AnalyzeRequest, BatchRequest)

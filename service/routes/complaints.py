@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from models.schema import Analysis
+from service.auth import tenant_of
 from service.errors import ApiError, ErrorType, error_responses
 from service.jobs.schemas import DATASET_PATTERN
 from service.routes.body import parse_json_body, validation_error
@@ -216,7 +217,16 @@ def _runtime(request: Request) -> StoreRuntime:
     return runtime
 
 
+def _check_tenant(request: Request) -> None:
+    """The store holds one organisation's complaints, not split by tenant: with API keys, only the tenants of
+    ``TOUSU_STORE_TENANTS`` may write (``dataset`` on /v1/analyze), read or update it."""
+    tenant = tenant_of(request)
+    if tenant is not None and tenant not in request.app.state.settings.store_tenants:
+        raise ApiError(ErrorType.FORBIDDEN, "this key's tenant may not use the complaint store (TOUSU_STORE_TENANTS)")
+
+
 async def _store(request: Request) -> ComplaintStore:
+    _check_tenant(request)
     runtime = _runtime(request)
     try:
         return await asyncio.to_thread(runtime.get)
@@ -330,7 +340,7 @@ def _iter_jsonl(items: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     openapi_extra=_params(ListQuery),
     responses={
         200: {"content": {"text/csv": {}, "application/x-ndjson": {}}},
-        **error_responses(ErrorType.VALIDATION, ErrorType.STORE_UNAVAILABLE),
+        **error_responses(ErrorType.VALIDATION, ErrorType.STORE_UNAVAILABLE, ErrorType.FORBIDDEN),
     },
 )
 async def list_complaints(request: Request) -> Response:
@@ -356,7 +366,7 @@ async def list_complaints(request: Request) -> Response:
     "/complaints/{dataset}/{message_id:path}",
     response_model=ComplaintItem,
     summary="One stored complaint",
-    responses=error_responses(ErrorType.NOT_FOUND, ErrorType.STORE_UNAVAILABLE),
+    responses=error_responses(ErrorType.NOT_FOUND, ErrorType.STORE_UNAVAILABLE, ErrorType.FORBIDDEN),
 )
 async def get_complaint(request: Request, dataset: str, message_id: str) -> Response:
     _check_key(dataset, message_id)
@@ -385,6 +395,7 @@ async def get_complaint(request: Request, dataset: str, message_id: str) -> Resp
         ErrorType.VALIDATION,
         ErrorType.NOT_FOUND,
         ErrorType.STORE_UNAVAILABLE,
+        ErrorType.FORBIDDEN,
     ),
 )
 async def set_status(request: Request, dataset: str, message_id: str) -> Response:
@@ -402,7 +413,7 @@ async def set_status(request: Request, dataset: str, message_id: str) -> Respons
     response_model=StatsResponse,
     summary="Counts and rates (negative, dissatisfied, red, open) by day, week or a dimension",
     openapi_extra=_params(StatsQuery),
-    responses=error_responses(ErrorType.VALIDATION, ErrorType.STORE_UNAVAILABLE),
+    responses=error_responses(ErrorType.VALIDATION, ErrorType.STORE_UNAVAILABLE, ErrorType.FORBIDDEN),
 )
 async def stats(request: Request) -> Response:
     query = _parse(request, StatsQuery)
@@ -418,7 +429,7 @@ async def stats(request: Request) -> Response:
     response_model=AlertPage,
     summary="Stored alerts, newest first, with the numbers that fired them",
     openapi_extra=_params(AlertQuery),
-    responses=error_responses(ErrorType.VALIDATION, ErrorType.STORE_UNAVAILABLE),
+    responses=error_responses(ErrorType.VALIDATION, ErrorType.STORE_UNAVAILABLE, ErrorType.FORBIDDEN),
 )
 async def list_alerts(request: Request) -> Response:
     query = _parse(request, AlertQuery)

@@ -78,6 +78,8 @@ class ComplaintStore:
         return n
 
     def write_job(self, job: JobRow, analysed: Sequence[tuple[Record, Analysis]]) -> None:
+        if job.tenant is not None and job.tenant not in self.settings.store_tenants:
+            return  # one organisation's store: a tenant outside TOUSU_STORE_TENANTS neither feeds nor reads it
         include_pii = bool(job.options.get("include_pii"))
         dataset = job_dataset(job)
         self.write(
