@@ -69,6 +69,8 @@ def _worker(args: argparse.Namespace) -> int:
     texts = json.loads(Path(args.texts).read_text(encoding="utf-8"))
     embeddings = np.load(args.embeddings)
     system = args.system
+    if system == "dataset-fit":
+        return _dataset_fit_worker(args, texts, embeddings, t0)
     t_fit = time.perf_counter()
     if system == "bertopic-defaults":
         from bertopic import BERTopic
@@ -99,7 +101,9 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def fit_in_subprocess(texts: list[str], embeddings: np.ndarray, system: str, workdir: Path) -> dict[str, Any]:
+def fit_in_subprocess(
+    texts: list[str], embeddings: np.ndarray, system: str, workdir: Path, artifacts: Path = Path("artifacts")
+) -> dict[str, Any]:
     tag = f"{system}-{len(texts)}"
     (workdir / f"{tag}.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
     np.save(workdir / f"{tag}.npy", embeddings.astype(np.float32))
@@ -116,10 +120,162 @@ def fit_in_subprocess(texts: list[str], embeddings: np.ndarray, system: str, wor
         str(workdir / f"{tag}.npy"),
         "--result",
         str(workdir / f"{tag}.result.json"),
+        "--artifacts",
+        str(artifacts),
     ]
     root = Path(__file__).resolve().parent.parent
     subprocess.run(cmd, check=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
     result: dict[str, Any] = json.loads((workdir / f"{tag}.result.json").read_text(encoding="utf-8"))
+    return result
+
+
+def _dataset_fit_worker(args: argparse.Namespace, texts: list[str], embeddings: np.ndarray, t0: float) -> int:
+    """The job's topics step (``models/topics/fit.py``) on one dump, timed, in its own process."""
+    from models.text import detect_language
+    from models.topics.fit import Message, fit_dataset_topics
+
+    messages = [Message(t, detect_language(t)) for t in texts]
+    embed = _phrase_embedder(Path(args.artifacts))
+    t_fit = time.perf_counter()
+    fit, _, _, _ = fit_dataset_topics(messages, embeddings, embed=embed)
+    result = {
+        "system": "dataset-fit",
+        "n": len(texts),
+        "fit_s": round(time.perf_counter() - t_fit, 1),
+        "total_s": round(time.perf_counter() - t0, 1),
+        "peak_rss_mb": peak_rss_mb(),
+        "n_topics": fit.stats["n_topics"],
+        "outlier_share": fit.stats["outlier_share"],
+        "languages": sorted({lang for t in fit.topics for lang in t.names}),
+    }
+    Path(args.result).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+def _phrase_embedder(artifacts: Path) -> Any:
+    """The served encoder's embeddings of candidate phrases (MMR), as the job's worker has them."""
+    from models.encoder import OnnxEncoder
+
+    encoder = OnnxEncoder(artifacts / "e5-small", precision="int8")
+    return lambda texts: np.stack([o.embedding for o in encoder.forward(encoder.preprocess(texts))])
+
+
+# -- 5. a dump's own topics (issue 17) ----------------------------------------------------------------
+AIRLINE_HANDLES = ("united", "usairways", "americanair", "southwestair", "jetblue", "virginamerica", "delta")
+
+
+def complaint_sets() -> dict[str, tuple[list[str], list[str], list[str] | None]]:
+    """Complaint corpora with real subject labels that no topic model here was fitted or tuned on.
+
+    banking77_en test split (customer-service queries, 77 intents; the shipped generic model saw the
+    train split only) and airline_tweets_en negative tweets (reason of the complaint; every tweet
+    @-mentions the airline, the brand that must not drive the clustering).
+    """
+    from training import data
+    from training.topics.data import airline_complaints, clip
+
+    bank = list(dict((clip(t), c) for t, c in data.banking77("test")).items())
+    texts, reasons, airlines = airline_complaints()
+    return {
+        "airline_tweets_en negative (reason)": (texts, reasons, airlines),
+        "banking77_en test (intent)": ([t for t, _ in bank], [c for _, c in bank], None),
+    }
+
+
+def _names_with_brand(names: list[str]) -> float:
+    hits = [n for n in names if any(h in n.lower() for h in AIRLINE_HANDLES)]
+    return round(len(hits) / max(len(names), 1), 4)
+
+
+def dump_topics(artifacts: Path) -> dict[str, Any]:
+    """Ours (the job's fit) vs the same fit without brand handling, plain BERTopic and KMeans."""
+    from sklearn.cluster import KMeans
+
+    from models.topics.fit import FitParams, fit_dataset_topics
+    from training.topics.analysed import analysed
+
+    embed = _phrase_embedder(artifacts)
+    out: dict[str, Any] = {}
+    for name, (texts, truth, brands) in complaint_sets().items():
+        corpus = analysed(texts, artifacts)
+        emb = corpus.embeddings
+        rows: dict[str, Any] = {}
+
+        def add(
+            system: str,
+            labels: np.ndarray,
+            seconds: float,
+            names: list[str] | None,
+            rows: dict[str, Any] = rows,
+            truth: list[str] = truth,
+            brands: list[str] | None = brands,
+            name: str = name,
+        ) -> None:
+            row = {
+                "n_topics": len(set(labels.tolist()) - {OUTLIER_ID}),
+                "outlier_share": round(float((labels == OUTLIER_ID).mean()), 4),
+                **agreement(labels.tolist(), truth),
+                "fit_s": round(seconds, 1),
+            }
+            if brands is not None:
+                row["nmi_vs_brand"] = agreement(labels.tolist(), brands)["nmi"]
+                if names is not None:
+                    row["names_with_brand"] = _names_with_brand(names)
+            rows[system] = row
+            print(name, system, json.dumps(row), flush=True)
+
+        variants = [("ours (dataset fit)", FitParams())]
+        if brands is not None:
+            variants.append(
+                ("ours, brands not removed nor masked", FitParams(remove_brands=False, mask_entities=False))
+            )
+        for system, params in variants:
+            t = time.perf_counter()
+            fit, _, _, _ = fit_dataset_topics(corpus.messages, emb, params, embed=embed)
+            add(system, fit.ids, time.perf_counter() - t, [tp.label for tp in fit.topics if tp.id >= 0])
+            if system.startswith("ours (dataset"):
+                rows[system]["examples"] = [
+                    {"label": tp.label, "size": tp.size, "facets": tp.facets.get("ORG", [])[:3]}
+                    for tp in sorted(fit.topics, key=lambda tp: -tp.size)[:12]
+                ]
+        from bertopic import BERTopic
+
+        t = time.perf_counter()
+        plain = BERTopic()
+        labels = np.asarray(plain.fit_transform(texts, emb)[0])
+        names = [" / ".join(w for w, _ in plain.get_topic(k)[:3]) for k in sorted(set(labels.tolist()) - {-1})]
+        add("plain BERTopic()", labels, time.perf_counter() - t, names)
+        k_ours = rows["ours (dataset fit)"]["n_topics"]
+        for system, k in (("KMeans (k = labels)", len(set(truth))), ("KMeans (k = ours)", k_ours)):
+            t = time.perf_counter()
+            km = KMeans(n_clusters=k, n_init=10, random_state=SEED).fit_predict(l2_rows(emb.astype(np.float32)))
+            add(system, np.asarray(km), time.perf_counter() - t, None)
+        out[name] = {"n": len(texts), "labels": len(set(truth)), "systems": rows}
+    return out
+
+
+def dump_scale(n: int, artifacts: Path, work: Path) -> dict[str, Any]:
+    """Time and peak memory of the job's topics step on ``n`` messages (one subprocess).
+
+    Encoding 100k messages on this 2-core machine takes longer than the fit itself, so the dump is
+    built from real parts: ``n`` real texts (``benchmark_texts``) and, for each, the real embedding
+    of one of the complaint messages above plus Gaussian noise (cosine about 0.98 to it). The
+    clustering cost depends on the embeddings' neighbourhoods and the naming cost on the texts;
+    both are real, only their pairing is not.
+    """
+    from training.topics.analysed import analysed
+    from training.topics.data import benchmark_texts
+
+    texts = benchmark_texts(n)
+    real = np.concatenate([analysed(t, artifacts).embeddings for t, _, _ in complaint_sets().values()])
+    rng = np.random.default_rng(SEED)
+    base = real[rng.integers(0, len(real), n)]
+    noise = rng.standard_normal(base.shape).astype(np.float32)
+    noise *= 0.2 / np.linalg.norm(noise, axis=1, keepdims=True)
+    emb = l2_rows(base + noise)
+    result = fit_in_subprocess(texts, emb, "dataset-fit", work, artifacts)
+    result["real_vectors"] = len(real)
+    result["mean_cosine_to_source"] = round(float((emb * l2_rows(base)).sum(axis=1).mean()), 4)
     return result
 
 
@@ -247,6 +403,8 @@ Primary metric: NMI of the served assignment. {machine_load(load) if load else "
     if result.get("notes"):
         sections.append("Notes on this run:\n" + "\n".join(f"- {n}" for n in result["notes"]))
     for part, render in (
+        ("dump", _dump_md),
+        ("dump-scale", _dump_scale_md),
         ("scale", _scale_md),
         ("clustering", _clustering_md),
         ("categories", _categories_md),
@@ -255,6 +413,71 @@ Primary metric: NMI of the served assignment. {machine_load(load) if load else "
         if result.get(part):
             sections.append(render(result))
     write(path, result, "\n\n".join(sections))
+
+
+def _dump_md(result: dict[str, Any]) -> str:
+    from training import model_card
+
+    rows = []
+    for name, block in result["dump"].items():
+        for system, m in block["systems"].items():
+            rows.append(
+                [
+                    name,
+                    system,
+                    m["n_topics"],
+                    m["outlier_share"],
+                    m["nmi"],
+                    m["ari"],
+                    m.get("nmi_vs_brand", "-"),
+                    m.get("names_with_brand", "-"),
+                    m["fit_s"],
+                ]
+            )
+    header = [
+        "complaints",
+        "system",
+        "topics",
+        "outliers",
+        "NMI",
+        "ARI",
+        "NMI vs brand",
+        "names naming a brand",
+        "fit s",
+    ]
+    examples = []
+    for name, block in result["dump"].items():
+        ours = block["systems"].get("ours (dataset fit)", {})
+        for e in ours.get("examples", []):
+            facets = ", ".join(f"{n} ({c})" for n, c in e["facets"]) or "-"
+            examples.append([name, e["label"], e["size"], facets])
+    return f"""## 0. A dump's own topics (what a job of a dataset fits; issue 17)
+Each system clusters the same served e5 embeddings of the whole corpus; scores are against the corpus's
+own subject labels, which nothing here was fitted or tuned on. `ours (dataset fit)` is
+`models/topics/fit.py` as the job's topics step runs it (brand / product directions projected out,
+names cut from c-TF-IDF, UMAP -> HDBSCAN, outliers reduced with BERTopic's `reduce_outliers`, then
+the served nearest-topic assignment, outlier centroid included). `plain BERTopic()` has BERTopic's
+defaults; KMeans runs on the normalised embeddings with k = the number of labels (an advantage no
+real dump gives) and with k = our topic count. "NMI vs brand" measures how much the clusters follow the
+airline (lower is better); "names naming a brand" is the share of topic names with an airline in them.
+
+{model_card.table(rows, header)}
+
+Largest topics of our fits (name, messages, top responsible parties):
+
+{model_card.table(examples, ["complaints", "name", "messages", "parties"])}"""
+
+
+def _dump_scale_md(result: dict[str, Any]) -> str:
+    r = result["dump-scale"]
+    return f"""## 0b. The job's topics step at {r["n"]:,} messages
+One subprocess: fit {r["fit_s"]} s ({r["total_s"]} s with reading the inputs), peak RSS {r["peak_rss_mb"]} MB
+(imports included), {r["n_topics"]} topics, {r["outlier_share"]:.1%} outliers, names in {r["languages"]}.
+Inputs: {r["n"]:,} real messages of `benchmark_texts` (the scale corpus below) for the c-TF-IDF and names;
+embeddings: {r["real_vectors"]:,} real e5 embeddings of the complaint corpora above, each message taking
+one of them plus Gaussian noise (mean cosine {r["mean_cosine_to_source"]} to its source), because encoding
+100k messages on this 2-core machine takes longer than the fit. The job's own encoding is not included:
+chunks encode once, and the fit reads their stored embeddings."""
 
 
 def _scale_md(result: dict[str, Any]) -> str:
@@ -353,7 +576,10 @@ def main(argv: Sequence[str] = ()) -> int:
     ap.add_argument("--model", default=str(DEFAULT_HEADS_DIR / "topics"))
     ap.add_argument("--report", default=str(REPORTS / "topics"))
     ap.add_argument("--sizes", default="10000,100000", help="scale benchmark sizes")
-    ap.add_argument("--skip", default="", help="comma list of parts to skip: scale,clustering,categories,stability")
+    ap.add_argument(
+        "--skip", default="", help="comma list of parts to skip: scale,clustering,categories,stability,dump,dump-scale"
+    )
+    ap.add_argument("--dump-size", type=int, default=100_000, help="messages of the job-topics scale run")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--system", help=argparse.SUPPRESS)
     ap.add_argument("--texts", help=argparse.SUPPRESS)
@@ -381,6 +607,8 @@ def main(argv: Sequence[str] = ()) -> int:
         "clustering": {},
         "categories": {},
         "stability": {},
+        "dump": {},
+        "dump-scale": {},
     }
     with tempfile.TemporaryDirectory(prefix="tousu-topics-") as tmp:
         work = Path(tmp)
@@ -431,6 +659,12 @@ def main(argv: Sequence[str] = ()) -> int:
         y = np.asarray([taxonomy.names.index(r["category"]) for r in rows_])
         result["categories"]["hand-written zh+en"] = category_scores(mapper, emb, y, [r["lang"] for r in rows_])
         print(json.dumps(result["categories"], ensure_ascii=False), flush=True)
+    if "dump" not in skip:
+        result["dump"] = dump_topics(artifacts)
+    if "dump-scale" not in skip:
+        with tempfile.TemporaryDirectory(prefix="tousu-topics-") as tmp:
+            result["dump-scale"] = dump_scale(args.dump_size, artifacts, Path(tmp))
+        print(json.dumps(result["dump-scale"]), flush=True)
     if "stability" not in skip:
         corpus = default_corpus()
         texts = [r.text for r in corpus]
@@ -440,7 +674,7 @@ def main(argv: Sequence[str] = ()) -> int:
     previous = Path(args.report).with_suffix(".json")
     if skip and previous.is_file():  # a partial run keeps the other parts of the last full report
         last = json.loads(previous.read_text(encoding="utf-8"))
-        parts = ("scale", "clustering", "categories", "stability")
+        parts = ("scale", "clustering", "categories", "stability", "dump", "dump-scale")
         carried = [p for p in parts if p in skip and p in last]
         for part in carried:
             result[part] = last[part]

@@ -163,7 +163,7 @@ def test_mentions_become_responsible_party_facets() -> None:
 
 # -- the job's topics step ------------------------------------------------------------------------
 def test_a_dataset_job_fits_its_own_topics_relabels_results_and_keeps_ids_next_night(tmp_path: Path) -> None:
-    settings = job_settings(tmp_path, jobs_chunk_size=100, jobs_topic_min_messages=60)
+    settings = job_settings(tmp_path, jobs_chunk_size=100, jobs_topic_min_messages=60, jobs_topic_min_cluster_size=60)
     store = JobStore.open(None, settings.jobs_dir)
     files = JobFiles(settings.jobs_dir)
     first = run_job(store, files, settings, themed_records(300, seed=1), "shop")
@@ -216,7 +216,7 @@ def test_the_job_completes_with_a_warning_when_the_topic_fit_fails(
         raise MemoryError("no room")
 
     monkeypatch.setattr(topics, "fit_dataset_topics", broken)
-    settings = job_settings(tmp_path, jobs_chunk_size=100, jobs_topic_min_messages=60)
+    settings = job_settings(tmp_path, jobs_chunk_size=100, jobs_topic_min_messages=60, jobs_topic_min_cluster_size=60)
     store = JobStore.open(None, settings.jobs_dir)
     files = JobFiles(settings.jobs_dir)
     job_id = run_job(store, files, settings, themed_records(150, seed=3), "shop")
@@ -235,7 +235,7 @@ def test_analyze_with_a_dataset_uses_its_latest_model(tmp_path: Path) -> None:
     from models.topics.stage import DATASET_OPTION, TopicStage
     from models.topics.taxonomy import CategoryMapper, Taxonomy
 
-    settings = job_settings(tmp_path, jobs_chunk_size=100, jobs_topic_min_messages=60)
+    settings = job_settings(tmp_path, jobs_chunk_size=100, jobs_topic_min_messages=60, jobs_topic_min_cluster_size=60)
     store = JobStore.open(None, settings.jobs_dir)
     files = JobFiles(settings.jobs_dir)
     job_id = run_job(store, files, settings, themed_records(300, seed=1), "shop")

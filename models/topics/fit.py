@@ -102,7 +102,7 @@ class FitParams:
     n_components: int = 5
     min_cluster_size: int = 0  # 0: sqrt(N)/2 bounded to 10..200
     min_samples: int = 10
-    selection: str = "eom"  # HDBSCAN cluster_selection_method: "eom" or "leaf"
+    selection: str = "leaf"  # HDBSCAN cluster_selection_method; "eom" kept one blob of 85% of airline tweets
     remove_brands: bool = True  # project the brand / product directions out before clustering
     mask_entities: bool = True  # cut brand / product names out of the texts before c-TF-IDF
     brand_min_count: int = 5

@@ -34,7 +34,15 @@ from models.encoder import FloatArray
 from models.pipeline import Analyzer
 from models.schema import Analysis
 from models.topics.datasets import DatasetTopicModels
-from models.topics.fit import DatasetFit, Message, TopicFitError, fit_dataset_topics, message_from_analysis, save_model
+from models.topics.fit import (
+    DatasetFit,
+    FitParams,
+    Message,
+    TopicFitError,
+    fit_dataset_topics,
+    message_from_analysis,
+    save_model,
+)
 from service.jobs.aggregate import EXAMPLES_PER_KEY, Aggregate, Group
 from service.jobs.db import ChunkRow, JobRow
 from service.jobs.files import JobFiles
@@ -68,8 +76,9 @@ class DatasetTopicFitter:
                     "topics are the shipped model's"
                 )
             previous = self.models.latest(job.dataset)
+            params = FitParams(min_cluster_size=self.settings.jobs_topic_min_cluster_size)
             fit, manifest, centroids, basis = fit_dataset_topics(
-                messages, matrix, previous=previous, embed=self._phrase_embedder()
+                messages, matrix, params, previous=previous, embed=self._phrase_embedder()
             )
             manifest["dataset"] = job.dataset
             manifest["job_id"] = job.id

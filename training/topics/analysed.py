@@ -3,7 +3,7 @@
 The dataset topic fit (``models/topics/fit.py``) reads what a job keeps of each message: its e5
 embedding, its language and the ORG / PRODUCT spans of the entities stage. Evaluations get the
 same inputs here: ``Analyzer.analyze_with_embeddings`` over the corpus (batches of 32, as the job
-executor), cached under ``~/.cache/tousu/topics/`` by the texts' hash and the encoder and entities versions, so a
+executor), cached under ``~/.cache/tousu/topics/`` by the texts' hash and the encoder version (the spans of the first run are kept), so a
 re-run of ``tousu evaluate topics`` does not analyse again.
 """
 
@@ -49,9 +49,9 @@ def analysed(texts: list[str], artifacts: Path | None = None, batch: int = 32) -
     analyzer = registry.analyzer
     folder = cache_root() / "topics"
     folder.mkdir(parents=True, exist_ok=True)
-    # Only what the fit reads decides the key: the encoder (embeddings) and the entities stage (spans).
-    versions = analyzer.model_versions
-    key = _key(texts, {k: v for k, v in versions.items() if k.startswith("encoder/") or k == "entities"})
+    # The encoder decides the embeddings; the entity spans are kept as the entities stage of the first run
+    # found them (the entities stage changes often; re-analysing for each of its versions is not worth it).
+    key = _key(texts, {k: v for k, v in analyzer.model_versions.items() if k.startswith("encoder/")})
     meta_path, emb_path = folder / f"analysed-{key}.json", folder / f"analysed-{key}.npy"
     if meta_path.is_file() and emb_path.is_file():
         rows = json.loads(meta_path.read_text(encoding="utf-8"))

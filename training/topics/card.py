@@ -107,6 +107,23 @@ matched {len(align["matched"])}, new {len(align["new"])}, vanished {len(align["v
 ## Topics ({len(topics)}, largest first; at most 40 shown)
 {model_card.table(topic_rows, ["id", "label", "size", "category (score)"])}
 
+## Your dataset's own topics (fitted by its jobs)
+This shipped model is the generic fallback. A batch job of a `dataset` fits that dataset's own model on
+its dump at the end of the job (`models/topics/fit.py`, run by `service/jobs/topics.py` on the e5
+embeddings the job's chunks computed; needs the `[train]` extra on the workers) and `/v1/analyze` with
+that `dataset` uses its latest one. Differences from this model: the directions of responsible parties and
+products (ORG / PRODUCT entities in at least 5 messages, and @-mentions) are projected out of the
+embeddings before clustering and assignment, and their names are cut from the texts before c-TF-IDF, so
+topics group what went wrong and the parties become per-topic facets; HDBSCAN selects leaf clusters
+(excess-of-mass kept 85% of airline complaint tweets in one cluster) and BERTopic's `reduce_outliers`
+(embeddings strategy, threshold = the 2nd percentile of the clustered messages' own cosines) keeps
+outliers low; names are 2-4 key phrases (jieba words and two-word phrases, c-TF-IDF candidates, maximal
+marginal relevance over the encoder's embeddings of the candidates) per language with at least 10% of
+the messages, plus three PII-masked representative messages. Ids are aligned to the dataset's previous
+model with `align.py`. Agreement with real subject labels against plain BERTopic and KMeans, both ways
+of brand handling, and the time and memory of a 100k-message fit: `evaluation/reports/topics.md`,
+section 0.
+
 ## Limitations
 - The largest topic, `{biggest["label"]}`, holds {biggest["size"] / m["n_messages"]:.0%} of the messages:
   HDBSCAN's excess-of-mass selection keeps a dense domain as one cluster when its sub-themes are not

@@ -27,8 +27,8 @@ import numpy as np
 from models.settings import ModelSettings
 from models.topics.model import OUTLIER_ID, OUTLIER_LABEL, TopicModel
 from models.topics.taxonomy import DEFAULT_TEMPERATURE, CategoryMapper, Taxonomy, l2_rows
-from training.topics.recipe import DEFAULT_OUTPUT, embed
 from training.topics.data import CorpusError, read_corpus
+from training.topics.recipe import DEFAULT_OUTPUT, embed
 
 logger = logging.getLogger(__name__)
 STYLE = (
