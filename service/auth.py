@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -222,7 +223,8 @@ def install(app: FastAPI, settings: Settings) -> RateLimiter:
     check_exposure(settings, keys)
     limiter = RateLimiter(settings, make_buckets(settings.redis_url))
     app.state.limiter = limiter
-    app.add_middleware(AccessMiddleware, settings=settings, keys=keys, limiter=limiter)
+    # Innermost (appended, not inserted first): the app's timing middleware counts and times 401s and 429s too.
+    app.user_middleware.append(Middleware(AccessMiddleware, settings=settings, keys=keys, limiter=limiter))
     if keys.enabled:
         build: Callable[[], dict[str, Any]] = app.openapi
 

@@ -414,3 +414,13 @@ def test_tousu_analyze_server_sends_the_key_from_the_environment(
     assert seen == [f"Bearer {ACME_KEY}"]
     err = capsys.readouterr().err
     assert "unknown API key (unauthorized)" in err and ACME_KEY not in err
+
+
+async def test_refusals_are_counted_in_the_metrics(keyed: JobClient) -> None:
+    anonymous = httpx.AsyncClient(transport=httpx.ASGITransport(app=keyed.app), base_url="http://test")
+    for _ in range(3):
+        r = await anonymous.get("/v1/models")
+        assert r.status_code == 401 and "x-compute-time-ms" in r.headers  # inside the timing middleware
+    await anonymous.aclose()
+    metrics = (await keyed.http.get("/metrics")).text
+    assert 'status="401"} 3.0' in metrics
