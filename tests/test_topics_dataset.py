@@ -339,3 +339,22 @@ def _served_embedder():  # type: ignore[no-untyped-def]
 
     encoder = load_registry(ModelSettings()).analyzer.encoder
     return lambda texts: np.stack([o.embedding for o in encoder.forward(encoder.preprocess(texts))])
+
+
+def test_topic_alerts_compare_only_runs_with_the_same_kind_of_topic_model() -> None:
+    from service.jobs.aggregate import Aggregate, Group
+    from service.jobs.report import build_report
+
+    def agg(topics: dict[str, int]) -> Aggregate:
+        a = Aggregate(analyzed=100)
+        a.topics = {k: Group(count=c, label=f"t{k}") for k, c in topics.items()}
+        return a
+
+    generic = build_report("a", "d", 0, 1, 100, agg({"1": 60, "2": 40}), None, 0.2, 3).model_dump(mode="json")
+    fitted = {"version": "dataset-x", "matched": 0, "new": [0, 1], "vanished": [], "stats": {}}
+    first = build_report("b", "d", 2, 3, 100, agg({"0": 70, "1": 30}), generic, 0.2, 3, topic_model=fitted)
+    assert not [a for a in first.alerts if a.kind in ("new_topic", "topic_share_rise")]  # other ids: not compared
+    second = build_report(
+        "c", "d", 4, 5, 100, agg({"0": 40, "1": 30, "2": 30}), first.model_dump(mode="json"), 0.2, 3, topic_model=fitted
+    )
+    assert [a.key for a in second.alerts if a.kind == "new_topic"] == ["2"]

@@ -187,6 +187,8 @@ def compare(
     ):
         if not then_counts or not before.counts.analyzed or not current.counts.analyzed:
             continue  # the task was not served last time: nothing to compare with
+        if kind == "topic" and (current.topic_model is None) != (before.topic_model is None):
+            continue  # one of the two jobs has the dataset's own topics, the other the shipped model's: other ids
         for key, count in sorted(now_counts.items()):
             if count < min_count or (kind == "topic" and key.lstrip("-").isdigit() and int(key) < 0):
                 continue
