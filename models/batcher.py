@@ -14,9 +14,10 @@ not by items:
   next one;
 - the queue is bounded in cost (``max_queue``): ``submit_many`` raises :class:`QueueFullError`
   when a request's cost does not fit, so the HTTP layer can answer 429;
-- a request that waited longer than ``deadline_s`` is dropped with :class:`DeadlineExceededError`,
-  and items whose future was cancelled (the client went away) are skipped, so abandoned work is
-  never computed.
+- a request that has gone ``deadline_s`` without service (queued, none of its items in a model call;
+  a big request computed slice after slice keeps being served) is dropped with
+  :class:`DeadlineExceededError`, and items whose future was cancelled (the client went away) are
+  skipped, so abandoned work is never computed.
 
 An item is never split, so a slice of one long message (16 windows: about a second of CPU) is the
 least a short request could wait for. With ``express_cost`` set, a second lane (its own thread)
@@ -94,9 +95,13 @@ class _Request(Generic[In, Out]):
 
     pending: deque[tuple[In, asyncio.Future[Out], int]]
     arrived: float
-    deadline: float | None
+    waiting_since: float  # arrival, then the end of its last model call: its wait clock runs from here
+    in_flight: int  # its items in a model call now (the wait clock is stopped while > 0)
     served: float  # virtual start time + cost served (start-time fair queuing)
     seq: int
+
+
+_Slot = tuple[In, "asyncio.Future[Out]", int, _Request[In, Out]]  # an item in a slice: item, future, cost, its request
 
 
 @dataclass(eq=False)
@@ -160,10 +165,11 @@ class DynamicBatcher(Generic[In, Out]):
         return sum(self._cost(item) for item in items)
 
     def oldest_wait_s(self) -> float:
-        """How long the longest-waiting queued request has waited (0 when nothing waits)."""
-        if not self._requests:
-            return 0.0
-        return max(0.0, time.monotonic() - min(r.arrived for r in self._requests))
+        """How long a queued request has gone without service (0 when nothing waits): since it arrived, or since
+        its last model call ended, not counting time while one of its items is in a model call. A big request
+        computed slice after slice is being served; a request that nobody serves is waiting."""
+        waits = [time.monotonic() - r.waiting_since for r in self._requests if not r.in_flight]
+        return max(0.0, max(waits, default=0.0))
 
     def start(self) -> None:
         if self._lanes:
@@ -209,7 +215,8 @@ class DynamicBatcher(Generic[In, Out]):
         request: _Request[In, Out] = _Request(
             pending=deque((item, loop.create_future(), c) for item, c in zip(items, costs, strict=True)),
             arrived=now,
-            deadline=None if self.deadline_s is None else now + self.deadline_s,
+            waiting_since=now,
+            in_flight=0,
             served=min((r.served for r in self._requests), default=0.0),
             seq=self._seq,
         )
@@ -229,14 +236,16 @@ class DynamicBatcher(Generic[In, Out]):
         now = time.monotonic()
         kept: list[_Request[In, Out]] = []
         for request in self._requests:
-            expired = request.deadline is not None and now > request.deadline
+            expired = (
+                self.deadline_s is not None and not request.in_flight and now - request.waiting_since > self.deadline_s
+            )
             while request.pending and (expired or request.pending[0][1].done()):
                 _, fut, c = request.pending.popleft()
                 self._queued_cost -= c
                 self._queued_items -= 1
                 if not fut.done():
                     self.stats.dropped += 1
-                    fut.set_exception(DeadlineExceededError(f"waited over {self.deadline_s:.0f}s in the queue"))
+                    fut.set_exception(DeadlineExceededError(f"waited over {self.deadline_s:g}s without service"))
                 elif fut.cancelled():
                     self.stats.dropped += 1
             if request.pending:
@@ -251,7 +260,7 @@ class DynamicBatcher(Generic[In, Out]):
             return False
         return self.max_batch_cost is None or empty or batch_cost + c <= self.max_batch_cost
 
-    def _fill(self, lane: _Lane, batch: list[tuple[In, asyncio.Future[Out], int]], cost: int) -> int:
+    def _fill(self, lane: _Lane, batch: list[_Slot[In, Out]], cost: int) -> int:
         """Add items to ``batch`` fairly across requests until a limit is reached; returns the slice's cost."""
         while len(batch) < self.max_batch:
             self._prune()
@@ -261,9 +270,10 @@ class DynamicBatcher(Generic[In, Out]):
             pick = min(candidates, key=lambda r: (r.served, r.pending[0][2], r.seq))
             item, fut, c = pick.pending.popleft()
             pick.served += c
+            pick.in_flight += 1
             self._queued_cost -= c
             self._queued_items -= 1
-            batch.append((item, fut, c))
+            batch.append((item, fut, c, pick))
             cost += c
         self._prune()
         return cost
@@ -287,7 +297,7 @@ class DynamicBatcher(Generic[In, Out]):
             await asyncio.sleep(0)  # requests submitted in the same tick join this slice
             if not self._may_run(lane):
                 continue
-            batch: list[tuple[In, asyncio.Future[Out], int]] = []
+            batch: list[_Slot[In, Out]] = []
             cost = self._fill(lane, batch, 0)
             if not batch:  # nothing this lane may take (express: only costly items are queued)
                 lane.wakeup.clear()
@@ -303,19 +313,22 @@ class DynamicBatcher(Generic[In, Out]):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lane.wakeup.wait(), timeout)
                 cost = self._fill(lane, batch, cost)
-            live = [(item, fut) for item, fut, _ in batch if not fut.done()]
+            live = [(item, fut) for item, fut, _, _ in batch if not fut.done()]
             self.stats.dropped += len(batch) - len(live)
-            if not live:
-                continue
             self._cost_since_drained += cost
             lane.busy = True
             if lane is self._lanes[0]:
                 for other in self._lanes[1:]:
                     other.wakeup.set()  # the express lane may now serve cheap requests beside this slice
             try:
-                await self._run(lane, live)
+                if live:
+                    await self._run(lane, live)
             finally:
                 lane.busy = False
+                now = time.monotonic()
+                for *_, request in batch:  # its wait clock starts again now
+                    request.in_flight -= 1
+                    request.waiting_since = now
 
     async def _run(self, lane: _Lane, live: list[tuple[In, asyncio.Future[Out]]]) -> None:
         loop = asyncio.get_running_loop()

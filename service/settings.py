@@ -44,7 +44,7 @@ class Settings(ModelSettings):
         60.0, gt=0, description="Work still queued this long after it arrived is dropped (503 deadline_exceeded)"
     )
     health_max_queue_wait_s: float = Field(
-        2.0, gt=0, description="/health says degraded while a queued request has waited longer than this"
+        2.0, gt=0, description="/health says degraded while a queued request has gone this long without service"
     )
     memory_trim_windows: int = Field(
         64, ge=0, description="After this many windows, an idle batcher returns freed memory to the system (0: never)"

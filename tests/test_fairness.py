@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -326,31 +325,32 @@ async def test_http_deadline_passed_is_a_typed_503(tmp_path: Any) -> None:
     assert len(encoder.seen) == 1  # the late message was never computed
 
 
-async def test_a_client_that_disconnects_has_its_work_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The route polls ``request.is_disconnected()`` while it waits and cancels the work when it is gone."""
+async def test_a_client_that_disconnects_has_its_work_dropped() -> None:
+    """The route waits for ``http.disconnect`` beside the work and cancels the work when it comes."""
     gate = Gate()
     batcher: DynamicBatcher[str, str] = DynamicBatcher(gate, max_batch=1, max_wait_ms=0)
     batcher.start()
-    monkeypatch.setattr(analyze_route, "DISCONNECT_POLL_S", 0.01)
-    polls = 0
+    hang_up = asyncio.Event()
 
-    async def is_disconnected() -> bool:
-        nonlocal polls
-        polls += 1
-        return polls >= 3
+    async def receive() -> dict[str, str]:
+        await hang_up.wait()
+        return {"type": "http.disconnect"}
 
     async def analyze(items: list[str], use_cache: bool) -> list[str]:
         return await batcher.submit_many(items)
 
-    request: Callable[[], Any] = lambda: SimpleNamespace(  # noqa: E731
-        app=SimpleNamespace(state=SimpleNamespace(service=SimpleNamespace(analyze=analyze))),
-        is_disconnected=is_disconnected,
+    request = SimpleNamespace(
+        app=SimpleNamespace(state=SimpleNamespace(service=SimpleNamespace(analyze=analyze))), receive=receive
     )
     try:
         running = asyncio.ensure_future(batcher.submit("first"))
         await _started(gate)
+        waiting = asyncio.ensure_future(analyze_route._unless_disconnected(request, ["gone"], True))  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        assert batcher.depth == 1  # queued behind "first"
+        hang_up.set()
         with pytest.raises(analyze_route.ClientGoneError):
-            await analyze_route._unless_disconnected(request(), ["gone"], True)  # type: ignore[arg-type]
+            await waiting
         gate.open()
         assert await running == "FIRST"
         assert await batcher.submit("next") == "NEXT"
@@ -404,3 +404,23 @@ async def test_without_load_the_express_lane_stays_idle_and_requests_share_one_c
     finally:
         await batcher.stop()
     assert len(seen) == 1
+
+
+async def test_a_big_request_served_slice_after_slice_is_not_waiting_but_a_starved_one_is() -> None:
+    """``oldest_wait_s`` (what /health compares) counts time without service, not time since arrival."""
+    gate = Gate()
+    batcher: DynamicBatcher[str, str] = DynamicBatcher(gate, max_batch=1, max_wait_ms=0)
+    batcher.start()
+    try:
+        big = asyncio.ensure_future(batcher.submit_many(["a", "b"]))
+        await _started(gate)  # "a" runs: the big request is being served although "b" is queued
+        await asyncio.sleep(0.2)
+        assert batcher.oldest_wait_s() == 0.0
+        starved = asyncio.ensure_future(batcher.submit("c"))
+        await asyncio.sleep(0.2)
+        assert batcher.oldest_wait_s() >= 0.2  # "c" has had no service at all
+        gate.open()
+        await asyncio.gather(big, starved)
+        assert batcher.oldest_wait_s() == 0.0
+    finally:
+        await batcher.stop()

@@ -13,11 +13,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from models.batcher import DeadlineExceededError, QueueFullError
+from models.batcher import DeadlineExceededError, QueueFullError, text_windows
 from models.pipeline import AnalysisInput, Turn
-from models.topics.stage import DATASET_OPTION, TopicStage
 from models.schema import Analysis
 from models.text import is_blank
+from models.topics.stage import DATASET_OPTION, TopicStage
 from service.analysis import MessageFailedError
 from service.auth import tenant_of
 from service.errors import ApiError, ErrorType, error_responses
@@ -54,8 +54,6 @@ _MESSAGE_ERRORS = (
 #: Request bodies these routes read themselves; ``service.openapi`` adds them to the spec's components.
 BODIES: tuple[type[BaseModel], ...] = (AnalyzeRequest, BatchRequest)
 
-#: How often a waiting request checks whether its client is still there.
-DISCONNECT_POLL_S = 0.25
 #: Status logged for a request whose client went away before its answer (nginx's convention; nobody reads it).
 CLIENT_CLOSED = 499
 
@@ -106,21 +104,29 @@ def _ready(request: Request) -> None:
         raise ApiError(ErrorType.NOT_READY, "models are loading", headers={"Retry-After": "5"})
 
 
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects. The body has been read, so the next ASGI message is
+    ``http.disconnect`` (``request.is_disconnected()`` cannot see it through the HTTP middleware: it
+    only peeks, and the middleware's receive always has to wait)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        continue
+
+
 async def _unless_disconnected(request: Request, items: list[AnalysisInput], use_cache: bool) -> list[bytes]:
     """The answers, unless the client goes away first: then the work is cancelled (the batcher skips
     the messages not yet computed) and :class:`ClientGoneError` is raised."""
     work = asyncio.ensure_future(request.app.state.service.analyze(items, use_cache))
+    gone = asyncio.ensure_future(_client_gone(request))
     try:
-        while True:
-            done, _ = await asyncio.wait({work}, timeout=DISCONNECT_POLL_S)
-            if done:
-                result: list[bytes] = work.result()
-                return result
-            if await request.is_disconnected():
-                raise ClientGoneError
+        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if work.done():
+            result: list[bytes] = work.result()
+            return result
+        raise ClientGoneError
     finally:
-        if not work.done():
-            work.cancel()
+        for task in (work, gone):
+            if not task.done():
+                task.cancel()
 
 
 async def _run(request: Request, items: list[AnalysisInput], use_cache: bool, batch: bool) -> list[bytes]:
@@ -191,17 +197,17 @@ async def analyze_batch(request: Request) -> Response:
         raise ApiError(ErrorType.TOO_MANY_ITEMS, f"{len(body.items)} items; the limit is {settings.max_batch_items}")
     for i, item in enumerate(body.items):
         _check_text(item.text, settings, f"items[{i}]: ")
-    await request.app.state.limiter.charge_messages(tenant_of(request), len(body.items))
-    _ready(request)
-    options = _options(request, body.options, body.dataset)
-    inputs = [_input(item, options) for item in body.items]
-    cost = request.app.state.service.batcher.cost(inputs)
+    cost = sum(text_windows(len(item.text), settings.max_tokens) for item in body.items)  # before any work
     if cost > settings.request_max_windows:
         raise ApiError(
             ErrorType.COST_LIMIT_EXCEEDED,
             f"the batch costs {cost} encoder windows; the limit per request is {settings.request_max_windows} "
             "(request_max_windows): send it as a job with POST /v1/jobs",
         )
+    await request.app.state.limiter.charge_messages(tenant_of(request), len(body.items))
+    _ready(request)
+    options = _options(request, body.options, body.dataset)
+    inputs = [_input(item, options) for item in body.items]
     try:
         answers = await _run(request, inputs, body.options.cache, batch=True)
     except ClientGoneError:

@@ -19,9 +19,10 @@ router = APIRouter(tags=["system"])
     responses=error_responses(ErrorType.NOT_READY),
 )
 async def health(request: Request) -> dict[str, Any]:
-    """``degraded`` (still 200: the process is alive and answers) while a queued request has waited
-    longer than ``health_max_queue_wait_s``: a load balancer may prefer another replica, an alert may
-    fire, but a liveness probe must not restart a process that is only busy."""
+    """``degraded`` (still 200: the process is alive and answers) while a queued request has gone longer
+    than ``health_max_queue_wait_s`` without service (a big batch computed slice after slice is being
+    served): a load balancer may prefer another replica, an alert may fire, but a liveness probe must not
+    restart a process that is only busy."""
     if not getattr(request.app.state, "ready", False):
         raise ApiError(ErrorType.NOT_READY, "models are loading", headers={"Retry-After": "5"})
     settings: Settings = request.app.state.settings
