@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import redis
 
+from service.errors import ApiError
 from service.jobs.service import new_job_id
+from service.jobs.store import JobStore
 from service.ratelimit import MemoryBuckets, RedisBuckets
 from tests.conftest import REDIS_URL
 from tests.jobs_support import JobClient, job_settings, jsonl
@@ -154,5 +157,31 @@ async def test_without_keys_nothing_is_limited(tmp_path: Path) -> None:
     try:
         codes = {(await client.http.get("/v1/models")).status_code for _ in range(5)}
         assert codes == {200}
+    finally:
+        await client.stop()
+
+
+def test_the_jobs_quota_is_counted_and_inserted_atomically(database: str | None, tmp_path: Path) -> None:
+    store = JobStore.open(database, tmp_path / "jobs")
+    try:
+        with ThreadPoolExecutor(8) as pool:  # eight uploads of one tenant finish at once; the quota is 3
+            won = list(pool.map(lambda _: store.create_job(job_row(new_job_id(), "acme", {}), 3), range(8)))
+        assert won.count(True) == 3 and store.active_jobs("acme") == 3
+        assert store.create_job(job_row(new_job_id(), "globex", {}), 3)  # per tenant
+        assert store.create_job(job_row(new_job_id(), None, {}), 1)  # no tenant: no quota
+    finally:
+        store.close()
+
+
+async def test_accept_refuses_over_the_quota_after_a_long_upload(tmp_path: Path) -> None:
+    client = await JobClient(job_settings(tmp_path, api_keys=KEYS, rate_limit_rps=0, jobs_max_concurrent=1)).start()
+    try:
+        service = client.app.state.jobs.service()
+        # The route's early check passed; meanwhile another upload of acme's was recorded.
+        service.store.create_job(job_row(new_job_id(), "acme", {}))
+        with pytest.raises(ApiError) as refused:
+            service.accept(new_job_id(), "upload", None, "jsonl", None, {}, "acme", 1)
+        assert refused.value.status_code == 429 and refused.value.limit == "concurrent_jobs"
+        assert service.store.active_jobs("acme") == 1
     finally:
         await client.stop()

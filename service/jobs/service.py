@@ -74,7 +74,10 @@ class JobService:
         dataset: str | None,
         options: dict[str, Any],
         tenant: str | None = None,
+        max_active: int = 0,
     ) -> JobStatus:
+        """Record the job and send its prepare; ``max_active``: the tenant's concurrent-jobs quota, checked
+        again here, atomically with the insert (the route's early check ran before a long upload)."""
         now = time.time()
         job = JobRow(
             id=job_id,
@@ -89,7 +92,15 @@ class JobService:
             chunk_size=self.settings.jobs_chunk_size,
             created_at=now,
         )
-        self.store.create_job(job)  # first: a crash before the send leaves a job the reaper sends
+        # first: a crash before the send leaves a job the reaper sends
+        if not self.store.create_job(job, max_active):
+            assert tenant is not None
+            raise ApiError(
+                ErrorType.RATE_LIMITED,
+                f"{max_active} jobs of this key are queued or running; the limit is {max_active}",
+                {"Retry-After": "30"},
+                limit="concurrent_jobs",
+            )
         try:
             self.store.record_job_message(job_id, self.queue.send_prepare(job_id), time.time())
         except Exception as exc:  # the job and its input are stored: the reaper sends it when the queue is back
@@ -99,7 +110,9 @@ class JobService:
     def active_jobs(self, tenant: str) -> int:
         return self.store.active_jobs(tenant)
 
-    def create_from_source(self, request: JobSourceRequest, tenant: str | None = None) -> JobStatus:
+    def create_from_source(
+        self, request: JobSourceRequest, tenant: str | None = None, max_active: int = 0
+    ) -> JobStatus:
         options = parse_options(request.options)
         if (request.path is None) == (request.url is None):
             raise ApiError(ErrorType.VALIDATION, "give exactly one of 'path' and 'url'")
@@ -112,9 +125,9 @@ class JobService:
                 raise ApiError(ErrorType.INVALID_UPLOAD, str(exc)) from None
             except OSError as exc:  # unreadable (permissions, a directory race): the caller's file, not our fault
                 raise ApiError(ErrorType.INVALID_UPLOAD, f"cannot read the file: {exc.strerror or 'error'}") from None
-            return self.accept(job_id, "path", str(path), fmt, request.dataset, options, tenant)
+            return self.accept(job_id, "path", str(path), fmt, request.dataset, options, tenant, max_active)
         url = self._allowed_url(request.url or "")
-        return self.accept(job_id, "url", url, request.format, request.dataset, options, tenant)
+        return self.accept(job_id, "url", url, request.format, request.dataset, options, tenant, max_active)
 
     def _allowed_path(self, raw: str) -> Path:
         root = self.settings.jobs_import_dir

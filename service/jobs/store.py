@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,7 @@ def _rows(result: Any) -> int:
 class JobStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._quota_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str | None, jobs_dir: Path) -> JobStore:
@@ -109,9 +111,23 @@ class JobStore:
         return exists().where(JobRow.id == job_id, JobRow.state == state)
 
     # -- jobs --------------------------------------------------------------------------------------
-    def create_job(self, job: JobRow) -> None:
-        with self._session() as s, s.begin():
+    def create_job(self, job: JobRow, max_active: int = 0) -> bool:
+        """Insert the job; with ``max_active`` (and a tenant), only if the tenant has fewer queued or running
+        jobs, counted and inserted in one transaction: a PostgreSQL advisory lock per tenant serialises API
+        processes, a lock serialises this process's threads (SQLite is one machine's database)."""
+        if max_active <= 0 or job.tenant is None:
+            with self._session() as s, s.begin():
+                s.add(job)
+            return True
+        with self._quota_lock, self._session() as s, s.begin():
+            if s.get_bind().dialect.name == "postgresql":
+                s.execute(select(func.pg_advisory_xact_lock(func.hashtext("tousu-jobs:" + job.tenant))))
+            active = JobRow.state.in_((QUEUED, RUNNING))
+            count = s.scalar(select(func.count()).select_from(JobRow).where(JobRow.tenant == job.tenant, active))
+            if int(count or 0) >= max_active:
+                return False
             s.add(job)
+        return True
 
     def get_job(self, job_id: str) -> JobRow | None:
         with self._session() as s:

@@ -174,10 +174,16 @@ async def _existing(request: Request) -> JobService:
     return service
 
 
+def _quota(request: Request) -> int:
+    """The caller's concurrent-jobs quota (``TOUSU_JOBS_MAX_CONCURRENT``; 0: none, as without keys)."""
+    most: int = request.app.state.settings.jobs_max_concurrent
+    return most if tenant_of(request) is not None else 0
+
+
 async def _check_quota(request: Request, service: JobService) -> None:
-    """The tenant's concurrent-jobs quota (``TOUSU_JOBS_MAX_CONCURRENT``), checked before anything is received."""
+    """The quota checked early, before anything is received; ``JobService.accept`` checks it again atomically."""
     tenant = tenant_of(request)
-    if tenant is not None and request.app.state.settings.jobs_max_concurrent > 0:
+    if tenant is not None and _quota(request) > 0:
         request.app.state.limiter.check_jobs(tenant, await asyncio.to_thread(service.active_jobs, tenant))
 
 
@@ -230,7 +236,7 @@ async def create_job(request: Request) -> Response:
         service = await _open(request)
         assert service is not None
         await _check_quota(request, service)
-        status = await asyncio.to_thread(service.create_from_source, source, tenant_of(request))
+        status = await asyncio.to_thread(service.create_from_source, source, tenant_of(request), _quota(request))
         return _status_response(status, 202)
     if content_type.startswith("multipart/"):
         raise ApiError(
@@ -257,7 +263,7 @@ async def create_job(request: Request) -> Response:
     checked = await asyncio.to_thread(service.check_upload, job_id, fmt or UPLOAD_TYPES[content_type])
     try:
         status = await asyncio.to_thread(
-            service.accept, job_id, "upload", None, checked, dataset, options, tenant_of(request)
+            service.accept, job_id, "upload", None, checked, dataset, options, tenant_of(request), _quota(request)
         )
     except BaseException:  # not recorded (database down): keep no orphan upload
         service.files.delete_job(job_id)
