@@ -5,7 +5,8 @@ an entry is either a key (hashed as it is read, then dropped) or ``tenant:sha256
 ``tousu keys TENANT`` prints, so a key file never holds a usable key. A request sends
 ``Authorization: Bearer <key>``; its SHA-256 is compared with every stored hash by
 ``hmac.compare_digest`` (no early exit), so timing says nothing about which bytes matched. Keys are
-random 256-bit tokens, so an unsalted fast hash is enough: there is nothing to brute-force.
+long random tokens (``tousu keys``: 256 bits; at least 24 characters are required), so a fast unsalted
+hash is enough: unlike a password there is nothing guessable to brute-force from a leaked hash.
 
 With keys, every ``/v1/*`` route needs one (401 ``unauthorized`` with ``WWW-Authenticate: Bearer``),
 the caller's tenant is put in the request scope (:func:`tenant_of`) for the routes to scope jobs by,
