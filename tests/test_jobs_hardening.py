@@ -13,6 +13,7 @@ from typing import IO
 
 import pytest
 
+from models.encoder import FloatArray
 from models.pipeline import AnalysisFailure, AnalysisInput
 from models.schema import Analysis
 from service.jobs.executor import JobExecutor
@@ -77,7 +78,7 @@ def _running_job(store: JobStore, files: JobFiles, executor: JobExecutor, n: int
     return job_id
 
 
-@pytest.mark.parametrize("when", ["before_the_write", "during_the_write"])
+@pytest.mark.parametrize("when", ["before_the_write", "during_the_write", "after_the_rename"])
 def test_cancel_while_a_chunk_is_written_logs_no_traceback_and_leaves_no_chunk_running(
     tmp_path: Path, database: str | None, caplog: pytest.LogCaptureFixture, when: str
 ) -> None:
@@ -96,14 +97,27 @@ def test_cancel_while_a_chunk_is_written_logs_no_traceback_and_leaves_no_chunk_r
         service.cancel(job_id)
 
     if when == "before_the_write":
-        analyse = analyzer.analyze_each
+        analyse = analyzer.analyze_with_embeddings  # what the executor calls for a model batch
 
-        def cancelled_after_analysis(items: list[AnalysisInput]) -> list[Analysis | AnalysisFailure]:
+        def cancelled_after_analysis(
+            items: list[AnalysisInput],
+        ) -> tuple[list[Analysis | AnalysisFailure], list[FloatArray | None]]:
             results = analyse(items)
             cancel()
             return results
 
-        analyzer.analyze_each = cancelled_after_analysis  # type: ignore[method-assign]
+        analyzer.analyze_with_embeddings = cancelled_after_analysis  # type: ignore[method-assign]
+    elif when == "after_the_rename":  # the results file is in place; the checkpoint (complete_chunk) is next
+        writer = files.atomic_writer
+
+        @contextlib.contextmanager
+        def cancelled_after_the_rename(path: Path, create_dirs: bool = True) -> Iterator[IO[bytes]]:
+            with writer(path, create_dirs) as fh:
+                yield fh
+            if path.name.endswith(".out.jsonl"):
+                cancel()
+
+        files.atomic_writer = cancelled_after_the_rename  # type: ignore[method-assign]
     else:
         writer = files.atomic_writer
 
