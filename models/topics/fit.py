@@ -9,10 +9,12 @@ second encoder pass), its language and the ORG / PRODUCT spans of the entities s
    of every embedding before clustering and assignment, so "everything about <brand>" stops being
    the densest region. The names are cut out of the texts (with @-mentions, numbers and model
    codes) before c-TF-IDF, so they cannot name a topic; they become each topic's facets instead.
-2. UMAP (fixed ``random_state``: deterministic) -> HDBSCAN, through BERTopic on the projected
-   embeddings; then BERTopic's ``reduce_outliers(strategy="embeddings")`` gives each outlier its
-   nearest topic unless its cosine is below the ``outlier_quantile`` of the clustered messages'
-   own cosines: those stay outliers (-1).
+2. UMAP (fixed ``random_state``: deterministic) -> HDBSCAN on the projected embeddings, excess of
+   mass, or the leaves of the cluster tree when excess of mass keeps more than half of the dump in
+   one cluster (it kept 85% of the airline complaint tweets in one); then BERTopic's
+   ``reduce_outliers(strategy="embeddings")`` gives each outlier its nearest topic unless its
+   cosine is below the ``outlier_quantile`` of the clustered messages' own cosines: those stay
+   outliers (-1).
 3. Topic embeddings = mean projected embedding of each topic's messages (outliers' centroid
    first, as BERTopic saves it); every message is then assigned as ``/v1/analyze`` assigns it
    (``TopicModel.assign``), so a job's results and a later per-message answer agree.
@@ -102,7 +104,8 @@ class FitParams:
     n_components: int = 5
     min_cluster_size: int = 0  # 0: sqrt(N)/2 bounded to 10..200
     min_samples: int = 10
-    selection: str = "leaf"  # HDBSCAN cluster_selection_method; "eom" kept one blob of 85% of airline tweets
+    selection: str = "auto"  # HDBSCAN cluster selection: "eom", "leaf", or "auto" (eom; leaf when one cluster
+    max_topic_share: float = 0.5  # ... holds more than this share of the clustered messages)
     remove_brands: bool = True  # project the brand / product directions out before clustering
     mask_entities: bool = True  # cut brand / product names out of the texts before c-TF-IDF
     brand_min_count: int = 5
@@ -189,34 +192,53 @@ def cluster(docs: list[str], x: FloatArray, params: FitParams) -> tuple[np.ndarr
         from umap import UMAP  # type: ignore[import-untyped]
     except ImportError as exc:  # the serving install has no BERTopic
         raise TopicFitError(f"fitting dataset topics needs the [train] extra ({exc.name} missing)") from None
-    reducer = UMAP(
+    from bertopic.dimensionality import BaseDimensionalityReduction  # type: ignore[import-untyped]
+
+    reduced_x = UMAP(
         n_neighbors=params.n_neighbors,
         n_components=params.n_components,
         min_dist=0.0,
         metric="cosine",
         low_memory=True,
         random_state=params.seed,
-    )
-    hdb = HDBSCAN(
-        min_cluster_size=params.cluster_size(len(docs)),
-        min_samples=params.min_samples,
-        metric="euclidean",
-        cluster_selection_method=params.selection,
-        prediction_data=False,
-    )
-    # BERTopic's own c-TF-IDF is only needed for its outlier reduction bookkeeping: a tiny vectorizer.
+    ).fit_transform(x)
+
+    def hdbscan(selection: str) -> np.ndarray:
+        return np.asarray(
+            HDBSCAN(
+                min_cluster_size=params.cluster_size(len(docs)),
+                min_samples=params.min_samples,
+                metric="euclidean",
+                cluster_selection_method=selection,
+                prediction_data=False,
+            ).fit_predict(reduced_x),
+            dtype=np.int64,
+        )
+
+    selection = "eom" if params.selection == "auto" else params.selection
+    found = hdbscan(selection)
+    if params.selection == "auto" and _largest_share(found) > params.max_topic_share:
+        # Excess of mass kept most of the dump in one cluster (85% of the airline complaint tweets): not a
+        # topic anyone can act on. The leaves of the same cluster tree split it into its sub-themes.
+        selection = "leaf"
+        found = hdbscan(selection)
+    # BERTopic on the clusters found above (its own UMAP / HDBSCAN steps pass them through): its topic
+    # bookkeeping is what ``reduce_outliers`` needs. Its c-TF-IDF only needs a tiny vectorizer.
     words = CountVectorizer(tokenizer=PhraseTokenizer(phrases=False), token_pattern=None, max_features=2000)
     model = BERTopic(
         embedding_model=None,
-        umap_model=reducer,
-        hdbscan_model=hdb,
+        umap_model=BaseDimensionalityReduction(),
+        hdbscan_model=_Clusters(found),
         vectorizer_model=words,
         language="multilingual",
         calculate_probabilities=False,
         verbose=False,
     )
     labels = np.asarray(model.fit_transform(docs, x)[0], dtype=np.int64)
-    info: dict[str, Any] = {"outlier_share_hdbscan": round(float((labels == OUTLIER_ID).mean()), 4)}
+    info: dict[str, Any] = {
+        "selection": selection,
+        "outlier_share_hdbscan": round(float((labels == OUTLIER_ID).mean()), 4),
+    }
     if params.reduce_outliers and (labels == OUTLIER_ID).any() and (labels != OUTLIER_ID).any():
         unit = l2_rows(x)
         ids = sorted(set(labels.tolist()) - {OUTLIER_ID})
@@ -228,6 +250,21 @@ def cluster(docs: list[str], x: FloatArray, params: FitParams) -> tuple[np.ndarr
         info["outlier_threshold"] = round(threshold, 4)
     info["outlier_share_fit"] = round(float((labels == OUTLIER_ID).mean()), 4)
     return labels, info
+
+
+class _Clusters:
+    """Clusters computed beforehand, in the place of BERTopic's ``hdbscan_model``."""
+
+    def __init__(self, labels: np.ndarray) -> None:
+        self.labels_ = labels
+
+    def fit(self, _: Any, y: Any = None) -> _Clusters:
+        return self
+
+
+def _largest_share(labels: np.ndarray) -> float:
+    clustered = labels[labels != OUTLIER_ID]
+    return float(np.bincount(clustered).max() / len(clustered)) if len(clustered) else 0.0
 
 
 # -- 4. names ------------------------------------------------------------------------------------------
