@@ -231,18 +231,22 @@ def test_the_job_completes_with_a_warning_when_the_topic_fit_fails(
     store.close()
 
 
-def test_analyze_with_a_dataset_uses_its_latest_model(tmp_path: Path) -> None:
+async def test_analyze_with_a_dataset_uses_its_latest_model(tmp_path: Path) -> None:
+    import httpx
+
     from models.topics.stage import DATASET_OPTION, TopicStage
     from models.topics.taxonomy import CategoryMapper, Taxonomy
+    from service.app import create_app
 
     settings = job_settings(tmp_path, jobs_chunk_size=100, jobs_topic_min_messages=60, jobs_topic_min_cluster_size=60)
     store = JobStore.open(None, settings.jobs_dir)
     files = JobFiles(settings.jobs_dir)
     job_id = run_job(store, files, settings, themed_records(300, seed=1), "shop")
+    by_job = {json.loads(line)["id"]: json.loads(line)["topic"]["id"] for line in _lines(files, store, job_id)}
+    store.close()
     datasets = DatasetTopicModels(settings.dataset_topics_root)
     model = datasets.latest("shop")
     assert isinstance(model, TopicModel) and model.brand_basis is not None
-    encoder = ThemeEncoder()
     taxonomy = Taxonomy.load()
     mapper = CategoryMapper(taxonomy, np.eye(len(taxonomy.names), 16, dtype=np.float32), 0.05)
     generic = TopicModel(model.embeddings[:1], model.topics[:1], 1.0, "generic", "0", {})  # one topic only
@@ -250,17 +254,37 @@ def test_analyze_with_a_dataset_uses_its_latest_model(tmp_path: Path) -> None:
     assert stage.dataset_option("nope") is None
     option = stage.dataset_option("shop")
     assert option == {"dataset": "shop", "job": job_id}
+
+    # the stage: the option picks the dataset's model
+    encoder = ThemeEncoder()
     texts = ["小米快递送错地址了", "苹果屏幕触控失灵"]
     ctxs = [
         Context(AnalysisInput.prepare(t, {DATASET_OPTION: option}), "zh", enc)
         for t, enc in zip(texts, encoder.forward(encoder.preprocess(texts)), strict=True)
     ]
     stage.run(ctxs)
-    by_job = {json.loads(line)["id"]: json.loads(line)["topic"]["id"] for line in _lines(files, store, job_id)}
     same_theme = next(i for i, r in enumerate(themed_records(300, seed=1)) if "快递送错地址" in r["text"])
     assert ctxs[0].fields["topic"].id == by_job[str(same_theme)]
     assert ctxs[0].fields["topic"].id != ctxs[1].fields["topic"].id
-    store.close()
+
+    # the API: a request naming the dataset gets its topics; without one, or for a dataset without a model,
+    # the shipped (here: one-topic) model answers
+    analyzer = Analyzer(encoder, fake_sentiment(16), (stage,))
+    spec = ModelSpec("encoder/fake-encoder", "encoder", "-", "fake-1", "0" * 64, {})
+    app = create_app(settings, registry_loader=lambda _: Registry(analyzer, (spec,)))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        text = "华为屏幕触控失灵"
+        own = (await client.post("/v1/analyze", json={"text": text, "dataset": "shop"})).json()["topic"]
+        plain = (await client.post("/v1/analyze", json={"text": text})).json()["topic"]
+        other = (await client.post("/v1/analyze", json={"text": text, "dataset": "elsewhere"})).json()["topic"]
+        screen = next(i for i, r in enumerate(themed_records(300, seed=1)) if "屏幕触控失灵" in r["text"])
+        assert own["id"] == by_job[str(screen)] and own["label"] != plain["label"]
+        assert plain["id"] == other["id"] == generic.topics[0].id
+        batch = await client.post("/v1/analyze/batch", json={"items": [{"text": text}], "dataset": "shop"})
+        assert batch.json()["items"][0]["topic"]["id"] == own["id"]
 
 
 def _lines(files: JobFiles, store: JobStore, job_id: str) -> list[str]:

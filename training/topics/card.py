@@ -114,8 +114,9 @@ embeddings the job's chunks computed; needs the `[train]` extra on the workers) 
 that `dataset` uses its latest one. Differences from this model: the directions of responsible parties and
 products (ORG / PRODUCT entities in at least 5 messages, and @-mentions) are projected out of the
 embeddings before clustering and assignment, and their names are cut from the texts before c-TF-IDF, so
-topics group what went wrong and the parties become per-topic facets; HDBSCAN selects leaf clusters
-(excess-of-mass kept 85% of airline complaint tweets in one cluster) and BERTopic's `reduce_outliers`
+topics group what went wrong and the parties become per-topic facets; HDBSCAN's excess-of-mass clusters
+are used unless one of them holds more than half of the clustered messages (it kept 85% of airline complaint
+tweets in one), in which case the leaves of the same cluster tree are; BERTopic's `reduce_outliers`
 (embeddings strategy, threshold = the 2nd percentile of the clustered messages' own cosines) keeps
 outliers low; names are 2-4 key phrases (jieba words and two-word phrases, c-TF-IDF candidates, maximal
 marginal relevance over the encoder's embeddings of the candidates) per language with at least 10% of
