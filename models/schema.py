@@ -120,7 +120,7 @@ class Topic(_Out):
 
 
 class Category(_Out):
-    name: str = Field(description="Root-cause category of the message (taxonomy name, e.g. logistics_delay).")
+    name: str = Field(description="Root-cause category of the message (taxonomy name, e.g. delivery_and_logistics).")
     score: float = Field(
         description="Probability of the category: softmax over the zero-shot similarities to every category's "
         "description and examples, at a temperature fitted on labelled messages."

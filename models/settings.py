@@ -35,6 +35,11 @@ class ModelSettings(BaseSettings):
 
     # Topics (models/topics)
     taxonomy_path: Path = Field(DEFAULT_TAXONOMY, description="Root-cause taxonomy JSON; edits need no retraining")
+    category_examples: Path | None = Field(
+        None,
+        description="Your own labelled messages for the root-cause categories (JSONL {text, category}, 10-20 per "
+        "category): the category head is refitted with them at start-up, the encoder is not retrained",
+    )
     topic_model_dir: Path | None = Field(None, description="Topic model (default: <heads_dir>/topics)")
     dataset_topics_dir: Path | None = Field(
         None,

@@ -16,7 +16,18 @@ from pathlib import Path
 from typing import Any
 
 TRAIN_TASKS = ("sentiment", "topics", "entities", "hidden", "risk")
-EVAL_TASKS = ("sentiment", "speed", "topics", "batch", "entities", "hidden", "risk", "store", "reliability")
+EVAL_TASKS = (
+    "sentiment",
+    "speed",
+    "topics",
+    "categories",
+    "batch",
+    "entities",
+    "hidden",
+    "risk",
+    "store",
+    "reliability",
+)
 
 
 def _serve(args: argparse.Namespace) -> int:

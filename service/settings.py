@@ -101,9 +101,9 @@ class Settings(ModelSettings):
     )
     store_patience_minutes: dict[str, float] = Field(
         default_factory=lambda: {
-            "price_and_billing": 47.0,
+            "billing_and_charges": 47.0,
             "refund_and_returns": 47.0,
-            "privacy_and_security": 30.0,
+            "privacy_and_data": 30.0,
             "*": 240.0,
         },
         description="Open yellow complaints waiting longer than their category's window (JSON: category -> minutes, "

@@ -168,7 +168,7 @@ async def test_red_alerts_and_the_background_escalation(client: JobClient) -> No
     # a yellow complaint that has waited past the window of its category turns red in the API's sweep
     store = client.app.state.store.get()
     waited = datetime.fromtimestamp(time.time() - 50 * 60, UTC)
-    billing = analysis(category="price_and_billing")
+    billing = analysis(category="billing_and_charges")
     store.write([Message("shop", billing, "发票金额不对", id="y1", received_at=waited)])
     deadline = time.monotonic() + 10
     while (item := await get(client, "/v1/complaints/shop/y1"))["risk_level"] != "red":

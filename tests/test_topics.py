@@ -63,18 +63,21 @@ def test_first_fit_numbers_by_size() -> None:
     assert al.ids == (0, 1, 2, 3) and al.next_id == 4
 
 
-def test_default_taxonomy_has_the_ten_categories() -> None:
+def test_default_taxonomy_has_the_thirteen_categories() -> None:
     taxonomy = Taxonomy.load(DEFAULT_TAXONOMY)
     assert taxonomy.names == (
-        "logistics_delay",
+        "delivery_and_logistics",
         "product_quality",
-        "service_attitude",
+        "installation_and_repair",
         "refund_and_returns",
-        "price_and_billing",
-        "account_and_technical",
-        "after_sales_repair",
-        "misleading_promotion",
-        "privacy_and_security",
+        "billing_and_charges",
+        "price_and_promotion",
+        "misleading_sales",
+        "service_attitude",
+        "account_and_login",
+        "app_and_website",
+        "safety_and_health",
+        "privacy_and_data",
         "other",
     )
     for category in taxonomy.categories:

@@ -178,7 +178,7 @@ def test_served_stage_answers_topic_and_category(registry: Registry, monkeypatch
     predictions, _ = BERTopic.load(str(DEFAULT_HEADS_DIR / "topics")).transform(texts, embeddings)
     by_bid = {t.bertopic_id: t for t in served.topics}
     for answer, bid in zip(answers, predictions, strict=True):
-        assert answer.category is not None and answer.category.name == "logistics_delay"
+        assert answer.category is not None and answer.category.name == "delivery_and_logistics"
         assert answer.topic is not None
         assert answer.topic.id == by_bid[int(bid)].id  # the same topic BERTopic itself assigns
         assert 0.0 < answer.topic.probability <= 1.0
@@ -192,11 +192,14 @@ def test_taxonomy_edit_takes_effect_without_retraining(registry: Registry, artif
     taxonomy["categories"].insert(
         0,
         {
-            "name": "food_safety",
-            "description": {"zh": "食品安全：吃了以后拉肚子、食物中毒、吃出异物、过期变质", "en": "Food safety"},
+            "name": "accessibility",
+            "description": {
+                "zh": "无障碍：轮椅进不去、没有无障碍通道或电梯、不照顾残障人士和老人",
+                "en": "Accessibility: no step-free access, no wheelchair assistance, disabled customers ignored",
+            },
             "examples": {
-                "zh": ["吃完肚子疼了一晚上", "饭里吃出了头发", "牛奶喝了上吐下泻"],
-                "en": ["I got food poisoning"],
+                "zh": ["店门口全是台阶，轮椅根本进不去", "没有无障碍电梯", "盲人朋友没法使用你们的点餐系统"],
+                "en": ["There was no wheelchair assistance at the gate", "No step-free access to the platform"],
             },
         },
     )
@@ -209,11 +212,11 @@ def test_taxonomy_edit_takes_effect_without_retraining(registry: Registry, artif
     assert default is not None and edited is not None
     assert edited[0].version != default[0].version  # cached answers do not survive the edit
     analyzer = Analyzer(encoder, registry.analyzer.sentiment, (edited[0],))
-    text = "昨天买的熟食吃完全家上吐下泻，肯定是变质了"
+    text = "我坐轮椅，你们门店连一个坡道都没有，只能在门外等"
     before = registry.analyzer.analyze_batch([AnalysisInput.prepare(text)])[0]
     after = analyzer.analyze_batch([AnalysisInput.prepare(text)])[0]
-    assert before.category is not None and before.category.name != "food_safety"
-    assert after.category is not None and after.category.name == "food_safety"
+    assert before.category is not None and before.category.name != "accessibility"
+    assert after.category is not None and after.category.name == "accessibility"
     assert after.topic == before.topic  # topics do not depend on the taxonomy
 
 

@@ -37,7 +37,7 @@ class TopicStage:
         self.model = model
         self.categories = categories
         self.datasets = datasets  # the topic models batch jobs fitted per dataset
-        self.version = f"{model.version}+taxonomy-{categories.taxonomy.digest[:8]}"
+        self.version = f"{model.version}+{categories.version}"
 
     def dataset_option(self, dataset: str) -> dict[str, str] | None:
         """The option that makes a message use ``dataset``'s latest topic model; None when it has none."""
@@ -90,11 +90,12 @@ def load_topic_stage(env: StageEnv) -> tuple[TopicStage, ModelSpec] | None:
     if trained_on and trained_on != env.encoder.version:
         logger.warning("topic model was fitted on encoder %s, serving %s", trained_on, env.encoder.version)
     taxonomy = Taxonomy.load(settings.taxonomy_path)
-    temperature = float(model.manifest.get("category_temperature", DEFAULT_TEMPERATURE))
-    categories = CategoryMapper.build(taxonomy, env.encoder, temperature)
+    temperature = float(model.manifest.get("category_temperature", DEFAULT_TEMPERATURE))  # head-less taxonomies
+    categories = CategoryMapper.build(taxonomy, env.encoder, temperature, settings.category_examples)
     datasets = DatasetTopicModels(settings.dataset_topics_dir) if settings.dataset_topics_dir else None
     stage = TopicStage(model, categories, datasets)
     metrics = dict(model.manifest.get("metrics", {}))
     metrics["taxonomy"] = {"path": str(taxonomy.path), "sha256": taxonomy.digest, "categories": list(taxonomy.names)}
+    metrics["category_head_rows"] = categories.bank_counts  # taxonomy texts, shipped bank, your examples
     spec = ModelSpec("topic", "bertopic", str(directory), stage.version, model.sha256, metrics)
     return stage, spec

@@ -52,7 +52,7 @@ class FilterQuery(_Query):
     until: datetime | None = Field(None, description="Received before (ISO 8601; no zone = UTC).")
     sentiment: Literal["negative", "neutral", "positive"] | None = None
     risk_level: Level | None = Field(None, description="The level now (red after an escalation for waiting time).")
-    category: str | None = Field(None, max_length=64, description="Root-cause category, e.g. logistics_delay.")
+    category: str | None = Field(None, max_length=64, description="Root-cause category, e.g. delivery_and_logistics.")
     topic: int | None = Field(None, ge=-1, le=2**31 - 1, description="Topic id (-1: outliers).")
     product: str | None = Field(None, max_length=256, description="A PRODUCT entity's normalised value.")
     party: str | None = Field(None, max_length=256, description="Responsible party: an ORG entity (shop, company).")
