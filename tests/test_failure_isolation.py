@@ -226,7 +226,7 @@ def test_job_executor_answers_the_neighbours_of_a_broken_message(tmp_path: Path)
     analyzer = _analyzer((PoisonStage(),), FailingEncoder())
     settings = Settings(artifacts_dir=tmp_path, redis_url=None, jobs_dir=tmp_path / "jobs")
     executor = JobExecutor(None, None, None, settings, analyzer)  # type: ignore[arg-type]
-    out = executor._analyse_safely(_items(["好评", "BROKEN", f"{POISON} 物流"]))
+    out, _ = executor._analyse_safely(_items(["好评", "BROKEN", f"{POISON} 物流"]))  # answers, embeddings
     assert out[1] is None  # reported as analysis_failed
     assert out[0] is not None and out[0].warnings == []
     assert out[2] is not None and out[2].warnings[0].stage == "hidden_dissatisfaction"
