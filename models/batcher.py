@@ -1,9 +1,9 @@
 """Dynamic micro-batching: concurrent requests share one model call, and no request hogs the model.
 
-Each ``submit_many`` call is a *request*: a group of (item, future) pairs. A single worker task
-forms model calls (*slices*) from the queued requests and runs the batch function in a worker
-thread. Work is counted by its **cost** (``cost(item)``: for messages, 256-token encoder windows),
-not by items:
+Each ``submit_many`` call is a *request*: a group of (item, future) pairs. A worker task (the main
+lane; see the express lane below) forms model calls (*slices*) from the queued requests and runs the
+batch function in its worker thread. Work is counted by its **cost** (``cost(item)``: for
+messages, 256-token encoder windows), not by items:
 
 - a slice holds at most ``max_batch`` items and ``max_batch_cost`` cost (a single item costlier than
   that runs alone: an item is never split);
