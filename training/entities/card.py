@@ -96,15 +96,37 @@ def _f1(scores: dict[str, Any] | None, kind: str) -> str:
     return f"{scores[kind]['f1']:.3f}"
 
 
+NAME_TYPES = ("PERSON", "ORG", "LOCATION")
+
+
+def plo_f1(scores: dict[str, Any]) -> float | None:
+    """Micro F1 over PERSON / ORG / LOCATION (the Chinese target's measure), from the per-type counts."""
+    kinds = [k for k in NAME_TYPES if k in scores]
+    if not kinds:
+        return None
+    tp = sum(scores[k]["precision"] * scores[k]["predicted"] for k in kinds)
+    n_pred = sum(scores[k]["predicted"] for k in kinds)
+    n_gold = sum(scores[k]["support"] for k in kinds)
+    p, r = (tp / n_pred if n_pred else 0.0), (tp / n_gold if n_gold else 0.0)
+    return round(2 * p * r / (p + r), 4) if p + r else 0.0
+
+
+def _plo(scores: dict[str, Any] | None) -> str:
+    value = plo_f1(scores) if scores else None
+    return "-" if value is None else f"{value:.3f}"
+
+
 def loso_rows(metrics: dict[str, Any]) -> list[list[Any]]:
-    """One row per left-out source: micro F1 over the types it labels, then per type, for every system."""
+    """One row per left-out source: micro F1 over the types it labels, over PER/ORG/LOC, then per type."""
     rows = []
     for source, entry in metrics.get("loso", {}).items():
         for key, name in LOSO_SYSTEMS:
             if key not in entry:
                 continue
             s = entry[key]
-            rows.append([source, entry["lang"], entry["n"], name, _f1(s, "all"), *(_f1(s, t) for t in STAT_TYPES)])
+            rows.append(
+                [source, entry["lang"], entry["n"], name, _f1(s, "all"), _plo(s), *(_f1(s, t) for t in STAT_TYPES)]
+            )
     return rows
 
 
@@ -115,20 +137,25 @@ def loso_means(metrics: dict[str, Any]) -> list[list[Any]]:
     for lang in ("zh", "en"):
         for key, name in LOSO_SYSTEMS:
             cells = []
-            for kind in ("all", *STAT_TYPES):
-                values = [
-                    e[key][kind]["f1"]
-                    for e in loso.values()
-                    if e["lang"] == lang and key in e and kind in e[key] and (kind == "all" or kind in e["types"])
-                ]
+            for kind in ("all", "plo", *STAT_TYPES):
+                if kind == "plo":
+                    values = [
+                        v for e in loso.values() if e["lang"] == lang and key in e and (v := plo_f1(e[key])) is not None
+                    ]
+                else:
+                    values = [
+                        e[key][kind]["f1"]
+                        for e in loso.values()
+                        if e["lang"] == lang and key in e and kind in e[key] and (kind == "all" or kind in e["types"])
+                    ]
                 cells.append(f"{sum(values) / len(values):.3f}" if values else "-")
             if any(c != "-" for c in cells):
                 rows.append([lang, name, *cells])
     return rows
 
 
-LOSO_HEADER = ["left out", "lang", "sentences", "system", "F1 (its types)", *STAT_TYPES]
-MEANS_HEADER = ["lang", "system", "F1 (its types)", *STAT_TYPES]
+LOSO_HEADER = ["left out", "lang", "sentences", "system", "F1 (its types)", "F1 PER/ORG/LOC", *STAT_TYPES]
+MEANS_HEADER = ["lang", "system", "F1 (its types)", "F1 PER/ORG/LOC", *STAT_TYPES]
 LOSO_NOTE = (
     "Leave-one-source-out: for each source, the token head trained on the other six sources and scored on the "
     "left-out source's test split, on the types that source labels (exact spans, original-text offsets). "
