@@ -101,3 +101,14 @@ def test_pipeline_serves_the_head_types_and_keeps_the_rest(encoder: OnnxEncoder)
     # without an encoder pass (or with another encoder's width) the head steps aside: LAC / spaCy spans stay
     [plain] = pipelines.extract([EntityRequest(norm, "zh")])
     assert {e.type for e in plain} >= {"ORDER_ID", "ORG"}
+
+
+def test_served_onnx_graph_gives_the_numpy_probabilities(head: TokenHead, encoder: OnnxEncoder) -> None:
+    """The pipeline runs the head as a small ONNX graph; it must compute what the trained head does."""
+    from models.entities.token_head import OrtTokenHead
+
+    served = OrtTokenHead(head, threads=1)
+    for text in ("a", "顺丰快递把我的包裹弄丢了，客服小王说明天再查", "My Samsung Galaxy S23 stopped charging " * 5):
+        _, out = _pass(encoder, text)
+        states = token_states(out)
+        assert np.allclose(served.proba(states), head.proba(states), atol=1e-5)

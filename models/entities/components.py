@@ -339,12 +339,12 @@ class TokenHeadComponent:
     encoder pass of the expected width (``doc._.trunk``) the earlier spans are kept as they are.
     """
 
-    def __init__(self, directory: str, lang: str) -> None:
+    def __init__(self, directory: str, lang: str, threads: int = 0) -> None:
         from pathlib import Path
 
-        from models.entities.token_head import TokenHead
+        from models.entities.token_head import OrtTokenHead, TokenHead
 
-        self.head = TokenHead.load(Path(directory))
+        self.head = OrtTokenHead(TokenHead.load(Path(directory)), threads)
         self.types = frozenset(self.head.types_for(lang))
         self.width = self.head.width
 
@@ -377,9 +377,9 @@ class TokenHeadComponent:
         return doc
 
 
-@Language.factory("tousu_token_head", default_config={"directory": "", "lang": "zh"})
-def make_token_head(nlp: Language, name: str, directory: str, lang: str) -> TokenHeadComponent:
-    return TokenHeadComponent(directory, lang)
+@Language.factory("tousu_token_head", default_config={"directory": "", "lang": "zh", "threads": 0})
+def make_token_head(nlp: Language, name: str, directory: str, lang: str, threads: int) -> TokenHeadComponent:
+    return TokenHeadComponent(directory, lang, threads)
 
 
 # -- resolution and normalisation ---------------------------------------------------------------------------

@@ -80,9 +80,9 @@ def _add_common_head(nlp: Language, lang: str) -> None:
     nlp.add_pipe("tousu_products", after="tousu_gazetteer")
 
 
-def _add_tail(nlp: Language, head_dir: Path | None = None, lang: str = "zh") -> None:
+def _add_tail(nlp: Language, head_dir: Path | None = None, lang: str = "zh", threads: int = 0) -> None:
     if head_dir is not None and head_types(head_dir, lang):
-        nlp.add_pipe("tousu_token_head", config={"directory": str(head_dir), "lang": lang})
+        nlp.add_pipe("tousu_token_head", config={"directory": str(head_dir), "lang": lang, "threads": threads})
     nlp.add_pipe("tousu_resolve")
     nlp.add_pipe("tousu_normalize")
 
@@ -119,12 +119,16 @@ def build_zh(
                 "threads": threads,
             },
         )
-    _add_tail(nlp, head_dir, "zh")
+    _add_tail(nlp, head_dir, "zh", threads)
     return nlp
 
 
 def build_en(
-    config: EntityConfig, branch_dir: Path | None, encoder_dir: Path | None, head_dir: Path | None = None
+    config: EntityConfig,
+    branch_dir: Path | None,
+    encoder_dir: Path | None,
+    head_dir: Path | None = None,
+    threads: int = 0,
 ) -> Language:
     spacy = import_spacy()
     nlp: Language
@@ -136,7 +140,7 @@ def build_en(
         nlp = spacy.load(EN_MODEL, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
         _add_common_head(nlp, "en")
         nlp.add_pipe("tousu_spacy_labels", after="ner", config={"confidence": config.confidence.get("spacy", {})})
-    _add_tail(nlp, head_dir, "en")
+    _add_tail(nlp, head_dir, "en", threads)
     return nlp
 
 
@@ -158,7 +162,8 @@ class EntityPipelines:
         threads: int = 0,
         head_dir: Path | None = None,
     ) -> EntityPipelines:
-        """``threads``: intra-op threads of the ONNX sessions the pipelines open (LAC), 0 = one per core.
+        """``threads``: intra-op threads of the ONNX sessions the pipelines open (LAC, the token head), 0 = one
+        per core.
         ``head_dir``: the token head (``models/heads/entities/token_head``), served for the types its
         ``config.json`` names; None = LAC / spaCy alone."""
         import_spacy()
@@ -166,7 +171,7 @@ class EntityPipelines:
 
         register_extensions()
         zh = build_zh(config, branch_dir, encoder_dir, threads, head_dir)
-        en = build_en(config, branch_dir, encoder_dir, head_dir)
+        en = build_en(config, branch_dir, encoder_dir, head_dir, threads)
         head = bool(head_types(head_dir, "zh") or head_types(head_dir, "en"))
         return cls(zh, en, config, head)
 
