@@ -3,8 +3,8 @@
 The dataset topic fit (``models/topics/fit.py``) reads what a job keeps of each message: its e5
 embedding, its language and the ORG / PRODUCT spans of the entities stage. Evaluations get the
 same inputs here: ``Analyzer.analyze_with_embeddings`` over the corpus (batches of 32, as the job
-executor), cached under ``~/.cache/tousu/topics/`` by the texts' hash and the encoder version (the spans of the first run are kept), so a
-re-run of ``tousu evaluate topics`` does not analyse again.
+executor), cached under ``~/.cache/tousu/topics/`` by the texts' hash and the encoder version (the
+spans of the first run are kept), so a re-run of ``tousu evaluate topics`` does not analyse again.
 """
 
 from __future__ import annotations
