@@ -129,7 +129,7 @@ class FitParams:
 @dataclass(frozen=True)
 class FittedTopic:
     id: int  # stable id
-    label: str  # the name in the dump's main language
+    label: str  # the name in the language of most of the topic's messages
     names: dict[str, str]  # language -> name (languages with enough messages in the topic)
     keywords: tuple[str, ...]
     size: int
@@ -430,7 +430,9 @@ def fit_dataset_topics(
         ranked = members[np.argsort(-(x[members] @ unit_c[k]), kind="stable")[: params.examples]]
         examples = tuple(" ".join(redact(messages[int(i)].text).split())[:200] for i in ranked)
         per_lang = names.get(sid, {}) if t != OUTLIER_ID else {}
-        label_lang = main_lang if main_lang in per_lang else (langs.most_common(1)[0][0] if langs else main_lang)
+        # The name is in the language most of the topic's messages are in (its other names stay in ``names``).
+        own_lang = langs.most_common(1)[0][0] if langs else main_lang
+        label_lang = own_lang if own_lang in per_lang else main_lang
         phrases = per_lang.get(label_lang) or next(iter(per_lang.values()), [])
         label = "outlier" if t == OUTLIER_ID else (" / ".join(phrases) or f"topic {sid}")
         topics.append(
