@@ -27,6 +27,7 @@ EVAL_TASKS = (
     "risk",
     "store",
     "reliability",
+    "trunk",
 )
 
 

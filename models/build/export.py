@@ -20,8 +20,9 @@ FEATURE_LAYER = 8
 OPSET = 17
 
 
-def export_onnx(hf_dir: Path, out_path: Path) -> None:
-    """Trace the HF ``BertModel`` into an fp32 ONNX graph with dynamic batch and length."""
+def export_onnx(hf_dir: Path, out_path: Path, feature_layer: int = FEATURE_LAYER) -> None:
+    """Trace the HF ``BertModel`` into an fp32 ONNX graph with dynamic batch and length; its outputs are the
+    states of ``feature_layer`` (named ``hidden_8``: the served trunk's) and of the last layer."""
     import torch
     from transformers import BertModel
 
@@ -41,7 +42,7 @@ def export_onnx(hf_dir: Path, out_path: Path) -> None:
                 token_type_ids=torch.zeros_like(input_ids),
                 output_hidden_states=True,
             )
-            return out.hidden_states[FEATURE_LAYER], out.last_hidden_state
+            return out.hidden_states[feature_layer], out.last_hidden_state
 
     dummy = (
         torch.tensor([[0, 1000, 2000, 2]], dtype=torch.int64),
