@@ -275,3 +275,23 @@ def test_reaper_sends_expired_and_lost_chunks_to_the_front(tmp_path: Path, datab
     assert result.expired == [(job_id, 0)] and result.resent == [(job_id, 1)]
     assert sorted(queue.sent) == [("chunk", job_id, "0", "front"), ("chunk", job_id, "1", "front")]
     store.close()
+
+
+def test_reaper_wakes_when_the_first_lease_ends_not_a_whole_interval_later(
+    tmp_path: Path, database: str | None
+) -> None:
+    settings = job_settings(tmp_path, database_url=database, jobs_reaper_interval_s=30)
+    store = JobStore.open(database, settings.jobs_dir)
+    reaper = Reaper(store, JobFiles(settings.jobs_dir), RecordingQueue(), lambda _: False, settings)
+    assert store.next_lease_expiry() is None
+    assert reaper._next_wait() >= 0.8 * 30  # nothing running: the plain interval
+    job_id = queued_job(store)
+    assert store.claim_prepare(job_id, "prep", 30, time.time())
+    assert store.start_running(job_id, "prep", "jsonl", 20, [ChunkPlan(0, 0, 10), ChunkPlan(1, 10, 10)], time.time())
+    now = time.time()
+    assert store.claim_chunk(job_id, 0, "worker-a", 5.0, now) == 1
+    assert store.claim_chunk(job_id, 1, "worker-b", 2.0, now) == 1
+    expiry = store.next_lease_expiry()
+    assert expiry is not None and abs(expiry - (now + 2.0)) < 0.5  # the earlier of the two leases
+    assert 1.0 < reaper._next_wait() <= 2.0 + 0.1  # wakes as chunk 1's lease ends
+    store.close()

@@ -36,6 +36,8 @@ from service.jobs.store import JobStore, Waiting
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+#: Woken this long after a lease ends (a worker renewing at the last moment is not raced).
+LEASE_GRACE_S = 0.05
 
 
 @dataclass
@@ -118,12 +120,25 @@ class Reaper:
         self._thread.start()
 
     def _loop(self) -> None:
-        interval = self.settings.jobs_reaper_interval_s
-        while not self._stop.wait(interval * random.uniform(0.8, 1.2)):  # jitter: reapers do not march in step
+        while not self._stop.wait(self._next_wait()):
             try:
                 self.run_once()
             except Exception as exc:
                 logger.error("reaper pass failed: %s", type(exc).__name__, exc_info=True)
+
+    def _next_wait(self) -> float:
+        """Seconds to the next pass: the interval (with jitter, so that reapers do not march in step), or
+        less when a running chunk's lease runs out sooner, so a killed worker's chunk is sent again as its
+        lease ends rather than up to one interval later."""
+        wait = self.settings.jobs_reaper_interval_s * random.uniform(0.8, 1.2)
+        try:
+            expiry = self.store.next_lease_expiry()
+        except Exception as exc:
+            logger.warning("reaper: next lease expiry unknown (%s)", type(exc).__name__)
+            return wait
+        if expiry is not None:
+            wait = min(wait, max(expiry - time.time() + LEASE_GRACE_S, LEASE_GRACE_S))
+        return wait
 
     def stop(self) -> None:
         self._stop.set()

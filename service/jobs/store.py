@@ -418,6 +418,16 @@ class JobStore:
             ).all()
             return [(r[0], int(r[1])) for r in rows]
 
+    def next_lease_expiry(self) -> float | None:
+        """When the first lease of a running chunk runs out (None: no chunk is running)."""
+        with self._session() as s:
+            value = s.execute(
+                select(func.min(ChunkRow.lease_until)).where(
+                    ChunkRow.state == CHUNK_RUNNING, ChunkRow.lease_until.is_not(None)
+                )
+            ).scalar()
+            return None if value is None else float(value)
+
     def requeue_expired(self, job_id: str, idx: int, now: float) -> bool:
         stmt = (
             update(ChunkRow)
