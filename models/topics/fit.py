@@ -49,7 +49,7 @@ import numpy as np
 
 from models.encoder import FloatArray
 from models.schema import Analysis
-from models.topics.align import DEFAULT_THRESHOLD, Alignment, align_topics, assign_fresh
+from models.topics.align import DEFAULT_THRESHOLD, Alignment, assign_fresh
 from models.topics.model import BRAND_BASIS, EMBEDDINGS_FILE, MANIFEST_FILE, OUTLIER_ID, TOPICS_FILE, TopicModel
 from models.topics.taxonomy import l2_rows
 from models.topics.words import PhraseTokenizer, is_chinese, load_stop_words, mask_spans
@@ -395,17 +395,7 @@ def fit_dataset_topics(
     bert_ids[OUTLIER_ID] = OUTLIER_ID
     # 5. stable ids
     topic_rows = centroids[1:] if has_outliers else centroids
-    if previous is None:
-        alignment = assign_fresh(len(fitted))
-    else:
-        keep = [i for i, t in enumerate(previous.topics) if t.id != OUTLIER_ID]
-        alignment = align_topics(
-            topic_rows,
-            [previous.topics[i].id for i in keep],
-            previous.embeddings[keep],
-            int(previous.manifest.get("next_id", 0)),
-            threshold,
-        )
+    alignment = assign_fresh(len(fitted)) if previous is None else previous.align(topic_rows, threshold)
     stable = {t: alignment.ids[k] for k, t in enumerate(fitted)}
     stable[OUTLIER_ID] = OUTLIER_ID
     # 3. served assignment

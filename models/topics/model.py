@@ -25,6 +25,7 @@ import numpy as np
 
 from models.encoder import FloatArray
 from models.heads import softmax
+from models.topics.align import DEFAULT_THRESHOLD, Alignment, align_topics
 from models.topics.taxonomy import l2_rows
 
 MANIFEST_FILE = "manifest.json"
@@ -128,6 +129,17 @@ class TopicModel:
             digest,
             manifest,
             tensors.get(BRAND_BASIS),
+        )
+
+    def align(self, embeddings: FloatArray, threshold: float = DEFAULT_THRESHOLD) -> Alignment:
+        """Stable ids for a refit's topic embeddings (outliers excluded): this model's themes keep theirs."""
+        keep = [i for i, t in enumerate(self.topics) if t.id != OUTLIER_ID]
+        return align_topics(
+            embeddings,
+            [self.topics[i].id for i in keep],
+            self.embeddings[keep],
+            int(self.manifest.get("next_id", 0)),
+            threshold,
         )
 
     def similarities(self, embeddings: FloatArray) -> FloatArray:

@@ -23,7 +23,8 @@ from models.text import normalize
 RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "topics"
 STOPWORD_FILES = ("stopwords_zh.txt", "stopwords_en.txt")
 
-_WORD = re.compile(r"^(?:[\u4e00-\u9fff]{2,}|[a-z][a-z'\-]*[a-z])$")
+#: A keyword: two or more Chinese characters, or an English word of two or more letters.
+WORD = re.compile(r"^(?:[\u4e00-\u9fff]{2,}|[a-z][a-z'\-]*[a-z])$")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 #: @handles, #tags' hash, numbers and model / flight codes: who and which, never what went wrong.
 _NOISE = re.compile(r"@\w+|#|[a-z]*\d[a-z0-9\-]*|\d+", re.IGNORECASE | re.ASCII)
@@ -75,7 +76,7 @@ class PhraseTokenizer:
         for token in self._cut(clean):
             if token.isspace():  # English words are separated by spaces: keep them adjacent
                 continue
-            if not _WORD.match(token):
+            if not WORD.match(token):
                 previous = None  # punctuation, numbers: a phrase never spans them
             elif token in self.stop_words:
                 continue  # "lost my bag" still gives "lost bag"

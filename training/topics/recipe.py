@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from models.settings import DEFAULT_HEADS_DIR, ModelSettings
-from models.topics.align import DEFAULT_THRESHOLD, Alignment, align_topics, assign_fresh
+from models.topics.align import DEFAULT_THRESHOLD, Alignment, assign_fresh
 from models.topics.model import MANIFEST_FILE, OUTLIER_ID, OUTLIER_LABEL, TopicModel
 from models.topics.taxonomy import DEFAULT_TEMPERATURE, CategoryMapper, Taxonomy, l2_rows
 from training.topics.data import CorpusError, Record, clip, default_corpus, read_corpus
@@ -193,14 +193,7 @@ def stable_ids(
     else:
         prev = TopicModel.load(previous)
         prev_manifest = prev.manifest
-        keep = [i for i, t in enumerate(prev.topics) if t.id != OUTLIER_ID]
-        alignment = align_topics(
-            topic_emb,
-            [prev.topics[i].id for i in keep],
-            prev.embeddings[keep],
-            int(prev.manifest.get("next_id", 0)),
-            threshold,
-        )
+        alignment = prev.align(topic_emb, threshold)
     mapping = {bid: alignment.ids[i] for i, bid in enumerate(bids)}
     mapping[OUTLIER_ID] = OUTLIER_ID
     return mapping, alignment, prev_manifest

@@ -11,25 +11,9 @@ two characters that are neither stop words nor numbers. Stop words are data file
 from __future__ import annotations
 
 import logging
-import re
-from pathlib import Path
 
 from models.text import normalize
-
-RESOURCES = Path(__file__).resolve().parents[2] / "models" / "resources" / "topics"
-STOPWORD_FILES = ("stopwords_zh.txt", "stopwords_en.txt")
-
-_WORD = re.compile(r"^(?:[\u4e00-\u9fff]{2,}|[a-z][a-z'\-]*[a-z])$")
-
-
-def load_stop_words(directory: Path = RESOURCES) -> frozenset[str]:
-    words: set[str] = set()
-    for name in STOPWORD_FILES:
-        for line in (directory / name).read_text(encoding="utf-8").splitlines():
-            word = line.strip().lower()
-            if word and not word.startswith("#"):
-                words.add(normalize(word).text)
-    return frozenset(words)
+from models.topics.words import WORD, load_stop_words  # one stop-word list and word shape for fits and jobs
 
 
 class JiebaTokenizer:
@@ -46,5 +30,5 @@ class JiebaTokenizer:
 
     def __call__(self, text: str) -> list[str]:
         tokens = self._cut(normalize(text).text.lower())
-        words = [t for t in tokens if _WORD.match(t) and t not in self.stop_words]
+        words = [t for t in tokens if WORD.match(t) and t not in self.stop_words]
         return words if self.allowed is None else [w for w in words if w in self.allowed]
