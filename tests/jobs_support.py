@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -250,6 +251,27 @@ def _healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@contextlib.contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    """The app with the fake model and keyword stages served over real HTTP (uvicorn in a thread): its base URL."""
+    import uvicorn
+
+    from service.app import create_app
+
+    app = create_app(settings, registry_loader=lambda _: make_registry())
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _healthy(port), 60, "the API")
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(15)
 
 
 def wait_until(

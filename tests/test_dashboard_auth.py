@@ -3,34 +3,23 @@ key once, sends it as ``Authorization: Bearer``, keeps it for the tab, and asks 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from service.app import create_app
-from tests.jobs_support import free_port, job_settings, jsonl, make_registry, wait_until
+from tests.jobs_support import job_settings, jsonl, live_server, wait_until
 from tests.store_support import SALT
 from tests.test_auth import ACME_KEY, GLOBEX_KEY, KEYS, bearer
-from tests.test_store_dashboard import _healthy, _loaded, browser  # noqa: F401  (the browser fixture)
+from tests.test_store_dashboard import _loaded, browser  # noqa: F401  (the browser fixture)
 
 
 @pytest.fixture
 def keyed_live(tmp_path: Path) -> Iterator[str]:
     settings = job_settings(tmp_path, store_salt=SALT, api_keys=KEYS, store_tenants="acme", rate_limit_rps=0)
-    app = create_app(settings, registry_loader=lambda _: make_registry())
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    wait_until(lambda: _healthy(base), 60, "the API")
-    yield base
-    server.should_exit = True
-    thread.join(15)
+    with live_server(settings) as base:
+        yield base
 
 
 def test_the_dashboard_asks_for_a_key_and_sends_it(keyed_live: str, browser: object) -> None:  # noqa: F811

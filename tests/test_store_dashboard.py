@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from service.app import create_app
-from tests.jobs_support import ROOT, free_port, job_settings, jsonl, make_registry, wait_until
+from tests.jobs_support import ROOT, job_settings, jsonl, live_server, wait_until
 from tests.store_support import SALT
 
 ARTIFACTS = Path(os.environ.get("TOUSU_TEST_ARTIFACTS_DIR", ROOT / "var" / "test-artifacts"))
@@ -31,23 +28,8 @@ CHROMEDRIVER = shutil.which("chromedriver")
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[str]:
     """The app with the fake model and keyword stages, served over real HTTP for the browser."""
-    app = create_app(job_settings(tmp_path, store_salt=SALT), registry_loader=lambda _: make_registry())
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    wait_until(lambda: _healthy(base), 60, "the API")
-    yield base
-    server.should_exit = True
-    thread.join(15)
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+    with live_server(job_settings(tmp_path, store_salt=SALT)) as base:
+        yield base
 
 
 def _job(base: str, dataset: str, records: list[dict[str, Any]]) -> None:

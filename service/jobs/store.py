@@ -260,20 +260,9 @@ class JobStore:
             return True
 
     def previous_report(self, dataset: str, created_at: float, job_id: str) -> dict[str, Any] | None:
-        with self._session() as s:
-            row = s.execute(
-                select(JobRow.report)
-                .where(
-                    JobRow.dataset == dataset,
-                    JobRow.state == COMPLETED,
-                    JobRow.created_at < created_at,
-                    JobRow.id != job_id,
-                    JobRow.report.is_not(None),
-                )
-                .order_by(JobRow.created_at.desc())
-                .limit(1)
-            ).first()
-            return None if row is None else cast(dict[str, Any], row[0])
+        """The report of the dataset's last completed job created before this one."""
+        reports = self.recent_reports(dataset, created_at, job_id, limit=1)
+        return reports[0] if reports else None
 
     def recent_reports(self, dataset: str, created_at: float, job_id: str, limit: int = 8) -> list[dict[str, Any]]:
         """Reports of the dataset's completed jobs created before this one, newest first (topic history)."""
