@@ -77,7 +77,9 @@ class Settings(ModelSettings):
     alert_share_rise: float = Field(0.20, gt=0, description="Relative rise of a topic/category share that alerts")
     alert_min_count: int = Field(20, ge=1, description="Messages a topic/category needs before it can alert")
     jobs_dataset_topics: bool = Field(
-        True, description="A job of a dataset fits that dataset's own topic model at its end (needs the [train] extra)"
+        True,
+        description="A job of a dataset fits that dataset's own topic model at its end "
+        "(needs the [topics] extra and BERTopic; see docker/Dockerfile)",
     )
     jobs_topic_min_messages: int = Field(
         200, ge=20, description="Fewer analysed messages: the job keeps the shipped model's topics (with a warning)"

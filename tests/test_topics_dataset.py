@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -382,3 +384,41 @@ def test_topic_alerts_compare_only_runs_with_the_same_kind_of_topic_model() -> N
         "c", "d", 4, 5, 100, agg({"0": 40, "1": 30, "2": 30}), first.model_dump(mode="json"), 0.2, 3, topic_model=fitted
     )
     assert [a.key for a in second.alerts if a.kind == "new_topic"] == ["2"]
+
+
+_WITHOUT_TORCH = """
+import importlib.abc, sys
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("torch", "sentence_transformers", "transformers"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, Block())
+import numpy as np
+from models.topics.fit import FitParams, build_message, fit_dataset_topics
+
+rng = np.random.default_rng(0)
+themes = ["退款一直没有到账", "快递三天了还没送到", "屏幕出现坏点和闪烁"]
+centres = rng.standard_normal((3, 16))
+texts, rows = [], []
+for k, theme in enumerate(themes):
+    for i in range(60):
+        texts.append(f"{theme}，第{i}次联系客服")
+        rows.append(centres[k] + 0.1 * rng.standard_normal(16))
+messages = [build_message(t, "zh", []) for t in texts]
+fit, _, _, _ = fit_dataset_topics(messages, np.asarray(rows, dtype=np.float32), FitParams(min_cluster_size=20))
+print(len([t for t in fit.topics if t.id >= 0]), "torch" in sys.modules)
+"""
+
+
+def test_a_worker_without_torch_fits_dataset_topics() -> None:
+    """The Docker worker installs BERTopic with --no-deps (its sentence-transformers pulls torch): the fit
+    on stored embeddings must never import torch, sentence-transformers or transformers."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_TORCH], cwd=root, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["3", "False"]

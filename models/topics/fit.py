@@ -27,7 +27,8 @@ second encoder pass), its language and the ORG / PRODUCT spans of the entities s
 6. Saved in the served format (``TopicModel.load`` reads it): ``topic_embeddings.safetensors``
    (+ ``brand_basis``), ``topics.json``, ``manifest.json``.
 
-BERTopic, UMAP and HDBSCAN come with the ``[train]`` extra; serving a saved model needs none of them.
+BERTopic, UMAP and HDBSCAN come with the ``[topics]`` extra (BERTopic itself with ``--no-deps``: no torch)
+and with ``[train]``; serving a saved model needs none of them.
 """
 
 from __future__ import annotations
@@ -191,7 +192,8 @@ def cluster(docs: list[str], x: FloatArray, params: FitParams) -> tuple[np.ndarr
         from sklearn.feature_extraction.text import CountVectorizer
         from umap import UMAP  # type: ignore[import-untyped]
     except ImportError as exc:  # the serving install has no BERTopic
-        raise TopicFitError(f"fitting dataset topics needs the [train] extra ({exc.name} missing)") from None
+        missing = exc.name
+        raise TopicFitError(f"fitting topics needs the [topics] extra and BERTopic ({missing} missing)") from None
     from bertopic.dimensionality import BaseDimensionalityReduction  # type: ignore[import-untyped]
 
     reduced_x = UMAP(
