@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Engine, or_, select, true, update
 
 from service.store.tables import complaints
-from service.store.writer import insert_alerts
+from service.store.writer import insert_alerts, lock_datasets
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ def sweep(engine: Engine, patience_minutes: Mapping[str, float], now: float, bat
                         .limit(batch)
                     )
                 )
+                lock_datasets(conn, (r.dataset for r in rows))
                 won: list[Escalated] = []
                 for r in rows:
                     reasons = [*(r.risk_reasons or []), REASON]

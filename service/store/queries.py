@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -33,7 +34,8 @@ from sqlalchemy import (
     update,
 )
 
-from service.store.tables import alerts, complaint_entities, complaints
+from service.store.tables import alerts, complaint_entities, complaint_hours, complaints
+from service.store.writer import lock_datasets
 
 DAY = 86400.0
 WEEK = 7 * DAY
@@ -233,6 +235,7 @@ class ComplaintQueries:
     def set_status(self, dataset: str, message_id: str, status: str, now: float) -> dict[str, Any] | None:
         c = complaints.c
         with self.engine.begin() as conn:
+            lock_datasets(conn, [dataset])
             done = conn.execute(
                 update(complaints)
                 .where(c.dataset == dataset, c.message_id == message_id)
@@ -266,24 +269,30 @@ class ComplaintQueries:
 
     # -- stats -------------------------------------------------------------------------------------
     def stats(
-        self, filters: Filters, group_by: GroupBy, utc_offset_s: int = 0, limit: int = 100
+        self, filters: Filters, group_by: GroupBy, utc_offset_s: int = 0, limit: int = 100, *, hourly: bool = True
     ) -> list[dict[str, Any]]:
-        """Counts and rates per group; time groups in time order, the others by count (largest first)."""
-        c = complaints.c
+        """Counts and rates per group; time groups in time order, the others by count (largest first).
+
+        With ``hourly`` (the default), a question the hourly counts can answer (``hourly_answers``) is read
+        from ``tousu_complaint_hours`` for the whole hours of the period and from the complaints for the
+        partial hours at its edges: the same numbers as the plain query, without reading every complaint.
+        """
         timed = group_by in ("day", "week")
-        source, key = dimension(group_by, self.engine.dialect.name, utc_offset_s)
-        count = func.count()
-        negative, dissatisfied, red = measures()
-        open_ = func.sum(case((c.status == "open", 1), else_=0))
-        stmt: Select[Any] = (
-            select(key.label("key"), count.label("count"), negative, dissatisfied, red, open_)
-            .select_from(source)
-            .where(*filters.where())
-            .group_by(key)
-        )
-        stmt = stmt.order_by(key) if timed else stmt.order_by(count.desc(), key).limit(limit)
         with self.engine.connect() as conn:
-            rows = list(conn.execute(stmt))
+            if hourly and hourly_answers(filters, group_by, utc_offset_s):
+                sums = _hourly_sums(conn, filters, group_by, utc_offset_s)
+                rows = [(key, *values) for key, values in sums.items() if values[0]]
+                if timed:
+                    rows.sort(key=lambda r: r[0])
+                else:
+                    nulls_first = conn.dialect.name == "sqlite"  # as ORDER BY key puts them there
+                    rows.sort(key=lambda r: (-r[1], (r[0] is not None) == nulls_first, r[0] or ""))
+                    rows = rows[:limit]
+            else:
+                rows = [
+                    tuple(r)
+                    for r in conn.execute(_plain_stats(filters, group_by, conn.dialect.name, utc_offset_s, limit))
+                ]
         out = []
         for row in rows:
             n = int(row[1])
@@ -301,6 +310,83 @@ class ComplaintQueries:
                 }
             )
         return out
+
+
+# What the hourly counts are kept by, and the groups they can answer.
+_HOURLY_FILTERS = frozenset({"dataset", "since", "until", "channel", "category"})
+_HOURLY_GROUPS = frozenset({"day", "week", "dataset", "channel", "category"})
+HOUR = 3600
+
+
+def hourly_answers(filters: Filters, group_by: str, utc_offset_s: int) -> bool:
+    """Whether ``tousu_complaint_hours`` can answer: filters and group among its columns, and local days
+    made of whole hours (an offset such as UTC+5:30 splits hours between days)."""
+    used = {name for name, value in vars(filters).items() if value is not None}
+    return group_by in _HOURLY_GROUPS and used <= _HOURLY_FILTERS and utc_offset_s % HOUR == 0
+
+
+def _plain_stats(
+    filters: Filters, group_by: GroupBy, dialect: str, utc_offset_s: int, limit: int | None
+) -> Select[Any]:
+    c = complaints.c
+    source, key = dimension(group_by, dialect, utc_offset_s)
+    count = func.count()
+    negative, dissatisfied, red = measures()
+    open_ = func.sum(case((c.status == "open", 1), else_=0))
+    stmt: Select[Any] = (
+        select(key.label("key"), count.label("count"), negative, dissatisfied, red, open_)
+        .select_from(source)
+        .where(*filters.where())
+        .group_by(key)
+    )
+    if group_by in ("day", "week"):
+        return stmt.order_by(key)
+    stmt = stmt.order_by(count.desc(), key)
+    return stmt if limit is None else stmt.limit(limit)
+
+
+def _hourly_sums(conn: Connection, filters: Filters, group_by: GroupBy, utc_offset_s: int) -> dict[Any, list[int]]:
+    """Sums per group: whole hours from the hourly counts, the partial hours at the edges from the complaints."""
+    first = None if filters.since is None else math.ceil(filters.since / HOUR)  # first whole hour
+    end = None if filters.until is None else math.floor(filters.until / HOUR)  # the hour after the last whole one
+    sums: dict[Any, list[int]] = {}
+
+    def add(key: Any, values: Any) -> None:
+        total = sums.setdefault(key, [0, 0, 0, 0, 0])
+        for k, v in enumerate(values):
+            total[k] += int(v or 0)
+
+    if first is not None and end is not None and first >= end:  # no whole hour: the plain query
+        edges = [filters]
+    else:
+        edges = []
+        if first is not None and filters.since is not None and first * HOUR > filters.since:
+            edges.append(replace(filters, until=first * HOUR))
+        if end is not None and filters.until is not None and end * HOUR < filters.until:
+            edges.append(replace(filters, since=end * HOUR))
+        h = complaint_hours.c
+        column = h.hour if group_by in ("day", "week") else h[group_by]
+        stmt = select(
+            column, func.sum(h.n), func.sum(h.negative), func.sum(h.dissatisfied), func.sum(h.red), func.sum(h.open)
+        ).group_by(column)
+        if first is not None:
+            stmt = stmt.where(h.hour >= first)
+        if end is not None:
+            stmt = stmt.where(h.hour < end)
+        for name in ("dataset", "channel", "category"):
+            value = getattr(filters, name)
+            if value is not None:
+                stmt = stmt.where(h[name] == value)
+        for row in conn.execute(stmt):
+            if group_by in ("day", "week"):
+                width, shift = (DAY, 0.0) if group_by == "day" else (WEEK, _MONDAY_SHIFT)
+                add(math.floor((row[0] * HOUR + utc_offset_s + shift) / width), row[1:])
+            else:
+                add(row[0], row[1:])
+    for edge in edges:
+        for row in conn.execute(_plain_stats(edge, group_by, conn.dialect.name, utc_offset_s, None)):
+            add(int(row[0]) if group_by in ("day", "week") else row[0], row[1:])
+    return sums
 
 
 def dimension(group_by: GroupBy, dialect: str, utc_offset_s: int = 0) -> tuple[Any, ColumnElement[Any]]:

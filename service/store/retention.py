@@ -8,7 +8,8 @@ from collections import defaultdict
 
 from sqlalchemy import Engine, delete, select
 
-from service.store.tables import alerts, complaint_entities, complaints
+from service.store.tables import alerts, complaint_entities, complaint_hours, complaints
+from service.store.writer import lock_datasets
 
 
 def purge(engine: Engine, before: float, batch: int = 5000) -> int:
@@ -21,6 +22,7 @@ def purge(engine: Engine, before: float, batch: int = 5000) -> int:
             by_dataset: dict[str, list[str]] = defaultdict(list)
             for row in old:
                 by_dataset[row.dataset].append(row.message_id)
+            lock_datasets(conn, by_dataset)
             for dataset, ids in by_dataset.items():
                 for start in range(0, len(ids), 500):
                     conn.execute(
@@ -34,6 +36,9 @@ def purge(engine: Engine, before: float, batch: int = 5000) -> int:
         deleted += len(old)
         if len(old) < batch:
             break
+    with engine.begin() as conn:  # the hours emptied (their counts went to zero with the rows)
+        h = complaint_hours.c
+        conn.execute(delete(complaint_hours).where(h.hour <= before // 3600, h.n == 0))
     while True:
         with engine.begin() as conn:
             stale = select(alerts.c.seq).where(alerts.c.created_at < before).limit(batch).scalar_subquery()

@@ -101,3 +101,31 @@ alerts = Table(
     UniqueConstraint("key", name="uq_tousu_alerts_key"),
     Index("ix_tousu_alerts_created", "created_at", "seq"),
 )
+
+# Counts per hour of received_at (``floor(received_at / 3600)``), dataset, channel and category, kept exact by
+# triggers on ``tousu_complaints`` (migration 0003): every insert, re-write, status change, escalation and
+# delete adjusts its hour's row in the same transaction. ``ComplaintQueries.stats`` answers from it what it
+# can (whole hours; the partial hours at the edges of a period come from the complaints themselves).
+complaint_hours = Table(
+    "tousu_complaint_hours",
+    metadata,
+    Column("hour", Integer, nullable=False),
+    Column("dataset", String(128), nullable=False),
+    Column("channel", String(64)),
+    Column("category", String(64)),
+    Column("n", BigInteger, nullable=False),
+    Column("negative", BigInteger, nullable=False),
+    Column("dissatisfied", BigInteger, nullable=False),
+    Column("red", BigInteger, nullable=False),
+    Column("open", BigInteger, nullable=False),
+    # a null channel or category is a value of its own (one row), as it is one group in the plain query
+    Index(
+        "ux_tousu_complaint_hours_key",
+        "hour",
+        "dataset",
+        "channel",
+        "category",
+        unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+)

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, case, delete
+from sqlalchemy import Connection, Engine, Insert, case, delete, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.store.rows import Message, RowBuilder
@@ -38,6 +38,21 @@ def _upsert(conn: Connection) -> Insert:
     updates["risk_reasons"] = case((escalated, complaints.c.risk_reasons), else_=excluded.risk_reasons)
     upsert: Insert = stmt.on_conflict_do_update(index_elements=["dataset", "message_id"], set_=updates)
     return upsert
+
+
+def lock_datasets(conn: Connection, datasets: Iterable[str]) -> None:
+    """PostgreSQL: serialise this transaction's changes to complaints with those of others on the same datasets.
+
+    The hourly-count triggers (migration 0003) lock the rows of ``tousu_complaint_hours`` they add to until
+    commit; two transactions of several statements each could take them in opposite orders and deadlock.
+    Every writer of many rows (the writer, the escalation sweep, retention, a status change) takes these
+    locks first, in one order. SQLite has a single writer anyway.
+    """
+    if conn.dialect.name == "postgresql":
+        for dataset in sorted(set(datasets)):
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"tousu_store:{dataset}"}
+            )
 
 
 def insert_alerts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -91,6 +106,7 @@ class ComplaintWriter:
             if r["model_risk_level"] == "red" and self.new_red_alerts
         ]
         with self.engine.begin() as conn:
+            lock_datasets(conn, by_dataset)
             conn.execute(_upsert(conn), list(rows.values()))
             for dataset, ids in by_dataset.items():
                 for start in range(0, len(ids), 500):
