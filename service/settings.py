@@ -66,6 +66,9 @@ class Settings(ModelSettings):
     jobs_chunk_timeout_s: float = Field(3600.0, gt=0, description="A chunk running longer is handed to another worker")
     jobs_max_attempts: int = Field(5, ge=1, description="After this many starts a chunk's records are reported failed")
     jobs_reaper_interval_s: float = Field(15.0, gt=0)
+    jobs_heartbeat_ttl_s: float = Field(
+        2.0, ge=0, description="A worker whose Redis heartbeat is this old is gone: its chunks rerun (0: leases only)"
+    )
     jobs_requeue_after_s: float = Field(1800.0, gt=0, description="Re-send a chunk still unclaimed after this long")
     jobs_local_threads: int = Field(1, ge=1, le=16, description="Job threads in the API process without Redis")
     jobs_import_dir: Path | None = Field(None, description="Only directory `path` sources may name (unset: refused)")

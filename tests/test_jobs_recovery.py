@@ -30,7 +30,9 @@ N_RECORDS = 3000
 BAD_EVERY = 500  # lines 500, 1000, ... are invalid JSON
 
 
-def _env(tmp_path: Path, database: str | None, redis_url: str | None) -> dict[str, str]:
+def _env(
+    tmp_path: Path, database: str | None, redis_url: str | None, lease_s: float = 2, heartbeat_ttl_s: float = 1
+) -> dict[str, str]:
     return {
         "TOUSU_REDIS_URL": redis_url or "",
         "TOUSU_DATABASE_URL": database or "",
@@ -39,7 +41,8 @@ def _env(tmp_path: Path, database: str | None, redis_url: str | None) -> dict[st
         "TOUSU_JOBS_QUEUE_NAME": f"tousu-test-{uuid.uuid4().hex[:8]}",
         "TOUSU_JOBS_CHUNK_SIZE": "250",
         "TOUSU_JOBS_BATCH_SIZE": "25",
-        "TOUSU_JOBS_LEASE_S": "2",
+        "TOUSU_JOBS_LEASE_S": str(lease_s),
+        "TOUSU_JOBS_HEARTBEAT_TTL_S": str(heartbeat_ttl_s),
         "TOUSU_JOBS_REAPER_INTERVAL_S": "0.5",
         "TOUSU_TEST_FAKE_DELAY_S": "0.1",
         "TOUSU_BATCH_MAX_WAIT_MS": "5",
@@ -103,10 +106,16 @@ def _logs(p: Processes) -> str:
 
 @pytest.mark.redis
 @pytest.mark.slow
+@pytest.mark.parametrize("noticed_by", ["lease", "heartbeat"])
 def test_worker_killed_mid_chunk_loses_nothing(
-    tmp_path: Path, database: str | None, redis_client: redis.Redis, spawn: Spawn
+    tmp_path: Path, database: str | None, redis_client: redis.Redis, spawn: Spawn, noticed_by: str
 ) -> None:
-    p = spawn(_env(tmp_path, database, REDIS_URL))
+    """``lease``: heartbeats off, the 2 s lease runs out (the backstop); ``heartbeat``: a 30 s lease, and the
+    killed worker's 1 s heartbeat is what gets its chunk sent again, long before the lease would."""
+    if noticed_by == "lease":
+        p = spawn(_env(tmp_path, database, REDIS_URL, lease_s=2, heartbeat_ttl_s=0))
+    else:
+        p = spawn(_env(tmp_path, database, REDIS_URL, lease_s=30, heartbeat_ttl_s=1))
     api_port = free_port()
     api = p.api(api_port, "api")
     workers = {p.worker("w1").pid: "w1", p.worker("w2").pid: "w2"}
@@ -129,6 +138,7 @@ def test_worker_killed_mid_chunk_loses_nothing(
         idx, pid = found[0]
         victim = next(proc for proc in p.procs if proc.pid == pid)
         p.kill(victim)  # SIGKILL: no cleanup, no ack, the lease just stops being renewed
+        killed_at = time.time()
         p.worker("w3")
         wait_until(lambda: httpx.get(f"{base}/v1/jobs/{job_id}").json()["state"] == "completed", 120, "completion")
 
@@ -152,7 +162,12 @@ def test_worker_killed_mid_chunk_loses_nothing(
         assert len(overtook) <= 1, (overtook, killed.enqueued_at, killed.started_at)
         outputs = sorted(path.name for path in (tmp_path / "jobs" / job_id / "chunks").iterdir())
         assert outputs == sorted(c.output for c in chunks if c.output)  # one results file per chunk, no strays
-        assert "lease expired" in p.log("api") + p.log("w1") + p.log("w2") + p.log("w3")
+        logs = p.log("api") + p.log("w1") + p.log("w2") + p.log("w3")
+        if noticed_by == "lease":
+            assert "lease expired" in logs and "stopped beating" not in logs
+        else:
+            assert "stopped beating" in logs and "lease expired" not in logs
+            assert killed.enqueued_at - killed_at < 4.0  # about one heartbeat TTL after the kill, not the 30 s lease
         assert api.poll() is None
     except AssertionError:
         print(_logs(p))

@@ -11,8 +11,10 @@ the maintenance), which is why the reaper re-sends expired chunks on its own as 
 Re-sent chunks go to the **front** of the queue (``send_chunk(..., front=True)``): a chunk whose
 worker was killed has already waited a lease; behind a long queue it would wait the whole queue
 again (174 s in a 20,000-record probe). Workers take from the front, so it is the next chunk a
-worker starts, and it is done within lease + reaper pass + about two chunk times (the one a worker
-is finishing and its own).
+worker starts. A killed worker is noticed by its stopped heartbeat (``service/jobs/heartbeat.py``,
+about ``jobs_heartbeat_ttl_s``) rather than its lease, so the chunk is done within heartbeat TTL +
+about two chunk times (the one a surviving worker is finishing and its own): within lease + one
+chunk time whenever the TTL is shorter than the lease by a chunk time.
 
 Messages carry only a job id and a chunk index, never customer data.
 """

@@ -1,5 +1,11 @@
 """The janitor that makes recovery need no human. It runs in every worker and in the API.
 
+Between passes, every quarter of ``jobs_heartbeat_ttl_s`` (with Redis), it asks Redis which registered
+workers stopped beating (``service/jobs/heartbeat.py``) and sends their running chunks and prepares
+again at once, without waiting for their leases: a SIGKILLed worker's chunk is sent again about one
+heartbeat TTL after the kill, so it is done within lease + one chunk time even when every surviving
+worker is in the middle of a chunk it finishes first.
+
 Each pass:
 
 1. chunks whose lease expired (the worker was killed, hung past ``jobs_chunk_timeout_s``, or lost
@@ -31,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from service.jobs.files import JobFiles
+from service.jobs.heartbeat import HeartbeatMonitor
 from service.jobs.queue import JobQueue
 from service.jobs.store import JobStore, Waiting
 from service.settings import Settings
@@ -43,6 +50,7 @@ LEASE_GRACE_S = 0.05
 @dataclass
 class ReapResult:
     expired: list[tuple[str, int]] = field(default_factory=list)
+    orphaned: list[tuple[str, int]] = field(default_factory=list)  # their worker's heartbeat stopped
     resent: list[tuple[str, int]] = field(default_factory=list)
     prepares: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
@@ -57,12 +65,14 @@ class Reaper:
         queue: JobQueue,
         finalize: Callable[[str], bool],
         settings: Settings,
+        heartbeats: HeartbeatMonitor | None = None,
     ) -> None:
         self.store = store
         self.files = files
         self.queue = queue
         self.finalize = finalize
         self.settings = settings
+        self.heartbeats = heartbeats
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -72,6 +82,7 @@ class Reaper:
         store, queue = self.store, self.queue
         now = time.time()
         out = ReapResult()
+        self._reap_dead_workers(out)
         for job_id, idx in store.expired_chunks(now):
             if store.requeue_expired(job_id, idx, now):
                 store.record_chunk_messages(job_id, {idx: queue.send_chunk(job_id, idx, front=True)}, time.time())
@@ -108,6 +119,33 @@ class Reaper:
             )
         return out
 
+    def reap_dead_workers(self) -> ReapResult:
+        """Send again, to the front, the running chunks and prepares of workers whose heartbeat stopped."""
+        out = ReapResult()
+        self._reap_dead_workers(out)
+        return out
+
+    def _reap_dead_workers(self, out: ReapResult) -> None:
+        if self.heartbeats is None:
+            return
+        try:
+            dead = self.heartbeats.dead()
+        except Exception as exc:  # Redis away: the leases still expire
+            logger.warning("reaper: worker heartbeats unknown (%s)", type(exc).__name__)
+            return
+        for owner in dead:
+            now = time.time()
+            for job_id, idx in self.store.requeue_chunks_of(owner, now):
+                sent = self.queue.send_chunk(job_id, idx, front=True)
+                self.store.record_chunk_messages(job_id, {idx: sent}, time.time())
+                out.orphaned.append((job_id, idx))
+                logger.warning("job %s chunk %d: worker %s stopped beating (gone); sent again", job_id, idx, owner)
+            for job_id in self.store.requeue_prepares_of(owner, now):
+                self.store.record_job_message(job_id, self.queue.send_prepare(job_id), time.time())
+                out.prepares.append(job_id)
+                logger.warning("job %s: worker %s stopped beating while preparing; sent again", job_id, owner)
+            self.heartbeats.forget(owner)  # after its work was sent: a reaper dying in between leaves it listed
+
     def _due(self, w: Waiting, now: float, lost: set[str], resend_all: bool) -> bool:
         if resend_all or w.abandoned or w.enqueued_at is None:
             return True
@@ -120,11 +158,23 @@ class Reaper:
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._next_wait()):
+        next_pass = time.monotonic() + self._next_wait()
+        while True:
+            wait = next_pass - time.monotonic()
+            if self.heartbeats is not None:  # between passes, look for dead workers every quarter TTL
+                wait = min(wait, self.heartbeats.check_s)
+            if self._stop.wait(max(wait, 0.0)):
+                return
             try:
-                self.run_once()
+                if time.monotonic() >= next_pass:
+                    self.run_once()
+                else:
+                    self.reap_dead_workers()
             except Exception as exc:
                 logger.error("reaper pass failed: %s", type(exc).__name__, exc_info=True)
+            finally:
+                if time.monotonic() >= next_pass:
+                    next_pass = time.monotonic() + self._next_wait()
 
     def _next_wait(self) -> float:
         """Seconds to the next pass: the interval (with jitter, so that reapers do not march in step), or

@@ -19,6 +19,7 @@ from models.pipeline import Analyzer
 from service.jobs.db import DEFAULT_DB
 from service.jobs.executor import AnalysedHook, JobExecutor, worker_id
 from service.jobs.files import JobFiles
+from service.jobs.heartbeat import HeartbeatMonitor
 from service.jobs.queue import JobQueue, LocalQueue, RedisQueue, make_broker
 from service.jobs.reaper import Reaper
 from service.jobs.service import JobService
@@ -76,8 +77,12 @@ class JobRuntime:
         files = JobFiles(s.jobs_dir)
         owner = f"api:{worker_id()}"
         queue: JobQueue
+        monitor: HeartbeatMonitor | None = None
         if s.redis_url:
-            queue = RedisQueue(make_broker(s.redis_url, s.jobs_queue_name, s.jobs_lease_s))
+            broker = make_broker(s.redis_url, s.jobs_queue_name, s.jobs_lease_s)
+            queue = RedisQueue(broker)
+            if s.jobs_heartbeat_ttl_s > 0:  # the API runs no chunks, but its reaper watches the workers' heartbeats
+                monitor = HeartbeatMonitor(broker.client, broker.namespace, s.jobs_heartbeat_ttl_s)
             executor = JobExecutor(store, files, queue, s, analyzer=None, owner=owner)
         else:
             local = LocalQueue(s.jobs_local_threads)
@@ -93,7 +98,7 @@ class JobRuntime:
             )
             local.start(executor)
             queue = local
-        reaper = Reaper(store, files, queue, executor.finalize, s)
+        reaper = Reaper(store, files, queue, executor.finalize, s, monitor)
         try:
             result = reaper.run_once(resend_all=queue.backend == "local")
         except Exception as exc:  # e.g. Redis down: /v1/analyze must still start; the periodic pass retries

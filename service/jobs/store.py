@@ -431,6 +431,30 @@ class JobStore:
         with self.engine.begin() as c:
             return _rows(c.execute(stmt)) == 1
 
+    def requeue_chunks_of(self, owner: str, now: float) -> list[tuple[str, int]]:
+        """Running chunks of running jobs held by ``owner`` (a worker whose heartbeat stopped) back to queued,
+        whatever their lease says; returns them. One conditional UPDATE: of several reapers, one gets them."""
+        running_jobs = select(JobRow.id).where(JobRow.state == RUNNING)
+        stmt = (
+            update(ChunkRow)
+            .where(ChunkRow.owner == owner, ChunkRow.state == CHUNK_RUNNING, ChunkRow.job_id.in_(running_jobs))
+            .values(state=CHUNK_QUEUED, owner=None, lease_until=None, enqueued_at=now)
+            .returning(ChunkRow.job_id, ChunkRow.idx)
+        )
+        with self.engine.begin() as c:
+            return sorted((r[0], int(r[1])) for r in c.execute(stmt).all())
+
+    def requeue_prepares_of(self, owner: str, now: float) -> list[str]:
+        """Prepares held by ``owner`` (a worker whose heartbeat stopped) freed for another worker; returns the jobs."""
+        stmt = (
+            update(JobRow)
+            .where(JobRow.prepare_owner == owner, JobRow.state == QUEUED)
+            .values(enqueued_at=now, prepare_owner=None, prepare_lease_until=None)
+            .returning(JobRow.id)
+        )
+        with self.engine.begin() as c:
+            return sorted(str(r[0]) for r in c.execute(stmt).all())
+
     def waiting_chunks(self, now: float, grace_s: float, every: bool = False, limit: int = 5000) -> list[Waiting]:
         """Queued chunks of running jobs last sent (or split, if never sent) over ``grace_s`` ago; ``every``: all."""
         due: Any = true() if every else func.coalesce(ChunkRow.enqueued_at, JobRow.prepared_at) < now - grace_s

@@ -3,6 +3,8 @@
 Run as many as the machines allow; they share ``TOUSU_JOBS_DIR`` (a shared volume across
 machines), the database (``TOUSU_DATABASE_URL``, PostgreSQL across machines) and Redis. SIGTERM
 or Ctrl-C stops taking messages, hands the running chunk back at its next model batch, and exits.
+While it runs, it refreshes a heartbeat key in Redis (``service/jobs/heartbeat.py``), so that a
+killed worker's chunk is sent again about ``jobs_heartbeat_ttl_s`` after the kill.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from types import FrameType
 from models.registry import Registry
 from service.jobs.executor import JobExecutor, worker_id
 from service.jobs.files import JobFiles
+from service.jobs.heartbeat import Heartbeat, HeartbeatMonitor
 from service.jobs.queue import RedisQueue, declare_actors, make_broker
 from service.jobs.reaper import Reaper
 from service.jobs.store import JobStore
@@ -54,7 +57,10 @@ def run_worker(settings: Settings, loader: Callable[[Settings], Registry], threa
     declare_actors(broker, executor, settings.jobs_max_attempts)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=1000)
     worker.queue_prefetch = threads  # hold no more messages than we run: a killed worker strands none
-    reaper = Reaper(store, files, queue, executor.finalize, settings)
+    ttl = settings.jobs_heartbeat_ttl_s
+    heartbeat = Heartbeat(broker.client, broker.namespace, owner, ttl) if ttl > 0 else None
+    monitor = HeartbeatMonitor(broker.client, broker.namespace, ttl) if ttl > 0 else None
+    reaper = Reaper(store, files, queue, executor.finalize, settings, monitor)
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         logger.info("signal %d: stopping after the running chunk", signum)
@@ -62,6 +68,8 @@ def run_worker(settings: Settings, loader: Callable[[Settings], Registry], threa
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    if heartbeat is not None:
+        heartbeat.start()  # before the first message: a chunk is never held by an unregistered worker
     worker.start()
     reaper.run_once()
     reaper.start()
@@ -71,6 +79,8 @@ def run_worker(settings: Settings, loader: Callable[[Settings], Registry], threa
     stop.wait()
     reaper.stop()
     worker.stop(timeout=int(settings.jobs_lease_s * 1000))
+    if heartbeat is not None:
+        heartbeat.stop()  # after the running chunk was handed back
     if complaints is not None:
         complaints.stop()
     queue.close()
