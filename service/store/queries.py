@@ -188,6 +188,61 @@ def _entities(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, 
     return out
 
 
+def _newest(conn: Connection, filters: Filters, n: int, after: tuple[float, int] | None) -> list[Any]:
+    """The ``n`` newest matching complaints older than ``after`` (a cursor's ``(received_at, seq)``).
+
+    Filtered by a product, party or identifier, the rows are read from that value's entity rows newest first
+    (index on role, value, received_at) and joined to their complaints: a page costs about ``n`` lookups
+    however common or rare the value. A complaint naming the value twice comes out twice, next to each
+    other; it is kept once and the read goes on past it until ``n`` complaints are found.
+    """
+    c = complaints.c
+    driver = next(
+        (
+            (role, v)
+            for role, v in (("product", filters.product), ("party", filters.party), ("identifier", filters.identifier))
+            if v is not None
+        ),
+        None,
+    )
+    if driver is None:
+        stmt = select(complaints).where(*filters.where())
+        if after is not None:
+            stmt = stmt.where(tuple_(c.received_at, c.seq) < tuple_(literal(after[0]), literal(after[1])))
+        return list(conn.execute(stmt.order_by(c.received_at.desc(), c.seq.desc()).limit(n)))
+    role, value = driver
+    found = complaint_entities.alias("found")  # not the table the other value filters' EXISTS correlate to
+    e = found.c
+    base = (
+        select(complaints)
+        .select_from(found.join(complaints, and_(c.dataset == e.dataset, c.message_id == e.message_id)))
+        .where(e.role == role, e.value == value, *replace(filters, **{role: None}).where())
+    )
+    if filters.since is not None:  # the same bounds on the entity rows' copy of received_at: an index range
+        base = base.where(e.received_at >= filters.since)
+    if filters.until is not None:
+        base = base.where(e.received_at < filters.until)
+    out: list[Any] = []
+    seen: set[int] = set()
+    while len(out) < n:
+        want = n - len(out)
+        stmt = base
+        if after is not None:
+            stmt = stmt.where(
+                e.received_at <= after[0],
+                tuple_(c.received_at, c.seq) < tuple_(literal(after[0]), literal(after[1])),
+            )
+        batch = list(conn.execute(stmt.order_by(e.received_at.desc(), c.seq.desc()).limit(want)))
+        for row in batch:
+            if row.seq not in seen:
+                seen.add(row.seq)
+                out.append(row)
+        if len(batch) < want:
+            break
+        after = (batch[-1].received_at, batch[-1].seq)
+    return out[:n]
+
+
 @dataclass(frozen=True)
 class Page:
     items: list[dict[str, Any]]
@@ -199,14 +254,9 @@ class ComplaintQueries:
         self.engine = engine
 
     def page(self, filters: Filters, limit: int, cursor: str | None = None) -> Page:
-        c = complaints.c
-        stmt = select(complaints).where(*filters.where())
-        if cursor is not None:
-            received_at, seq = decode_cursor(cursor)
-            stmt = stmt.where(tuple_(c.received_at, c.seq) < tuple_(literal(received_at), literal(seq)))
-        stmt = stmt.order_by(c.received_at.desc(), c.seq.desc()).limit(limit + 1)
+        after = decode_cursor(cursor) if cursor is not None else None
         with self.engine.connect() as conn:
-            rows = list(conn.execute(stmt))
+            rows = _newest(conn, filters, limit + 1, after)
             more = len(rows) > limit
             rows = rows[:limit]
             ents = _entities(conn, [(r.dataset, r.message_id) for r in rows])

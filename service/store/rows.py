@@ -94,6 +94,7 @@ class RowBuilder:
                 "type": clean(e.type[:16]),
                 "role": ROLES.get(e.type),
                 "value": clean(entity_value(e)[:MAX_VALUE_CHARS]),
+                "received_at": received,
             }
             for i, e in enumerate(entities)
         ]

@@ -80,8 +80,10 @@ complaint_entities = Table(
     # identifiers people search by), or null (money, dates, masked personal data)
     Column("role", String(16)),
     Column("value", String(256), nullable=False),  # normalised; personal data masked
+    # the complaint's received_at (migration 0004), so that a list filtered by a value reads its newest first
+    Column("received_at", Double),
     # No foreign key (migration 0002 explains why): the writer and retention keep the rows consistent.
-    Index("ix_tousu_complaint_entities_lookup", "role", "value"),
+    Index("ix_tousu_complaint_entities_value", "role", "value", "received_at"),
 )
 
 alerts = Table(

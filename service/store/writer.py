@@ -60,7 +60,7 @@ def insert_alerts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(dialect_insert(conn, alerts).on_conflict_do_nothing(index_elements=["key"]), list(rows))
 
 
-_ENTITY_COLUMNS = ("dataset", "message_id", "idx", "type", "role", "value")
+_ENTITY_COLUMNS = ("dataset", "message_id", "idx", "type", "role", "value", "received_at")
 
 
 def _copy_entities(conn: Connection, rows: list[dict[str, Any]]) -> None:
