@@ -26,7 +26,7 @@ from models.topics.datasets import DatasetTopicModels
 from models.topics.fit import FitParams, Message, brand_basis, build_message, fit_dataset_topics, project_out
 from models.topics.model import TopicModel
 from models.topics.words import PhraseTokenizer, load_stop_words, mask_spans
-from service.jobs.executor import JobExecutor
+from service.jobs.executor import AnalysedHook, JobExecutor
 from service.jobs.files import JobFiles
 from service.jobs.queue import LocalQueue
 from service.jobs.schemas import JobReport
@@ -108,11 +108,19 @@ def themed_records(n: int, seed: int) -> list[dict[str, str]]:
     return out
 
 
-def run_job(store: JobStore, files: JobFiles, settings: object, records: list[dict[str, str]], dataset: str) -> str:
+def run_job(
+    store: JobStore,
+    files: JobFiles,
+    settings: object,
+    records: list[dict[str, str]],
+    dataset: str,
+    on_analysed: AnalysedHook | None = None,
+) -> str:
     job_id = queued_job(store, dataset)
     files.input_path(job_id).parent.mkdir(parents=True, exist_ok=True)
     files.input_path(job_id).write_bytes(jsonl(records))
-    executor = JobExecutor(store, files, LocalQueue(1), settings, analyzer=theme_registry().analyzer)  # type: ignore[arg-type]
+    analyzer = theme_registry().analyzer
+    executor = JobExecutor(store, files, LocalQueue(1), settings, analyzer=analyzer, on_analysed=on_analysed)  # type: ignore[arg-type]
     executor.prepare(job_id)
     for chunk in store.chunks(job_id):
         executor.run_chunk(job_id, chunk.idx)
@@ -230,6 +238,62 @@ def test_the_job_completes_with_a_warning_when_the_topic_fit_fails(
     assert len(answers) == 150 and not any("topic" in a["model_versions"] for a in answers)  # untouched
     assert {g.key for g in report.topics} <= {"1", "2", "3"}  # the keyword stage's topics stand
     assert DatasetTopicModels(settings.dataset_topics_root).latest_job("shop") is None
+    store.close()
+
+
+def test_the_complaint_store_gets_the_dataset_topics_of_a_job(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from service.jobs.db import JobRow
+    from service.jobs.records import Record
+    from service.store.runtime import ComplaintStore
+    from service.store.tables import complaints
+
+    settings = job_settings(tmp_path, jobs_chunk_size=100, jobs_topic_min_messages=60, jobs_topic_min_cluster_size=60)
+    store = JobStore.open(None, settings.jobs_dir)
+    files = JobFiles(settings.jobs_dir)
+    complaint_store = ComplaintStore.open(settings)
+    writes: list[int] = []
+
+    def write(job: JobRow, analysed: list[tuple[Record, object]]) -> None:
+        writes.append(len(analysed))
+        complaint_store.write_job(job, analysed)  # type: ignore[arg-type]
+
+    job_id = run_job(store, files, settings, themed_records(300, seed=1), "shop", on_analysed=write)
+    job = store.get_job(job_id)
+    assert job is not None and job.state == "completed"
+    assert JobReport.model_validate(job.report).warnings == []
+    assert writes == [100, 100, 100, 100, 100, 100]  # three chunks, then the same three relabelled
+    in_results = {str(i): a["topic"]["id"] for i, a in enumerate(results(files, store, job_id))}  # type: ignore[index]
+    with complaint_store.engine.connect() as conn:
+        rows = conn.execute(select(complaints.c.message_id, complaints.c.topic_id, complaints.c.topic_label)).all()
+    assert len(rows) == 300  # rewritten, not added
+    assert {r.message_id: r.topic_id for r in rows} == in_results  # the dataset's topics, not the keyword stage's
+    assert not any(b in (r.topic_label or "") for r in rows for b in BRANDS)
+    complaint_store.close()
+    store.close()
+
+
+def test_a_failing_store_costs_a_warning_not_the_dataset_topics(tmp_path: Path) -> None:
+    settings = job_settings(tmp_path, jobs_chunk_size=100, jobs_topic_min_messages=60, jobs_topic_min_cluster_size=60)
+    store = JobStore.open(None, settings.jobs_dir)
+    files = JobFiles(settings.jobs_dir)
+    calls: list[int] = []
+
+    def write(job: object, analysed: list[object]) -> None:
+        calls.append(len(analysed))
+        if len(calls) > 3:  # the chunks were stored; the database goes away before the relabelling
+            raise ConnectionError("database gone")
+
+    job_id = run_job(store, files, settings, themed_records(300, seed=1), "shop", on_analysed=write)  # type: ignore[arg-type]
+    job = store.get_job(job_id)
+    assert job is not None and job.state == "completed"
+    report = JobReport.model_validate(job.report)
+    assert report.topic_model is not None
+    assert len(report.warnings) == 1 and "ConnectionError" in report.warnings[0]
+    assert calls == [100, 100, 100, 100]  # one failed relabelling, then the store is left alone
+    answers = results(files, store, job_id)
+    assert all(str(a["model_versions"]["topic"]).startswith("dataset-") for a in answers)  # type: ignore[index]
     store.close()
 
 

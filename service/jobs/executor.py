@@ -129,7 +129,11 @@ class JobExecutor:
         self.stop = stop
         self.on_analysed = on_analysed  # the complaint store's writer; raising fails the chunk (it runs again)
         # A job of a dataset fits that dataset's own topic model once every chunk is done.
-        self.topics = DatasetTopicFitter(settings, files, analyzer) if settings.jobs_dataset_topics else None
+        self.topics = (
+            DatasetTopicFitter(settings, files, analyzer, on_relabelled=on_analysed)
+            if settings.jobs_dataset_topics
+            else None
+        )
 
     # -- prepare -----------------------------------------------------------------------------------
     def prepare(self, job_id: str) -> None:

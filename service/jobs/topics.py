@@ -10,7 +10,11 @@ before the inputs are deleted):
 2. fits the dataset's model (``models/topics/fit.py``) with ids aligned to the dataset's latest
    model, and saves it under ``TOUSU_DATASET_TOPICS_DIR/<dataset key>/<job id>/``;
 3. rewrites every result file (temp file + rename) with the fitted topic of each answer, and
-   rebuilds the job's topic groups (counts, names, facets, PII-masked examples) from them.
+   rebuilds the job's topic groups (counts, names, facets, PII-masked examples) from them;
+4. hands each relabelled chunk to the complaint store's writer (``on_relabelled``: the same
+   idempotent upsert that stored the chunk keeps its status and escalation), so the store's rows,
+   its stats and its topic alerts use the dataset's topics too. A store that fails here costs a
+   warning in the report, never the fit or the job.
 
 The finaliser publishes the model as the dataset's latest once the job has completed. Whatever
 goes wrong in the fit (too few messages, BERTopic not installed, an exception) leaves the results
@@ -24,6 +28,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +56,26 @@ from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+# The complaint store's writer (``JobExecutor.on_analysed``), given the relabelled answers of each chunk.
+RelabelledHook = Callable[[JobRow, list[tuple[Record, Analysis]]], None]
+
 
 def embeddings_path(output: Path) -> Path:
     return output.with_name(output.name.removesuffix(".out.jsonl") + ".emb.npy")
 
 
 class DatasetTopicFitter:
-    def __init__(self, settings: Settings, files: JobFiles, analyzer: Analyzer | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        files: JobFiles,
+        analyzer: Analyzer | None,
+        on_relabelled: RelabelledHook | None = None,
+    ) -> None:
         self.settings = settings
         self.files = files
         self.analyzer = analyzer
+        self.on_relabelled = on_relabelled
         self.models = DatasetTopicModels(settings.dataset_topics_root)
 
     def fit(self, job: JobRow, chunks: list[ChunkRow], agg: Aggregate) -> tuple[dict[str, Any] | None, str | None]:
@@ -86,7 +101,7 @@ class DatasetTopicFitter:
             model = save_model(self.models.directory(job.dataset, job.id), manifest, centroids, basis)
             fit.model = model
             version = f"dataset-{model.version}"
-            self._relabel(job.id, chunks, fit, version, agg)
+            store_error = self._relabel(job, chunks, fit, version, agg)
         except TopicFitError as exc:
             logger.warning("job %s: dataset topics not fitted (%s)", job.id, exc)
             return None, f"the dataset's own topics were not fitted ({exc}); topics are the shipped model's"
@@ -103,6 +118,12 @@ class DatasetTopicFitter:
         stats["total_s"] = round(time.perf_counter() - started, 1)
         stats["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         logger.info("job %s: %d dataset topics fitted in %.1fs", job.id, stats["n_topics"], stats["total_s"])
+        warning = None
+        if store_error is not None:
+            warning = (
+                f"the complaint store kept the shipped model's topics for this job's messages ({store_error}); "
+                "the results, the report and its alerts use the dataset's own"
+            )
         return {
             "version": version,
             "previous": manifest["alignment"]["previous"],
@@ -110,7 +131,7 @@ class DatasetTopicFitter:
             "new": manifest["alignment"]["new"],
             "vanished": manifest["alignment"]["vanished"],
             "stats": stats,
-        }, None
+        }, warning
 
     def publish(self, dataset: str, job_id: str) -> None:
         try:
@@ -163,8 +184,15 @@ class DatasetTopicFitter:
             raise TopicFitError("no analysed message")
         return messages, np.concatenate(parts).astype(np.float32)
 
-    def _relabel(self, job_id: str, chunks: list[ChunkRow], fit: DatasetFit, version: str, agg: Aggregate) -> None:
-        """Every answer gets its fitted topic; the job's topic groups are rebuilt from them."""
+    def _relabel(
+        self, job: JobRow, chunks: list[ChunkRow], fit: DatasetFit, version: str, agg: Aggregate
+    ) -> str | None:
+        """Every answer gets its fitted topic; the job's topic groups are rebuilt from them; the store is told.
+
+        Returns None, or the name of the error that stopped the store's update (the files are relabelled anyway).
+        """
+        job_id = job.id
+        store_error: str | None = None
         by_id = {t.id: t for t in fit.topics}
         groups: dict[str, Group] = {}
         for t in fit.topics:
@@ -182,6 +210,7 @@ class DatasetTopicFitter:
             path = self.files.output_path(job_id, chunk.output or "")
             with path.open("rb") as fh:
                 lines = [line for line in fh if line.strip()]
+            relabelled: list[tuple[Record, Analysis]] = []
             for n, record, line in pairs:
                 topic = by_id[int(fit.ids[k])]
                 answer = orjson.loads(line)
@@ -198,11 +227,21 @@ class DatasetTopicFitter:
                 group = groups[str(topic.id)]
                 group.count += 1
                 score = round(float(fit.probabilities[k]), 4)
+                analysis = Analysis.model_validate(answer) if self.on_relabelled is not None else None
                 if len(group.examples) < EXAMPLES_PER_KEY or score > group.examples[-1]["score"]:
-                    group.offer(score, record.line, record.text, Analysis.model_validate(answer))
+                    group.offer(score, record.line, record.text, analysis or Analysis.model_validate(answer))
+                if analysis is not None:
+                    relabelled.append((record, analysis))
                 k += 1
             with self.files.atomic_writer(path, create_dirs=False) as fh:
                 for line in lines:
                     fh.write(line)
+            if self.on_relabelled is not None and store_error is None and relabelled:
+                try:
+                    self.on_relabelled(job, relabelled)
+                except Exception as exc:  # the store is down or refuses: the job's own results stand
+                    store_error = type(exc).__name__
+                    logger.warning("job %s: complaint store not relabelled (%s)", job_id, store_error)
         agg.topics = {key: g for key, g in groups.items() if g.count}
         agg.versions["topic"] = [version]
+        return store_error
