@@ -401,7 +401,7 @@ def main(argv: Sequence[str] = ()) -> int:
         "name": args.name,
         "primary_metric": "messages_per_s",
         "messages": args.n,
-        "command": shlex.join(["nice", "-n", "10", ".venv/bin/tousu", "evaluate", "batch", *argv]),
+        "command": shlex.join(["nice", "-n", str(os.nice(0)), ".venv/bin/tousu", "evaluate", "batch", *argv]),
         "machine": {
             "cpus": cpus,
             "processor": platform.processor() or platform.machine(),
