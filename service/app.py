@@ -83,7 +83,12 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
         app.state.store = store
         if store is not None:
             await asyncio.to_thread(store.start)  # migrates; sweeps escalation and retention in the background
-        app.state.jobs = JobRuntime(settings, analyzer, store.write_job if store is not None else None)
+        app.state.jobs = JobRuntime(
+            settings,
+            analyzer,
+            store.write_job if store is not None else None,
+            store.relabel_job if store is not None else None,
+        )
         await asyncio.to_thread(app.state.jobs.start)  # resumes unfinished jobs (in-process without Redis)
         app.state.ready = True
         logger.info("ready: %s (cache=%s)", registry.analyzer.model_versions, cache.backend)

@@ -378,3 +378,23 @@ def test_text_no_database_takes_is_cleaned_not_fatal(store: ComplaintStore) -> N
     [item] = store.queries.page(Filters(dataset="shop"), 10).items
     assert item["id"] == "n\ufffdul" and item["channel"] == "a\ufffdpp" and item["text"] == "退款\ufffd没到?"
     assert item["category"] == "c" * 64
+
+
+def test_a_topic_relabel_changes_only_the_topic_columns(store: ComplaintStore) -> None:
+    from tests.test_store_hours import assert_same
+
+    store.write([msg(i, received_at=datetime(2026, 11, 2, 9, i, tzinfo=UTC)) for i in range(5)])
+    before = store.queries.stats(Filters(), "day")
+    with store.engine.connect() as conn:
+        rows_before = {r.message_id: r for r in conn.execute(select(complaints)).all()}
+    assert store.writer.set_topics("shop", [("m1", 7, "退款 / 到账"), ("m3", -1, "outlier"), ("m9", 3, "x")]) >= 2
+    with store.engine.connect() as conn:
+        after = {r.message_id: r for r in conn.execute(select(complaints)).all()}
+    assert (after["m1"].topic_id, after["m1"].topic_label) == (7, "退款 / 到账")
+    assert (after["m3"].topic_id, after["m3"].topic_label) == (-1, "outlier")
+    assert "m9" not in after  # a message the store never had is not invented
+    for mid, row in after.items():
+        changed = {c for c in row._fields if getattr(row, c) != getattr(rows_before[mid], c)}
+        assert changed <= {"topic_id", "topic_label"}, (mid, changed)
+    assert store.queries.stats(Filters(), "day") == before  # no count moved
+    assert_same(store)

@@ -115,12 +115,14 @@ def run_job(
     records: list[dict[str, str]],
     dataset: str,
     on_analysed: AnalysedHook | None = None,
+    on_relabelled: AnalysedHook | None = None,
 ) -> str:
     job_id = queued_job(store, dataset)
     files.input_path(job_id).parent.mkdir(parents=True, exist_ok=True)
     files.input_path(job_id).write_bytes(jsonl(records))
     analyzer = theme_registry().analyzer
-    executor = JobExecutor(store, files, LocalQueue(1), settings, analyzer=analyzer, on_analysed=on_analysed)  # type: ignore[arg-type]
+    hooks = {"on_analysed": on_analysed, "on_relabelled": on_relabelled}
+    executor = JobExecutor(store, files, LocalQueue(1), settings, analyzer=analyzer, **hooks)  # type: ignore[arg-type]
     executor.prepare(job_id)
     for chunk in store.chunks(job_id):
         executor.run_chunk(job_id, chunk.idx)
@@ -242,10 +244,8 @@ def test_the_job_completes_with_a_warning_when_the_topic_fit_fails(
 
 
 def test_the_complaint_store_gets_the_dataset_topics_of_a_job(tmp_path: Path) -> None:
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
-    from service.jobs.db import JobRow
-    from service.jobs.records import Record
     from service.store.runtime import ComplaintStore
     from service.store.tables import complaints
 
@@ -253,22 +253,33 @@ def test_the_complaint_store_gets_the_dataset_topics_of_a_job(tmp_path: Path) ->
     store = JobStore.open(None, settings.jobs_dir)
     files = JobFiles(settings.jobs_dir)
     complaint_store = ComplaintStore.open(settings)
-    writes: list[int] = []
+    calls: list[tuple[str, int]] = []
 
-    def write(job: JobRow, analysed: list[tuple[Record, object]]) -> None:
-        writes.append(len(analysed))
+    def write(job: object, analysed: list[object]) -> None:
+        calls.append(("write", len(analysed)))
         complaint_store.write_job(job, analysed)  # type: ignore[arg-type]
 
-    job_id = run_job(store, files, settings, themed_records(300, seed=1), "shop", on_analysed=write)
+    def relabel(job: object, analysed: list[object]) -> None:
+        calls.append(("relabel", len(analysed)))
+        complaint_store.relabel_job(job, analysed)  # type: ignore[arg-type]
+
+    records = themed_records(300, seed=1)
+    for record in records[::3]:
+        del record["id"]  # stored under a content id: rewritten whole
+    job_id = run_job(store, files, settings, records, "shop", on_analysed=write, on_relabelled=relabel)
     job = store.get_job(job_id)
     assert job is not None and job.state == "completed"
     assert JobReport.model_validate(job.report).warnings == []
-    assert writes == [100, 100, 100, 100, 100, 100]  # three chunks, then the same three relabelled
-    in_results = {str(i): a["topic"]["id"] for i, a in enumerate(results(files, store, job_id))}  # type: ignore[index]
+    assert calls == [("write", 100)] * 3 + [("relabel", 100)] * 3
+    answers = results(files, store, job_id)
+    fitted = {(a["id"], a["topic"]["id"]) for a in answers if a.get("id")}  # type: ignore[index]
     with complaint_store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(complaints)).scalar() == 300  # rewritten, not added
         rows = conn.execute(select(complaints.c.message_id, complaints.c.topic_id, complaints.c.topic_label)).all()
-    assert len(rows) == 300  # rewritten, not added
-    assert {r.message_id: r.topic_id for r in rows} == in_results  # the dataset's topics, not the keyword stage's
+    with_id = {(r.message_id, r.topic_id) for r in rows if r.message_id in {a for a, _ in fitted}}
+    assert with_id == fitted and len(fitted) == 200  # the dataset's topics, not the keyword stage's
+    content = sorted(r.topic_id for r in rows if r.message_id not in {a for a, _ in fitted})
+    assert content == sorted(a["topic"]["id"] for a in answers if not a.get("id"))  # type: ignore[index]
     assert not any(b in (r.topic_label or "") for r in rows for b in BRANDS)
     complaint_store.close()
     store.close()
@@ -280,18 +291,17 @@ def test_a_failing_store_costs_a_warning_not_the_dataset_topics(tmp_path: Path) 
     files = JobFiles(settings.jobs_dir)
     calls: list[int] = []
 
-    def write(job: object, analysed: list[object]) -> None:
+    def relabel(job: object, analysed: list[object]) -> None:
         calls.append(len(analysed))
-        if len(calls) > 3:  # the chunks were stored; the database goes away before the relabelling
-            raise ConnectionError("database gone")
+        raise ConnectionError("database gone")
 
-    job_id = run_job(store, files, settings, themed_records(300, seed=1), "shop", on_analysed=write)  # type: ignore[arg-type]
+    job_id = run_job(store, files, settings, themed_records(300, seed=1), "shop", on_relabelled=relabel)
     job = store.get_job(job_id)
     assert job is not None and job.state == "completed"
     report = JobReport.model_validate(job.report)
     assert report.topic_model is not None
     assert len(report.warnings) == 1 and "ConnectionError" in report.warnings[0]
-    assert calls == [100, 100, 100, 100]  # one failed relabelling, then the store is left alone
+    assert calls == [100]  # one failed relabelling, then the store is left alone
     answers = results(files, store, job_id)
     assert all(str(a["model_versions"]["topic"]).startswith("dataset-") for a in answers)  # type: ignore[index]
     store.close()

@@ -119,6 +119,7 @@ class JobExecutor:
         owner: str | None = None,
         stop: threading.Event | None = None,
         on_analysed: AnalysedHook | None = None,
+        on_relabelled: AnalysedHook | None = None,
     ) -> None:
         self.store = store
         self.files = files
@@ -128,9 +129,10 @@ class JobExecutor:
         self.owner = owner or worker_id()
         self.stop = stop
         self.on_analysed = on_analysed  # the complaint store's writer; raising fails the chunk (it runs again)
-        # A job of a dataset fits that dataset's own topic model once every chunk is done.
+        # A job of a dataset fits that dataset's own topic model once every chunk is done; ``on_relabelled``
+        # (the store again) gets each relabelled chunk, and only the topic columns change there.
         self.topics = (
-            DatasetTopicFitter(settings, files, analyzer, on_relabelled=on_analysed)
+            DatasetTopicFitter(settings, files, analyzer, on_relabelled=on_relabelled)
             if settings.jobs_dataset_topics
             else None
         )

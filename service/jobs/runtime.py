@@ -30,10 +30,17 @@ logger = logging.getLogger(__name__)
 
 
 class JobRuntime:
-    def __init__(self, settings: Settings, analyzer: Analyzer, on_analysed: AnalysedHook | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        analyzer: Analyzer,
+        on_analysed: AnalysedHook | None = None,
+        on_relabelled: AnalysedHook | None = None,
+    ) -> None:
         self.settings = settings
         self.analyzer = analyzer
         self.on_analysed = on_analysed
+        self.on_relabelled = on_relabelled
         self._lock = threading.Lock()
         self._service: JobService | None = None
         self._store: JobStore | None = None
@@ -95,6 +102,7 @@ class JobRuntime:
                 owner=owner,
                 stop=local.stopping,
                 on_analysed=self.on_analysed,
+                on_relabelled=self.on_relabelled,
             )
             local.start(executor)
             queue = local

@@ -53,6 +53,7 @@ def run_worker(settings: Settings, loader: Callable[[Settings], Registry], threa
         owner=owner,
         stop=stop,
         on_analysed=complaints.write_job if complaints else None,
+        on_relabelled=complaints.relabel_job if complaints else None,
     )
     declare_actors(broker, executor, settings.jobs_max_attempts)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=1000)

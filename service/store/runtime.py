@@ -97,6 +97,20 @@ class ComplaintStore:
             for record, analysis in analysed
         )
 
+    def relabel_job(self, job: JobRow, analysed: Sequence[tuple[Record, Analysis]]) -> None:
+        """The job's dataset topics: only the topic columns of stored rows change. A record without an id is
+        stored under a content id (its redacted text...), so those rows are written again whole."""
+        if job.tenant is not None and job.tenant not in self.settings.store_tenants:
+            return
+        with_id = [
+            (r.id, a.topic.id if a.topic else None, a.topic.label if a.topic else None) for r, a in analysed if r.id
+        ]
+        if with_id:
+            self.writer.set_topics(job_dataset(job), with_id)
+        without_id = [(r, a) for r, a in analysed if not r.id]
+        if without_id:
+            self.write_job(job, without_id)
+
     def sweep(self, now: float) -> SweepResult:
         s = self.settings
         escalated = escalation.sweep(self.engine, s.store_patience_minutes, now)
@@ -131,6 +145,10 @@ class StoreRuntime:
     def write_job(self, job: JobRow, analysed: Sequence[tuple[Record, Analysis]]) -> None:
         """The executor's hook: raising makes the chunk fail and run again, so no analysed message is lost."""
         self.get().write_job(job, analysed)
+
+    def relabel_job(self, job: JobRow, analysed: Sequence[tuple[Record, Analysis]]) -> None:
+        """The executor's topics-step hook (raising costs a report warning, not the job)."""
+        self.get().relabel_job(job, analysed)
 
     def start(self) -> None:
         try:

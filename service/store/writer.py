@@ -15,10 +15,23 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, case, delete, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Integer,
+    String,
+    bindparam,
+    case,
+    column,
+    delete,
+    text,
+    update,
+    values,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
-from service.store.rows import Message, RowBuilder
+from service.store.rows import MAX_VALUE_CHARS, Message, RowBuilder
 from service.store.tables import alerts, complaint_entities, complaints
 
 # Kept on conflict: what happened to the complaint after it was analysed.
@@ -77,6 +90,39 @@ class ComplaintWriter:
         self.engine = engine
         self.builder = builder
         self.new_red_alerts = new_red_alerts  # the `new_red` rule of the alert rules file
+
+    def set_topics(self, dataset: str, topics: Sequence[tuple[str, int | None, str | None]]) -> int:
+        """(message id, topic id, topic label) of rows already stored: only the topic columns change.
+
+        A job's "topics" step relabels every message of the dump; re-writing whole rows would redact and hash
+        each message a second time. PostgreSQL: one UPDATE ... FROM (VALUES ...) per 1,000 rows, so the
+        statement triggers of the hourly counts (which do not depend on the topic) run once per batch, not
+        once per row. SQLite (no column list on a VALUES alias): one executemany; its row triggers name the
+        columns they count, and the topic is not one of them.
+        """
+        rows = [(m, t, None if label is None else label[:MAX_VALUE_CHARS]) for m, t, label in topics]
+        done = 0
+        with self.engine.begin() as conn:
+            lock_datasets(conn, [dataset])
+            if conn.dialect.name != "postgresql":
+                stmt = (
+                    update(complaints)
+                    .where(complaints.c.dataset == dataset, complaints.c.message_id == bindparam("m"))
+                    .values(topic_id=bindparam("t"), topic_label=bindparam("label"))
+                )
+                conn.execute(stmt, [{"m": m, "t": t, "label": label} for m, t, label in rows])
+                return len(rows)
+            for start in range(0, len(rows), 1000):
+                part = values(
+                    column("message_id", String), column("topic_id", Integer), column("topic_label", String), name="v"
+                ).data(rows[start : start + 1000])
+                stmt = (
+                    update(complaints)
+                    .where(complaints.c.dataset == dataset, complaints.c.message_id == part.c.message_id)
+                    .values(topic_id=part.c.topic_id, topic_label=part.c.topic_label)
+                )
+                done += conn.execute(stmt).rowcount
+        return done
 
     def write(self, messages: Iterable[Message], now: float) -> int:
         """Upsert the messages (one transaction); returns how many rows were written."""
