@@ -701,9 +701,9 @@ def _markdown(r: dict[str, Any]) -> str:
             f"{f['memory']['returns_to_baseline'] if 'memory' in f else '?'}); {f['rss_end_mb']} MB when the "
             "abandoned batch's queue had just emptied (read before the trim). Each slice's per-token states are "
             "freed with it and the batcher gives freed memory back (`malloc_trim`) once its queue is empty. What a "
-            "maximal batch of new texts still adds (most of it the first time, less and less after) is not all "
-            "accounted for: new strings in the tokenizer and spaCy vocabularies are part of it, and `malloc_trim` "
-            "run by hand afterwards does not bring it back.",
+            "maximal batch of new texts still adds (most of it the first time, then a few MB more with each one: "
+            "it still creeps up) is not all accounted for: new strings in the tokenizer and spaCy vocabularies are "
+            "part of it, and `malloc_trim` run by hand afterwards does not bring it back.",
         ]
     if "redis_outage" in r:
         o = r["redis_outage"]
@@ -729,7 +729,9 @@ def _markdown(r: dict[str, Any]) -> str:
             f"started again after {k['rerun_started_after_kill_s']} s and was done {k['done_after_kill_s']} s after "
             f"the kill: within lease + one chunk ({k['bound_lease_one_chunk_s']} s, issue 19's bound, what `pass` "
             f"checks): {k['within_lease_one_chunk']}. The surviving worker was mid-chunk when it was re-sent: "
-            f"{k['surviving_worker_was_busy']} (it finished that chunk first). Chunks sent once that started after "
+            f"{k['surviving_worker_was_busy']}"
+            + (" (it finished that chunk first)" if k["surviving_worker_was_busy"] else "")
+            + ". Chunks sent once that started after "
             f"the re-send but before it: {k['chunks_sent_once_that_overtook_it']}. Every record once, in order: "
             f"{k['every_record_once_in_order']}.",
         ]
