@@ -44,7 +44,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evaluation.report import machine_load
+from evaluation.report import cpu_model, machine_load
 from training import data
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -339,7 +339,7 @@ Primary metric: **messages per second** of one {result["messages"]:,}-message jo
 - Peak resident memory per worker: {peak:.0f} MB, {"under" if peak < MEMORY_LIMIT_MB else "OVER"} the 2 GB limit
   (after loading the models, before the job: {loaded} MB). Model calls are capped at
   {result.get("batch_max_chars", "?")} characters, so the longest messages of a chunk do not pile up in one call.
-- Machine: {m["cpus"]} cores ({m["processor"]}), Python {m["python"]}. {load}
+- Machine: {m["cpus"]} cores ({m.get("cpu", m["processor"])}), Python {m["python"]}. {load}
 - Dump: {result["dataset"]["description"]}; mean {result["dataset"]["mean_chars"]:.0f} characters per
   message. Chunks of {runs[0]["chunk_size"]} messages, model batches of 32 (sorted by length inside a chunk).
 - Served models: {", ".join(f"{k} {v[0] if isinstance(v, list) else v}" for k, v in runs[0]["model_versions"].items())}.
@@ -405,6 +405,7 @@ def main(argv: Sequence[str] = ()) -> int:
         "machine": {
             "cpus": cpus,
             "processor": platform.processor() or platform.machine(),
+            "cpu": cpu_model(),
             "python": platform.python_version(),
         },
         "dataset": {
