@@ -111,6 +111,44 @@ def test_finish_once_and_only_when_every_chunk_is_done(tmp_path: Path, database:
     store.close()
 
 
+def test_one_finisher_at_a_time_and_a_dead_one_is_taken_over(tmp_path: Path, database: str | None) -> None:
+    store = JobStore.open(database, tmp_path)
+    job_id = _running(store, chunks=1)
+    now = time.time()
+    assert store.claim_finish(job_id, "worker-a", 5, now)
+    assert not store.claim_finish(job_id, "reaper-b", 5, now + 1)  # worker-a is fitting the topics
+    assert store.extend_finish(job_id, "worker-a", now + 10)
+    assert not store.extend_finish(job_id, "reaper-b", now + 10)
+    assert not store.claim_finish(job_id, "reaper-b", 5, now + 9)
+    assert store.claim_finish(job_id, "reaper-b", 5, now + 11)  # worker-a died: its claim ran out
+    store.release_finish(job_id, "worker-a")  # the old finisher cannot free what it lost
+    assert not store.claim_finish(job_id, "reaper-c", 5, now + 12)
+    store.release_finish(job_id, "reaper-b")
+    assert store.claim_finish(job_id, "reaper-c", 5, now + 12)
+    store.close()
+
+
+def test_a_reaper_does_not_finish_a_job_another_process_is_finishing(tmp_path: Path, database: str | None) -> None:
+    settings = job_settings(tmp_path, database_url=database)
+    store = JobStore.open(database, settings.jobs_dir)
+    files = JobFiles(settings.jobs_dir)
+    job_id = _queued_upload(store, files, 25)
+    executor = JobExecutor(store, files, LocalQueue(1), settings, analyzer=make_registry().analyzer)
+    executor.prepare(job_id)
+    assert store.claim_finish(job_id, "the-last-chunk's-worker", 60, time.time())  # busy with the topic fit
+    for idx in range(3):
+        executor.run_chunk(job_id, idx)
+    assert store.finishable_jobs() == [job_id]
+    assert not executor.finalize(job_id)  # what the API's reaper tries every interval
+    job = store.get_job(job_id)
+    assert job is not None and job.state == "running"
+    store.release_finish(job_id, "the-last-chunk's-worker")  # it failed and let go
+    assert executor.finalize(job_id)
+    job = store.get_job(job_id)
+    assert job is not None and job.state == "completed" and job.prepare_owner is None
+    store.close()
+
+
 def test_cancel_skips_queued_chunks_and_blocks_completion(tmp_path: Path, database: str | None) -> None:
     store = JobStore.open(database, tmp_path)
     job_id = _running(store)

@@ -66,6 +66,8 @@ class JobRow(Base):
     created_at: Mapped[float] = mapped_column(Double, index=True)
     enqueued_at: Mapped[float | None] = mapped_column(Double)  # prepare message last sent
     message_id: Mapped[str | None] = mapped_column(String(64))  # its broker id, to notice a lost message
+    # Who holds the job and until when: its preparer while it is queued, its finisher (merge, the dataset's topic
+    # fit, the report) once every chunk is done, so that one process finishes it, not every reaper at once.
     prepare_owner: Mapped[str | None] = mapped_column(String(128))
     prepare_lease_until: Mapped[float | None] = mapped_column(Double)
     prepared_at: Mapped[float | None] = mapped_column(Double)

@@ -439,9 +439,29 @@ class JobExecutor:
 
     # -- finish ------------------------------------------------------------------------------------
     def finalize(self, job_id: str) -> bool:
+        """Merge, fit the dataset's topics, write the report: by one process at a time (a claim on the job,
+        renewed while it works), so the reapers of the API and of the other workers wait instead of repeating
+        a topic fit of minutes beside it; a finisher that dies lets its claim run out and a reaper takes over."""
         job = self.store.get_job(job_id)
         if job is None or job.state != RUNNING or not self.store.all_chunks_done(job_id):
             return False  # checked first: every finished chunk calls this, and loading all aggregates is not cheap
+        s = self.settings
+        if not self.store.claim_finish(job_id, self.owner, s.jobs_lease_s, time.time()):
+            return False  # another process is finishing it
+        finished = False
+        try:
+
+            def renew(until: float) -> bool:
+                return self.store.extend_finish(job_id, self.owner, until)
+
+            with LeaseKeeper(renew, s.jobs_lease_s, s.jobs_chunk_timeout_s):
+                finished = self._finish(job, job_id)
+            return finished
+        finally:
+            if not finished:
+                self.store.release_finish(job_id, self.owner)
+
+    def _finish(self, job: JobRow, job_id: str) -> bool:
         chunks = self.store.chunks(job_id)
         if any(c.state != CHUNK_DONE or c.aggregate is None for c in chunks):
             return False

@@ -181,6 +181,36 @@ class JobStore:
         with self.engine.begin() as c:
             return _rows(c.execute(stmt)) == 1
 
+    def claim_finish(self, job_id: str, owner: str, lease_s: float, now: float) -> bool:
+        """The right to finish a running job (every chunk done): one finisher at a time, taken over only when
+        its lease ran out (a finisher that died), so reapers do not fit the dataset's topics beside it."""
+        free = or_(JobRow.prepare_lease_until.is_(None), JobRow.prepare_lease_until < now)
+        stmt = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state == RUNNING, free)
+            .values(prepare_owner=owner, prepare_lease_until=now + lease_s)
+        )
+        with self.engine.begin() as c:
+            return _rows(c.execute(stmt)) == 1
+
+    def extend_finish(self, job_id: str, owner: str, until: float) -> bool:
+        stmt = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state == RUNNING, JobRow.prepare_owner == owner)
+            .values(prepare_lease_until=until)
+        )
+        with self.engine.begin() as c:
+            return _rows(c.execute(stmt)) == 1
+
+    def release_finish(self, job_id: str, owner: str) -> None:
+        stmt = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state == RUNNING, JobRow.prepare_owner == owner)
+            .values(prepare_owner=None, prepare_lease_until=None)
+        )
+        with self.engine.begin() as c:
+            c.execute(stmt)
+
     def start_running(
         self, job_id: str, owner: str, fmt: str, total: int, plans: Sequence[ChunkPlan], now: float
     ) -> bool:
@@ -251,7 +281,14 @@ class JobStore:
             won = c.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.state == RUNNING, ~unfinished)
-                .values(state=COMPLETED, report=report, model_versions=versions, finished_at=now)
+                .values(
+                    state=COMPLETED,
+                    report=report,
+                    model_versions=versions,
+                    finished_at=now,
+                    prepare_owner=None,
+                    prepare_lease_until=None,
+                )
             )
             if _rows(won) != 1:
                 return False
