@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from models.encoder import EncoderOutput
-from models.heads import FloatArray, softmax
+from models.heads import FloatArray, rowwise_matmul, softmax
 from models.spec import ModelSpec
 
 WEIGHTS_FILE = "head.safetensors"
@@ -77,7 +77,7 @@ class PooledHead:
     def logits(self, x: FloatArray) -> FloatArray:
         h: FloatArray = ((x - self.mean) / self.scale).astype(np.float32)
         for i, (w, b) in enumerate(self.layers):
-            h = (h @ w + b).astype(np.float32)
+            h = (rowwise_matmul(h, w) + b).astype(np.float32)
             if i < len(self.layers) - 1:
                 h = _gelu(h)
         return h

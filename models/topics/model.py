@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from models.encoder import FloatArray
-from models.heads import softmax
+from models.heads import rowwise_matmul, softmax
 from models.topics.align import DEFAULT_THRESHOLD, Alignment, align_topics
 from models.topics.taxonomy import l2_rows
 
@@ -148,8 +148,10 @@ class TopicModel:
         x = np.asarray(embeddings, dtype=np.float32)
         if self.brand_basis is not None:
             unit = l2_rows(x)
-            x = np.asarray(unit - (unit @ self.brand_basis.T) @ self.brand_basis, dtype=np.float32)
-        return np.asarray(l2_rows(x) @ self._unit.T, dtype=np.float32)
+            x = np.asarray(
+                unit - rowwise_matmul(rowwise_matmul(unit, self.brand_basis.T), self.brand_basis), dtype=np.float32
+            )
+        return rowwise_matmul(l2_rows(x), self._unit.T)  # row by row: the same alone and in any batch
 
     def assign(self, embeddings: FloatArray) -> list[Assignment]:
         sims = self.similarities(embeddings)

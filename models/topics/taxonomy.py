@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from models.encoder import Encoder, FloatArray
-from models.heads import softmax
+from models.heads import rowwise_matmul, softmax
 from models.schema import Category
 from models.settings import DEFAULT_TAXONOMY
 from models.text import normalize
@@ -251,7 +251,7 @@ class LogisticHead:
 
     def probabilities(self, embeddings: FloatArray) -> FloatArray:
         z = (l2_rows(np.asarray(embeddings, dtype=np.float32)) - self.mean) / self.scale
-        return softmax((z @ self.weight + self.bias).astype(np.float32))
+        return softmax((rowwise_matmul(z, self.weight) + self.bias).astype(np.float32))
 
 
 class CategoryMapper:
