@@ -162,45 +162,39 @@ class JobStore:
         with self.engine.begin() as c:
             return _rows(c.execute(stmt)) == 1
 
-    def claim_prepare(self, job_id: str, owner: str, lease_s: float, now: float) -> bool:
+    def _claim(self, job_id: str, state: str, owner: str, lease_s: float, now: float) -> bool:
+        """The job's claim (``prepare_owner`` / ``prepare_lease_until``) in ``state``, if free or run out."""
         free = or_(JobRow.prepare_lease_until.is_(None), JobRow.prepare_lease_until < now)
         stmt = (
             update(JobRow)
-            .where(JobRow.id == job_id, JobRow.state == QUEUED, free)
+            .where(JobRow.id == job_id, JobRow.state == state, free)
             .values(prepare_owner=owner, prepare_lease_until=now + lease_s)
         )
         with self.engine.begin() as c:
             return _rows(c.execute(stmt)) == 1
 
-    def extend_prepare(self, job_id: str, owner: str, until: float) -> bool:
+    def _extend(self, job_id: str, state: str, owner: str, until: float) -> bool:
         stmt = (
             update(JobRow)
-            .where(JobRow.id == job_id, JobRow.state == QUEUED, JobRow.prepare_owner == owner)
+            .where(JobRow.id == job_id, JobRow.state == state, JobRow.prepare_owner == owner)
             .values(prepare_lease_until=until)
         )
         with self.engine.begin() as c:
             return _rows(c.execute(stmt)) == 1
+
+    def claim_prepare(self, job_id: str, owner: str, lease_s: float, now: float) -> bool:
+        return self._claim(job_id, QUEUED, owner, lease_s, now)
+
+    def extend_prepare(self, job_id: str, owner: str, until: float) -> bool:
+        return self._extend(job_id, QUEUED, owner, until)
 
     def claim_finish(self, job_id: str, owner: str, lease_s: float, now: float) -> bool:
         """The right to finish a running job (every chunk done): one finisher at a time, taken over only when
         its lease ran out (a finisher that died), so reapers do not fit the dataset's topics beside it."""
-        free = or_(JobRow.prepare_lease_until.is_(None), JobRow.prepare_lease_until < now)
-        stmt = (
-            update(JobRow)
-            .where(JobRow.id == job_id, JobRow.state == RUNNING, free)
-            .values(prepare_owner=owner, prepare_lease_until=now + lease_s)
-        )
-        with self.engine.begin() as c:
-            return _rows(c.execute(stmt)) == 1
+        return self._claim(job_id, RUNNING, owner, lease_s, now)
 
     def extend_finish(self, job_id: str, owner: str, until: float) -> bool:
-        stmt = (
-            update(JobRow)
-            .where(JobRow.id == job_id, JobRow.state == RUNNING, JobRow.prepare_owner == owner)
-            .values(prepare_lease_until=until)
-        )
-        with self.engine.begin() as c:
-            return _rows(c.execute(stmt)) == 1
+        return self._extend(job_id, RUNNING, owner, until)
 
     def release_finish(self, job_id: str, owner: str) -> None:
         stmt = (
