@@ -77,9 +77,13 @@ class ComplaintStore:
         self.wake.set()
         return n
 
+    def _feeds(self, job: JobRow) -> bool:
+        """One organisation's store: a tenant outside TOUSU_STORE_TENANTS neither feeds nor reads it."""
+        return job.tenant is None or job.tenant in self.settings.store_tenants
+
     def write_job(self, job: JobRow, analysed: Sequence[tuple[Record, Analysis]]) -> None:
-        if job.tenant is not None and job.tenant not in self.settings.store_tenants:
-            return  # one organisation's store: a tenant outside TOUSU_STORE_TENANTS neither feeds nor reads it
+        if not self._feeds(job):
+            return
         include_pii = bool(job.options.get("include_pii"))
         dataset = job_dataset(job)
         self.write(
@@ -100,7 +104,7 @@ class ComplaintStore:
     def relabel_job(self, job: JobRow, analysed: Sequence[tuple[Record, Analysis]]) -> None:
         """The job's dataset topics: only the topic columns of stored rows change. A record without an id is
         stored under a content id (its redacted text...), so those rows are written again whole."""
-        if job.tenant is not None and job.tenant not in self.settings.store_tenants:
+        if not self._feeds(job):
             return
         with_id = [
             (r.id, a.topic.id if a.topic else None, a.topic.label if a.topic else None) for r, a in analysed if r.id

@@ -92,7 +92,8 @@ class ComplaintWriter:
         self.new_red_alerts = new_red_alerts  # the `new_red` rule of the alert rules file
 
     def set_topics(self, dataset: str, topics: Sequence[tuple[str, int | None, str | None]]) -> int:
-        """(message id, topic id, topic label) of rows already stored: only the topic columns change.
+        """(message id, topic id, topic label) of rows already stored: only the topic columns change; returns
+        how many rows changed (an id the store does not have changes none).
 
         A job's "topics" step relabels every message of the dump; re-writing whole rows would redact and hash
         each message a second time. PostgreSQL: one UPDATE ... FROM (VALUES ...) per 1,000 rows, so the
@@ -110,8 +111,7 @@ class ComplaintWriter:
                     .where(complaints.c.dataset == dataset, complaints.c.message_id == bindparam("m"))
                     .values(topic_id=bindparam("t"), topic_label=bindparam("label"))
                 )
-                conn.execute(stmt, [{"m": m, "t": t, "label": label} for m, t, label in rows])
-                return len(rows)
+                return int(conn.execute(stmt, [{"m": m, "t": t, "label": label} for m, t, label in rows]).rowcount)
             for start in range(0, len(rows), 1000):
                 part = values(
                     column("message_id", String), column("topic_id", Integer), column("topic_label", String), name="v"
