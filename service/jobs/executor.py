@@ -42,6 +42,7 @@ from service.jobs.queue import JobQueue
 from service.jobs.records import BadRecord, Format, InputError, Record, read_records, record_from_json, sniff
 from service.jobs.report import build_report
 from service.jobs.store import ChunkPlan, JobStore
+from service.jobs.topics import AnalysedHook as AnalysedHook  # the hooks' type, used by runtime.py and tests
 from service.jobs.topics import DatasetTopicFitter, embeddings_path
 from service.settings import Settings
 
@@ -100,10 +101,6 @@ class LeaseKeeper:
                 logger.warning("lease renewal failed (%s)", type(exc).__name__)
 
 
-# Called with every record of a chunk that was analysed, before the chunk is checkpointed.
-AnalysedHook = Callable[[JobRow, list[tuple[Record, Analysis]]], None]
-
-
 class DownloadError(InputError):
     pass
 
@@ -118,7 +115,7 @@ class JobExecutor:
         analyzer: Analyzer | None = None,
         owner: str | None = None,
         stop: threading.Event | None = None,
-        on_analysed: AnalysedHook | None = None,
+        on_analysed: AnalysedHook | None = None,  # every analysed record of a chunk, before its checkpoint
         on_relabelled: AnalysedHook | None = None,
     ) -> None:
         self.store = store

@@ -11,10 +11,9 @@ before the inputs are deleted):
    model, and saves it under ``TOUSU_DATASET_TOPICS_DIR/<dataset key>/<job id>/``;
 3. rewrites every result file (temp file + rename) with the fitted topic of each answer, and
    rebuilds the job's topic groups (counts, names, facets, PII-masked examples) from them;
-4. hands each relabelled chunk to the complaint store's writer (``on_relabelled``: the same
-   idempotent upsert that stored the chunk keeps its status and escalation), so the store's rows,
-   its stats and its topic alerts use the dataset's topics too. A store that fails here costs a
-   warning in the report, never the fit or the job.
+4. hands each relabelled chunk to the complaint store (``on_relabelled``: only the topic columns of
+   its stored rows change), so the store's rows, its stats and its topic alerts use the dataset's
+   topics too. A store that fails here costs a warning in the report, never the fit or the job.
 
 The finaliser publishes the model as the dataset's latest once the job has completed. Whatever
 goes wrong in the fit (too few messages, BERTopic not installed, an exception) leaves the results
@@ -56,8 +55,9 @@ from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# The complaint store's writer (``JobExecutor.on_analysed``), given the relabelled answers of each chunk.
-RelabelledHook = Callable[[JobRow, list[tuple[Record, Analysis]]], None]
+# The complaint store's hooks: ``JobExecutor(on_analysed=...)`` gets a chunk's analysed records before the chunk
+# is checkpointed, ``on_relabelled`` the same records once the dataset's topics relabelled them.
+AnalysedHook = Callable[[JobRow, list[tuple[Record, Analysis]]], None]
 
 
 def embeddings_path(output: Path) -> Path:
@@ -70,7 +70,7 @@ class DatasetTopicFitter:
         settings: Settings,
         files: JobFiles,
         analyzer: Analyzer | None,
-        on_relabelled: RelabelledHook | None = None,
+        on_relabelled: AnalysedHook | None = None,
     ) -> None:
         self.settings = settings
         self.files = files
