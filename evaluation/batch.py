@@ -34,7 +34,6 @@ import random
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from evaluation.processes import free_port, wait_healthy
 from evaluation.report import cpu_model, machine_load
 from training import data
 
@@ -98,33 +98,11 @@ def _rss_mb(pid: int, field: str = "VmHWM") -> float:
     raise RuntimeError(f"no {field}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _pinned(core: int | None) -> Any:
     """``preexec_fn`` that pins the child to one core (None: no pinning)."""
     if core is None:
         return None
     return lambda: os.sched_setaffinity(0, {core})
-
-
-def _wait_api(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 600) -> None:
-    import httpx
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the API exited during start-up:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError("the API did not load its models in time")
 
 
 def _upload(url: str, dump: Path) -> str:
@@ -176,7 +154,7 @@ def run_config(
     from service.jobs.store import JobStore
 
     work = Path(tempfile.mkdtemp(prefix="tousu-batch-eval-"))
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     namespace = f"tousu-eval-{uuid.uuid4().hex[:8]}"
     env = {
@@ -219,7 +197,7 @@ def run_config(
                 preexec_fn=_pinned(i % (os.cpu_count() or 1) if pin else None),
             )
             procs.append((proc, log))
-        _wait_api(url, api, api_log)
+        wait_healthy(url, api, 600, api_log)
         for proc, log in procs:
             _wait_ready(log, proc)
         loaded = [round(_rss_mb(p.pid, "VmRSS"), 1) for p, _ in procs]

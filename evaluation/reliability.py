@@ -40,7 +40,6 @@ import platform
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,6 +55,7 @@ import httpx
 import numpy as np
 
 from evaluation import report
+from evaluation.processes import free_port
 from evaluation.report import machine_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,12 +68,6 @@ MEMORY_BOUND = 0.05
 
 
 # -- processes ------------------------------------------------------------------------------------------
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(what: str, check: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -105,7 +99,7 @@ class Lab:
         self.logs = work / "logs"
         self.logs.mkdir(parents=True)
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.redis_port = _port()
+        self.redis_port = free_port()
         self.redis: subprocess.Popen[bytes] | None = None
         self.namespace = f"tousu-rel-{uuid.uuid4().hex[:8]}"
 
@@ -421,7 +415,7 @@ def _worker_kill(lab: Lab, lease_s: float, reaper_s: float, heartbeat_s: float) 
         TOUSU_ARTIFACTS_DIR=str(lab.work),
         TOUSU_STORE_ENABLED="false",
     )
-    port = _port()
+    port = free_port()
     lab.serve("kill-api", port, env, FAKE_LOADER)
     workers = [lab.worker(f"kill-w{i}", env, FAKE_LOADER) for i in (1, 2)]
     base = f"http://127.0.0.1:{port}"
@@ -588,7 +582,7 @@ def main(argv: Sequence[str] = ()) -> int:
     }
     try:
         lab.start_redis()
-        port = _port()
+        port = free_port()
         env = lab.env(TOUSU_PORT=str(port))
         api = lab.serve("api", port, env)
         base = f"http://127.0.0.1:{port}"

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from evaluation.processes import wait_healthy
 from evaluation.report import cpu_model, machine_load
 from evaluation.report import write as write_report
 from training import data
@@ -49,20 +50,6 @@ def _texts(n: int) -> tuple[list[str], list[str]]:
 def _pcts(samples: list[float]) -> dict[str, float]:
     ms = np.array(samples) * 1000
     return {f"p{q}": round(float(np.percentile(ms, q)), 2) for q in (50, 95, 99)} | {"n": len(samples)}
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("service exited during start-up")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError("service did not become ready")
 
 
 def _sequential(client: httpx.Client, texts: list[str]) -> list[float]:
@@ -95,7 +82,7 @@ def measure_service(short: list[str], long: list[str], port: int, batch: int) ->
     env = {**os.environ, "TOUSU_PORT": str(port), "TOUSU_REDIS_URL": "", "TOUSU_LOG_LEVEL": "warning"}
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=env)
     try:
-        _wait_ready(url, proc)
+        wait_healthy(url, proc)
         out: dict[str, Any] = {}
         with httpx.Client(base_url=url, timeout=60) as client:
             _sequential(client, [f"warm-up {i}" for i in range(20)])
