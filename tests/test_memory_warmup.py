@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from models.encoder import OnnxEncoder
-from models.ort_options import session_options
+from models.ort_options import cpu_session, session_options, shrink_arena
 from models.pipeline import AnalysisInput
 from models.registry import Registry
 from models.text import detect_language
@@ -55,3 +56,34 @@ def test_every_session_shares_one_cpu_arena() -> None:
     options = session_options()
     assert options.get_session_config_entry("session.use_env_allocators") == "1"
     session_options()  # the shared arena is registered once per process, not once per session
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("VmRSS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the resident memory from /proc")
+def test_shrinking_the_shared_arena_gives_its_free_regions_back_and_keeps_the_answers() -> None:
+    """A 64 MB intermediate tensor stays in the arena after the run; :func:`shrink_arena` gives it back (what the
+    batcher's trim after big work does), and the session answers the same bits afterwards."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Sin", ["x"], ["sine"]), helper.make_node("ReduceSum", ["sine"], ["y"])],
+        "arena_probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = cpu_session(model.SerializeToString(), threads=1)
+    session.run(None, {"x": np.zeros(16, dtype=np.float32)})  # the arena keeps its first region: a small one
+    x = np.linspace(-1, 1, 16 * 2**20, dtype=np.float32)
+    (before,) = session.run(None, {"x": x})
+    held = _rss_mb()
+    assert shrink_arena()
+    assert _rss_mb() < held - 32
+    (after,) = session.run(None, {"x": x})
+    assert np.array_equal(before, after)
