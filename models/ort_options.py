@@ -106,20 +106,30 @@ def _libc() -> Any:
 
 #: glibc ``mallopt`` parameter: the most malloc arenas threads share.
 M_ARENA_MAX = -8
+#: glibc ``mallopt`` parameter: allocations of this size or more get a mapping of their own, unmapped when freed.
+M_MMAP_THRESHOLD = -3
 
 
-def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """Let the process's threads share ``arenas`` glibc malloc arenas instead of up to eight per core.
+def limit_malloc_arenas(arenas: int = 2, mmap_threshold: int = 1 << 20) -> bool:
+    """Let the process's threads share ``arenas`` glibc malloc arenas instead of up to eight per core, and
+    give allocations of ``mmap_threshold`` bytes or more mappings of their own.
 
     Call before the worker threads start. Each arena keeps its own free memory, and a big request's
     per-token states are allocated and freed across the batcher's, the encoder's and the HTTP threads:
     with one arena per thread, memory freed in one is not reused by another and stays resident
-    (``MALLOC_ARENA_MAX=2`` is the usual cure). False where there is no glibc.
+    (``MALLOC_ARENA_MAX=2`` is the usual cure).
+
+    glibc raises its mmap threshold each time a mapped block is freed (up to 32 MB) and its trim threshold
+    with it (to twice that): after the first long message, its per-token states (a few MB per array) are
+    carved from the arenas instead, and what they leave free stays resident, the top of a thread's arena
+    included, which ``malloc_trim`` does not give back. A fixed threshold turns that off: big blocks are
+    returned to the system when freed, arenas are trimmed above glibc's default 128 KB. False where there
+    is no glibc.
     """
     libc = _libc()
     if libc is None or not hasattr(libc, "mallopt"):
         return False
-    return bool(libc.mallopt(M_ARENA_MAX, arenas))
+    return bool(libc.mallopt(M_ARENA_MAX, arenas)) and bool(libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold))
 
 
 def release_memory() -> bool:

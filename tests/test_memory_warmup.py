@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.encoder import OnnxEncoder
-from models.ort_options import cpu_session, session_options, shrink_arena
+from models.ort_options import cpu_session, limit_malloc_arenas, session_options, shrink_arena
 from models.pipeline import AnalysisInput
 from models.registry import Registry
 from models.text import detect_language
@@ -87,3 +87,17 @@ def test_shrinking_the_shared_arena_gives_its_free_regions_back_and_keeps_the_an
     assert _rss_mb() < held - 32
     (after,) = session.run(None, {"x": x})
     assert np.array_equal(before, after)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the resident memory from /proc")
+def test_big_blocks_go_back_to_the_system_when_freed() -> None:
+    """glibc would raise its mmap threshold once the first big block is freed and keep the next ones in its arenas,
+    resident after they are freed; with the fixed threshold each one is returned at once."""
+    if not limit_malloc_arenas():
+        pytest.skip("not glibc")
+    for _ in range(3):
+        before = _rss_mb()
+        block = np.ones(16 * 2**20, dtype=np.uint8)  # 16 MB, every page touched
+        assert _rss_mb() > before + 8
+        del block
+        assert _rss_mb() < before + 4
