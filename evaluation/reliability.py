@@ -683,9 +683,8 @@ def _markdown(r: dict[str, Any]) -> str:
             f"{f['abandoned']['full_batch_takes_s']} s).",
             "",
             f"Resident memory of the API process: {f['rss_baseline_mb']} MB after start-up (the baseline: "
-            "start-up warms the models up with a message of the longest shape in each language, so ONNX Runtime's "
-            f"shared arena has its steady size; {f.get('rss_start_mb')} MB before this probe's own warm-up "
-            "requests), "
+            "start-up warms the models up with a message of the longest shape in each language, then gives back "
+            f"what that left free; {f.get('rss_start_mb')} MB before this probe's own warm-up requests), "
             f"at most {f['rss_peak_during_mb']} MB while the big batch ran (high-water mark since start: "
             f"{f['rss_high_water_mb']} MB), then 3 s after each of three maximal batches in a row (the first with "
             f"the short requests beside it, then two of other texts): {f['rss_after_mb']}, "
@@ -694,10 +693,12 @@ def _markdown(r: dict[str, Any]) -> str:
             f"{f['memory']['bound_pct'] if 'memory' in f else '?'}%, part of `pass`: "
             f"{f['memory']['returns_to_baseline'] if 'memory' in f else '?'}); {f['rss_end_mb']} MB when the "
             "abandoned batch's queue had just emptied (read before the trim). Each slice's per-token states are "
-            "freed with it and the batcher gives freed memory back (`malloc_trim`) once its queue is empty. What a "
-            "maximal batch of new texts still adds (most of it the first time, then a few MB more with each one: "
-            "it still creeps up) is not all accounted for: new strings in the tokenizer and spaCy vocabularies are "
-            "part of it, and `malloc_trim` run by hand afterwards does not bring it back.",
+            "freed with it; blocks of 1 MB or more are unmapped when freed (a fixed glibc mmap threshold), and "
+            "once the batcher's queue is empty it gives back the free regions of ONNX Runtime's shared arena "
+            "(arena shrinkage) and glibc's free memory (`malloc_trim`). What a maximal batch of new texts still "
+            "adds (most of it the first time, the short requests' included, then a few MB with each one) is "
+            "memory in use: new words in the spaCy vocabulary and the tokenizer's word cache (bounded) are part "
+            "of it (`docs/operations.md`).",
         ]
     if "redis_outage" in r:
         o = r["redis_outage"]
