@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from models.ort_options import limit_malloc_arenas
 from models.registry import Registry
 from service.jobs.executor import JobExecutor, worker_id
 from service.jobs.files import JobFiles
@@ -36,6 +37,7 @@ def run_worker(settings: Settings, loader: Callable[[Settings], Registry], threa
         logger.error("tousu worker needs TOUSU_REDIS_URL (without Redis the API runs jobs itself)")
         return 2
     owner = worker_id()
+    limit_malloc_arenas()  # as the API does: before the model threads, so memory they free is not kept resident
     registry = loader(settings)  # once per process: every message reuses it
     store = JobStore.open(settings.database_url, settings.jobs_dir)
     files = JobFiles(settings.jobs_dir)
