@@ -38,3 +38,36 @@ def alternation(words: Iterable[str], lead: bool = True, trail: bool = True) -> 
             escaped += r"(?![A-Za-z0-9])"
         parts.append(escaped)
     return "(?:" + "|".join(parts) + ")"
+
+
+def trie_alternation(words: Iterable[str], lead: bool = True, trail: bool = True, fold_case: bool = False) -> str:
+    """What :func:`alternation` matches, and in the same order (longest first), written as a prefix tree.
+
+    A flat alternation of hundreds of names is tried word by word at every position of a text; as a tree,
+    a position that starts no word fails at its first character. Where the words share a prefix, the
+    longer continuation is tried before the word ends, so the longest word still wins. ``fold_case``
+    lower-cases the words first: for use inside ``(?i:...)``, where words that differ only in case would
+    otherwise be separate branches, the first of which wins even when another continues further.
+    """
+    root: dict[str, Any] = {}
+    for word in set(w.lower() if fold_case else w for w in words):
+        if not word:
+            continue
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = word
+
+    def render(node: dict[str, Any], first: bool) -> str:
+        branches = []
+        for ch in sorted(k for k in node if k):
+            prefix = r"(?<![A-Za-z])" if first and lead and ch.isascii() and ch.isalpha() else ""
+            branches.append(prefix + re.escape(ch) + render(node[ch], False))
+        if "" in node:  # a word ends here: after every longer continuation
+            word = node[""]
+            branches.append(r"(?![A-Za-z0-9])" if trail and word[-1:].isascii() and word[-1:].isalnum() else "")
+        if len(branches) == 1:
+            return branches[0]
+        return "(?:" + "|".join(branches) + ")"
+
+    return render(root, True) if root else "(?!)"

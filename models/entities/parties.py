@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from models.entities.lexicon import alternation, load
+from models.entities.lexicon import load, trie_alternation
 
 #: What follows a party's name inside an ORG span without changing who the party is.
 SHOP_SUFFIX = re.compile(
@@ -123,7 +123,8 @@ def find_party(text: str) -> tuple[Party, str] | None:
 
 @cache
 def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    names = alternation({a for entry in load("parties")["parties"] for a in entry["aliases"]})
+    # a prefix tree: the aliases are tried at every position of a message
+    names = trie_alternation({a for entry in load("parties")["parties"] for a in entry["aliases"]})
     shop = re.compile(rf"(?:{names}|(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9&'\-]{{1,24}})\s?{_SHOP_WORDS}")
     dept = re.compile(rf"(?:{names}\s?)?{_DEPARTMENT.pattern[:-1]}")
     return shop, dept

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from models.entities.lexicon import alternation, load
+from models.entities.lexicon import alternation, load, trie_alternation
 
 _P = load("products")
 # letters before the number: capitalised ones may stand apart (Mate 60), lower-case ones only glued to it (mate60),
@@ -34,8 +34,8 @@ _MODEL = r"(?:[A-Z][A-Za-z]{0,7}\s?|[A-Za-z]{0,8})\d{1,5}[A-Za-z]{0,3}"
 _SUFFIX = alternation(_P["model_suffixes"], lead=False)
 _QUANTITY = rf"(?!\s?{alternation(_P['en']['units'])})"  # Samsung 2 years ago: no model
 PRODUCT_RE = re.compile(
-    rf"(?<![A-Za-z0-9])(?:{alternation(_P['brands'], trail=False)}\s?{_MODEL}{_QUANTITY}(?:\s?{_SUFFIX})*"
-    rf"|{alternation(_P['alone'], trail=False)}(?:\s?{_MODEL})?(?:\s?{_SUFFIX})*)(?![A-Za-z0-9])"
+    rf"(?<![A-Za-z0-9])(?:{trie_alternation(_P['brands'], trail=False)}\s?{_MODEL}{_QUANTITY}(?:\s?{_SUFFIX})*"
+    rf"|{trie_alternation(_P['alone'], trail=False)}(?:\s?{_MODEL})?(?:\s?{_SUFFIX})*)(?![A-Za-z0-9])"
 )
 
 
@@ -54,31 +54,34 @@ def _english(en: dict[str, Any]) -> tuple[re.Pattern[str], ...]:
     numbered = rf"\s(?!(?:19|20)\d\d(?!\d)){model}"  # a year after a name is no model
     # one model number, then designation words, then one more number after them (Surface Pro 4)
     tail = rf"(?:{numbered})?(?:(?:\s{words})+(?:{numbered})?)?(?:{letter})?"
-    any_case = alternation(en["names"])
-    cased_names = alternation(en["cased_names"])
-    brands = alternation(en["brands"])
-    cased_brands = alternation(en["cased_brands"])
-    lines = alternation(en["lines"])
-    standalone = alternation(en["standalone_lines"])
-    not_names = "|".join(re.escape(w) for w in sorted(set(en["not_names"]), key=len, reverse=True))
+    # prefix trees (trie_alternation): hundreds of names are tried at every word start of a text
+    any_case = trie_alternation(en["names"], fold_case=True)
+    cased_names = trie_alternation(en["cased_names"])
+    brands = trie_alternation(en["brands"], fold_case=True)
+    cased_brands = trie_alternation(en["cased_brands"])
+    lines = trie_alternation(en["lines"], fold_case=True)
+    standalone = trie_alternation(en["standalone_lines"])
+    not_names = trie_alternation(en["not_names"], lead=False, trail=False)
     # a capitalised, all-caps or camel-case word that is not a function word or a generic one (The, New, Mobile)
     shape = r"(?:[A-Z][a-z]*[A-Z0-9][A-Za-z0-9]*|[a-z]+[A-Z][A-Za-z0-9]*|[A-Z][a-z]{2,})"
     name = rf"(?!(?:{not_names})(?![A-Za-z])){shape}"
     cues = alternation(en["cues"])
+    # a match starts a word: not after a Latin letter, digit or _@#- (find_products checks this again)
+    start = r"(?<![A-Za-z0-9_@#\-])(?=[A-Za-z0-9])"
     return (
         # known names, any case (iphone 8 plus, Xbox One X) or capitalised as written (Kindle)
-        re.compile(rf"(?:(?i:{any_case})|{cased_names}){tail}"),
+        re.compile(rf"{start}(?:(?i:{any_case})|{cased_names}){tail}"),
         # brand + line and / or model (Samsung Galaxy S9, samsung s9, Ford Focus, Apple Watch 3, Windows 98)
         re.compile(
-            rf"(?:(?i:{brands})|{cased_brands})\s(?:(?:(?i:{lines}){tail})|{model}{tail})"
-            rf"|(?:(?i:{brands})|{cased_brands})-?{model}{tail}"
+            rf"{start}(?:(?:(?i:{brands})|{cased_brands})\s(?:(?:(?i:{lines}){tail})|{model}{tail})"
+            rf"|(?:(?i:{brands})|{cased_brands})-?{model}{tail})"
         ),
         # a product line before a designation, no brand (Galaxy S9, Pixel 2 XL, Surface Pro 4, Model 3)
-        re.compile(rf"{standalone}(?:\s?{model}(?:\s{words})*|(?:\s{words})+)"),
+        re.compile(rf"{start}{standalone}(?:\s?{model}(?:\s{words})*|(?:\s{words})+)"),
         # <Name> version (Signal v4.2, Plex version 3)
-        re.compile(rf"{name}\s(?:v|version\s)\d{{1,3}}(?:\.\d{{1,3}}){{0,3}}(?![A-Za-z0-9])"),
+        re.compile(rf"{start}{name}\s(?:v|version\s)\d{{1,3}}(?:\.\d{{1,3}}){{0,3}}(?![A-Za-z0-9])"),
         # <Name> app / firmware: the name alone (the Venmo app, Uber Eats app)
-        re.compile(rf"{name}(?:\s{name})?(?=\s(?i:{cues})(?![A-Za-z]))"),
+        re.compile(rf"{start}{name}(?:\s{name})?(?=\s(?i:{cues})(?![A-Za-z]))"),
     )
 
 
