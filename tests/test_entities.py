@@ -11,7 +11,7 @@ import pytest
 
 from evaluation.entities import TARGET, WRITTEN, WRITTEN_SPLITS, evaluate_structured, load_labelled
 from models.encoder import OnnxEncoder
-from models.entities.pipeline import EntityConfig, EntityPipelines, EntityRequest
+from models.entities.pipeline import EntityConfig, EntityPipelines, EntityRequest, to_entities
 from models.entities.structured import STRUCTURED_TYPES
 from models.schema import Entity
 from models.settings import DEFAULT_HEADS_DIR
@@ -211,3 +211,31 @@ def test_new_phone_and_id_formats_are_personal_and_masked_in_the_answer(pipeline
     values = [e.normalized for e in shown if e.pii]
     assert (values[0], values[3]) == ({"e164": "+852****2634", "kind": "hk"}, {"kind": "hk_id", "value": "K*****82"})
     assert [e.text for e in shown if e.type == "ORDER_ID"] == ["SF1603928475521"]  # not personal: kept
+
+
+def _unique_messages(i: int) -> tuple[str, str]:
+    return (
+        f"订单号{4000000000 + i * 7919}一直没发货，客服说退款{100 + i}元，电话13{i:09d}，去{i}号仓库问过了",
+        f"Order #{880000 + i * 31} from Zorblax{i} never arrived, refund ${20 + i}.50 please",
+    )
+
+
+def test_new_strings_do_not_stay_in_the_vocabularies(pipelines: EntityPipelines) -> None:
+    """Every order number, amount and word a message brings is freed with its batch (spaCy memory zones): a
+    service that runs for months does not keep them all."""
+    for text in _unique_messages(-1):
+        extract(pipelines, text)  # warm-up
+    before = (len(pipelines.zh.vocab.strings), len(pipelines.en.vocab.strings))
+    for i in range(30):
+        for text in _unique_messages(i):
+            assert extract(pipelines, text)
+    assert (len(pipelines.zh.vocab.strings), len(pipelines.en.vocab.strings)) == before
+
+
+def test_answers_inside_the_memory_zone_are_those_of_a_plain_run(pipelines: EntityPipelines) -> None:
+    for text in (*_unique_messages(7), "华为Mate60 Pro在京东买的，2月3号坏了，王经理说修不了"):
+        norm = normalize(text)
+        trunk = encoder().forward(encoder().preprocess([norm.text]))[0] if pipelines.needs_trunk else None
+        request = EntityRequest(norm, detect_language(norm.text), ANCHOR, trunk)
+        [plain] = [to_entities(doc, norm) for doc in pipelines.docs([request])]
+        assert pipelines.extract([request]) == [plain]

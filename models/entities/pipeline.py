@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -152,6 +153,9 @@ class EntityPipelines:
         self.en = en
         self.config = config
         self.head = head  # the token head serves some type in some language
+        # spaCy pipelines are not thread-safe and memory zones must not nest: the batcher's lanes and the
+        # job threads share these pipelines, so they extract one batch at a time.
+        self._lock = threading.Lock()
 
     @classmethod
     def build(
@@ -200,7 +204,15 @@ class EntityPipelines:
         return out
 
     def extract(self, requests: Sequence[EntityRequest]) -> list[list[Entity]]:
-        return [to_entities(doc, r.normalized) for doc, r in zip(self.docs(requests), requests, strict=True)]
+        """Answer entities per request, extracted inside a memory zone of both pipelines.
+
+        Every message brings new strings (order numbers, amounts, names, jieba words) into the pipelines'
+        vocabularies; a service that runs for months would keep them all. Inside the zone they are freed when
+        the batch is done; the answers are plain Python values made before that.
+        """
+        with self._lock, self.zh.memory_zone(), self.en.memory_zone():
+            docs = self.docs(requests)
+            return [to_entities(doc, r.normalized) for doc, r in zip(docs, requests, strict=True)]
 
 
 def to_entities(doc: Any, norm: NormalizedText) -> list[Entity]:
