@@ -697,8 +697,8 @@ def _markdown(r: dict[str, Any]) -> str:
             "once the batcher's queue is empty it gives back the free regions of ONNX Runtime's shared arena "
             "(arena shrinkage) and glibc's free memory (`malloc_trim`). What a maximal batch of new texts still "
             "adds (most of it the first time, the short requests' included, then a few MB with each one) is "
-            "memory in use: new words in the spaCy vocabulary and the tokenizer's word cache (bounded) are part "
-            "of it (`docs/operations.md`).",
+            "memory in use that spaCy's memory zones (the entity step frees each batch's new strings) do not "
+            "cover: the tokenizer's word cache (bounded) is part of it (`docs/operations.md`).",
         ]
     if "redis_outage" in r:
         o = r["redis_outage"]
