@@ -11,8 +11,9 @@ import re
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+SpanT = TypeVar("SpanT", bound=tuple[Any, ...])
 RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "entities"
 
 
@@ -31,13 +32,21 @@ def alternation(words: Iterable[str], lead: bool = True, trail: bool = True) -> 
     """
     parts = []
     for word in sorted(set(words), key=len, reverse=True):
-        escaped = re.escape(word)
-        if lead and word[:1].isascii() and word[:1].isalpha():
-            escaped = r"(?<![A-Za-z])" + escaped
-        if trail and word[-1:].isascii() and word[-1:].isalnum():
-            escaped += r"(?![A-Za-z0-9])"
-        parts.append(escaped)
+        parts.append((_LEAD if lead and _latin_letter(word[:1]) else "") + re.escape(word) + _trail(word, trail))
     return "(?:" + "|".join(parts) + ")"
+
+
+#: Before a word that starts with a Latin letter: no Latin letter right before it.
+_LEAD = r"(?<![A-Za-z])"
+
+
+def _latin_letter(ch: str) -> bool:
+    return ch.isascii() and ch.isalpha()
+
+
+def _trail(word: str, trail: bool) -> str:
+    """After a word that ends in a Latin letter or digit: no Latin letter or digit right after it."""
+    return r"(?![A-Za-z0-9])" if trail and word[-1:].isascii() and word[-1:].isalnum() else ""
 
 
 def trie_alternation(words: Iterable[str], lead: bool = True, trail: bool = True, fold_case: bool = False) -> str:
@@ -61,13 +70,21 @@ def trie_alternation(words: Iterable[str], lead: bool = True, trail: bool = True
     def render(node: dict[str, Any], first: bool) -> str:
         branches = []
         for ch in sorted(k for k in node if k):
-            prefix = r"(?<![A-Za-z])" if first and lead and ch.isascii() and ch.isalpha() else ""
+            prefix = _LEAD if first and lead and _latin_letter(ch) else ""
             branches.append(prefix + re.escape(ch) + render(node[ch], False))
         if "" in node:  # a word ends here: after every longer continuation
-            word = node[""]
-            branches.append(r"(?![A-Za-z0-9])" if trail and word[-1:].isascii() and word[-1:].isalnum() else "")
+            branches.append(_trail(node[""], trail))
         if len(branches) == 1:
             return branches[0]
         return "(?:" + "|".join(branches) + ")"
 
     return render(root, True) if root else "(?!)"
+
+
+def longest_first(spans: Iterable[SpanT]) -> list[SpanT]:
+    """Of overlapping ``(start, end, ...)`` spans the longest (then the first) stays; in text order."""
+    chosen: list[SpanT] = []
+    for span in sorted(set(spans), key=lambda x: (-(x[1] - x[0]), x[0])):
+        if all(span[1] <= c[0] or span[0] >= c[1] for c in chosen):
+            chosen.append(span)
+    return sorted(chosen)

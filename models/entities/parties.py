@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from models.entities.lexicon import load, trie_alternation
+from models.entities.lexicon import load, longest_first, trie_alternation
 
 #: What follows a party's name inside an ORG span without changing who the party is.
 SHOP_SUFFIX = re.compile(
@@ -135,11 +135,7 @@ def find_party_spans(text: str) -> list[tuple[int, int, str]]:
     shop, dept = _patterns()
     found = [(m.start(), m.end(), "shop") for m in shop.finditer(text)]
     found += [(m.start(), m.end(), "department") for m in dept.finditer(text)]
-    chosen: list[tuple[int, int, str]] = []
-    for span in sorted(found, key=lambda x: (-(x[1] - x[0]), x[0])):
-        if all(span[1] <= c[0] or span[0] >= c[1] for c in chosen):
-            chosen.append(span)
-    return sorted(chosen)
+    return longest_first(found)
 
 
 def org_value(text: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from models.entities.lexicon import alternation, load, trie_alternation
+from models.entities.lexicon import alternation, load, longest_first, trie_alternation
 
 _P = load("products")
 # letters before the number: capitalised ones may stand apart (Mate 60), lower-case ones only glued to it (mate60),
@@ -66,7 +66,7 @@ def _english(en: dict[str, Any]) -> tuple[re.Pattern[str], ...]:
     shape = r"(?:[A-Z][a-z]*[A-Z0-9][A-Za-z0-9]*|[a-z]+[A-Z][A-Za-z0-9]*|[A-Z][a-z]{2,})"
     name = rf"(?!(?:{not_names})(?![A-Za-z])){shape}"
     cues = alternation(en["cues"])
-    # a match starts a word: not after a Latin letter, digit or _@#- (find_products checks this again)
+    # a match starts a word: not after a Latin letter, digit or _@#- (a Chinese character is a boundary)
     start = r"(?<![A-Za-z0-9_@#\-])(?=[A-Za-z0-9])"
     return (
         # known names, any case (iphone 8 plus, Xbox One X) or capitalised as written (Kindle)
@@ -95,15 +95,7 @@ def find_products(text: str) -> list[tuple[int, int]]:
     found = [(m.start(), m.end()) for m in PRODUCT_RE.finditer(text)]
     for pattern in _EN:
         for m in pattern.finditer(text):
-            start, end = m.start(), m.end()
-            # whole words only: not inside a longer Latin word or number (a Chinese character is a boundary)
-            if start > 0 and text[start - 1].isascii() and (text[start - 1].isalnum() or text[start - 1] in "_@#-"):
-                continue
-            if _CODE_AFTER.match(text, end):  # part of a longer word or model code (HP-15-DY2795)
-                continue
-            found.append((start, end))
-    chosen: list[tuple[int, int]] = []
-    for span in sorted(set(found), key=lambda s: (-(s[1] - s[0]), s[0])):
-        if all(span[1] <= a or span[0] >= b for a, b in chosen):
-            chosen.append(span)
-    return sorted(chosen)
+            # each pattern starts at a word start; it must also end one: not inside a longer word or model code
+            if not _CODE_AFTER.match(text, m.end()):  # (HP-15-DY2795)
+                found.append((m.start(), m.end()))
+    return longest_first(found)
