@@ -162,6 +162,10 @@ def mask(kind: str, subtype: str, text: str) -> str:
             return _mask_digits(text, 0, 2)
         return _mask_digits(text, 3, 4)
     if kind == "PERSON":
+        if subtype == "staff":  # role words and staff numbers stay readable: 客服小王 -> 客服小*
+            from models.entities.staff import mask_staff
+
+            return mask_staff(text)
         return _mask_name(text)
     if kind == "LOCATION":
         return _mask_address(text)

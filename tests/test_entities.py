@@ -58,9 +58,11 @@ def test_pipelines_are_inspectable(pipelines: EntityPipelines) -> None:
         "tousu_lac_ner",
         "tousu_resolve",
         "tousu_normalize",
+        "tousu_staff",
     ]
     assert pipelines.en.pipe_names[:3] == ["tousu_patterns", "tousu_gazetteer", "tousu_products"]
-    assert "ner" in pipelines.en.pipe_names and pipelines.en.pipe_names[-2:] == ["tousu_resolve", "tousu_normalize"]
+    tail = ["tousu_resolve", "tousu_normalize", "tousu_staff"]
+    assert "ner" in pipelines.en.pipe_names and pipelines.en.pipe_names[-3:] == tail
 
 
 def test_chinese_complaint(pipelines: EntityPipelines) -> None:
@@ -73,7 +75,12 @@ def test_chinese_complaint(pipelines: EntityPipelines) -> None:
     assert by_type(ents, "ORDER_ID") == ["289765432101", "SF1234567890123"]
     assert by_type(ents, "PHONE") == ["+86 138 0013 8000", "010-88886666"]
     assert by_type(ents, "MONEY") == ["一百二十块"]
-    assert by_type(ents, "PERSON") == ["张伟"]
+    assert by_type(ents, "PERSON") == ["张伟"]  # the agent the customer names (客服): staff, not just a name
+    agent = next(e for e in ents if e.type == "PERSON")
+    assert isinstance(agent.normalized, dict) and (agent.normalized["role"], agent.normalized["id"]) == (
+        "agent",
+        "-/agent/张*",
+    )
     assert by_type(ents, "PRODUCT") == ["华为Mate60"]
     assert "京东" in by_type(ents, "ORG")
     assert any("北京" in t for t in by_type(ents, "LOCATION"))

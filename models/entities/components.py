@@ -3,7 +3,7 @@
 Order in both pipelines (``nlp.pipe_names``)::
 
     tousu_patterns -> tousu_gazetteer (span_ruler) -> tousu_products -> statistical NER -> tousu_resolve
-    -> tousu_normalize
+    -> tousu_normalize -> tousu_staff
 
 ``tousu_patterns`` is a regex component, not token patterns: jieba often glues digits and letters
 to neighbouring characters (``号123``), so spaCy token patterns cannot see inside such tokens; the
@@ -36,6 +36,7 @@ from spacy.tokens import Doc, Span
 from models.entities.normalize import normalized_value
 from models.entities.parties import find_party_spans
 from models.entities.products import find_products
+from models.entities.staff import StaffMatch, find_staff, party_before, role_before, staff_value
 from models.entities.structured import Payload, find_structured
 from models.ort_options import cpu_session
 
@@ -427,3 +428,72 @@ class NormalizeComponent:
 @Language.factory("tousu_normalize")
 def make_normalize(nlp: Language, name: str) -> NormalizeComponent:
     return NormalizeComponent()
+
+
+#: A social-media mention names the organisation its staff work for ("@united your rep, Jake").
+_MENTION = re.compile(r"(?<![\w@])@(\w{2,30})")
+
+
+class StaffComponent:
+    """Staff a customer names (``models.entities.staff``) -> PERSON entities with a ``staff`` value.
+
+    Runs last, on the resolved and normalised entities: a staff pattern (客服小王, 工号8823的客服, 王经理,
+    "agent Sarah") replaces the statistical spans its PERSON span overlaps, never a structured, gazetteer or
+    shop span; a PERSON the NER found right after a role word (客服张伟, "manager Tom Hill") becomes staff.
+    The PERSON span is the name where a role word stands beside it (``StaffMatch.entity``), so NER scores
+    are unchanged; the organisation named just before the mention in the sentence becomes its party.
+    """
+
+    _PROTECTED = frozenset({"pattern", "gazetteer", "products"})
+
+    def __call__(self, doc: Doc) -> Doc:
+        text = doc.text
+        lang = doc._.lang or "zh"
+        infos = _infos(doc)
+        ents = []
+        for e in doc.ents:
+            ents.append((e.start_char, e.end_char, e.label_, infos[("ents", e.start_char, e.end_char, e.label_)]))
+        matches = find_staff(text, lang)
+        for start, end, label, _ in ents:
+            if label == "PERSON" and not any(m.entity[0] < end and start < m.entity[1] for m in matches):
+                grown = role_before(text, start, end, lang)
+                if grown is not None:
+                    matches.append(grown)
+        if not matches:
+            return doc
+        kept = list(ents)
+        accepted: list[StaffMatch] = []
+        for m in sorted(matches, key=lambda m: m.start):
+            overlapping = [e for e in kept if e[0] < m.entity[1] and m.entity[0] < e[1]]
+            if any(e[3].source in self._PROTECTED and e[2] != "PERSON" for e in overlapping):
+                continue
+            if any(a.entity[0] < m.entity[1] and m.entity[0] < a.entity[1] for a in accepted):
+                continue
+            kept = [e for e in kept if e not in overlapping]
+            accepted.append(m)
+        if not accepted:
+            return doc
+        orgs = [
+            (s, e, str(i.normalized["id"]), str(i.normalized.get("name") or text[s:e]))
+            for s, e, label, i in kept
+            if label == "ORG" and isinstance(i.normalized, dict) and i.normalized.get("id")
+        ]
+        orgs += [(m.start(), m.end(), "@" + m.group(1).lower(), m.group(0)) for m in _MENTION.finditer(text)]
+        for m in accepted:
+            value = staff_value(text, m, party_before(text, m.start, orgs))
+            info = EntityInfo("staff", "staff", 0.85 if m.name is None else 0.8, None, value, m.name is not None)
+            kept.append((*m.entity, "PERSON", info))
+        ensure_boundaries(doc, [(s, e) for s, e, _, _ in kept])
+        spans = []
+        for start, end, label, info in sorted(kept, key=lambda e: e[0]):
+            span = make_span(doc, start, end, label)
+            if span is not None:
+                infos[("ents", span.start_char, span.end_char, label)] = info
+                spans.append(span)
+        doc.ents = spans
+        return doc
+
+
+@Language.factory("tousu_staff")
+def make_staff(nlp: Language, name: str) -> StaffComponent:
+    return StaffComponent()

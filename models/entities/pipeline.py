@@ -86,6 +86,7 @@ def _add_tail(nlp: Language, head_dir: Path | None = None, lang: str = "zh", thr
         nlp.add_pipe("tousu_token_head", config={"directory": str(head_dir), "lang": lang, "threads": threads})
     nlp.add_pipe("tousu_resolve")
     nlp.add_pipe("tousu_normalize")
+    nlp.add_pipe("tousu_staff")
 
 
 def head_types(head_dir: Path | None, lang: str) -> tuple[str, ...]:

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from models.encoder import FloatArray
+from models.entities.staff import facet
 from models.schema import Analysis
 from models.topics.align import DEFAULT_THRESHOLD, Alignment, assign_fresh
 from models.topics.model import BRAND_BASIS, EMBEDDINGS_FILE, MANIFEST_FILE, OUTLIER_ID, TOPICS_FILE, TopicModel
@@ -83,10 +84,9 @@ def message_from_analysis(text: str, analysis: Analysis) -> Message:
     """The ORG / PRODUCT entities of the answer (personal data never), plus @-mentions as ORG."""
     spans = []
     for e in analysis.entities or ():
-        kind = e.type.upper()
-        if kind in FACET_TYPES and not e.pii:
-            name = e.normalized if isinstance(e.normalized, str) else e.text
-            spans.append((e.start, e.end, kind, " ".join(name.split())))
+        found = facet(e.type.upper(), e.text, e.normalized, e.pii)
+        if found is not None and found[0] in FACET_TYPES:
+            spans.append((e.start, e.end, *found))
     return build_message(text, analysis.language, spans)
 
 

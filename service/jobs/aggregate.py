@@ -12,12 +12,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.entities.staff import facet
 from models.pii import redact, redacted_text
 from models.schema import Analysis
 
 EXAMPLES_PER_KEY = 3
 EXAMPLE_CHARS = 160
-ENTITY_TYPES = ("PRODUCT", "ORG")
+ENTITY_TYPES = ("PRODUCT", "ORG")  # ORG: responsible parties, the staff a customer names included
 MAX_ENTITY_KEYS = 500  # per type, kept after each merge (the report shows the top 20)
 MAX_CHANNELS = 100
 
@@ -132,10 +133,9 @@ class Aggregate:
             group.count += 1
             group.offer(a.topic.probability, pos, text, a)
         for entity in a.entities or ():
-            kind = entity.type.upper()
-            if kind in ENTITY_TYPES and not entity.pii:
-                name = entity.normalized if isinstance(entity.normalized, str) else entity.text
-                self.entities.setdefault(kind, Counter())[" ".join(name.split())] += 1
+            found = facet(entity.type.upper(), entity.text, entity.normalized, entity.pii)
+            if found is not None and found[0] in ENTITY_TYPES:
+                self.entities.setdefault(found[0], Counter())[found[1]] += 1
         if channel is not None:
             counts = self.channels.setdefault(channel, Counter())
             counts["count"] += 1

@@ -92,7 +92,7 @@ class RowBuilder:
                 "message_id": row["message_id"],
                 "idx": i,
                 "type": clean(e.type[:16]),
-                "role": ROLES.get(e.type),
+                "role": _role(e),
                 "value": clean(entity_value(e)[:MAX_VALUE_CHARS]),
                 "received_at": received,
             }
@@ -125,6 +125,13 @@ def content_id(text: str, received: float | None, m: Message, customer: str | No
 
 def _timestamp(value: datetime) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+def _role(e: Entity) -> str | None:
+    """product, party (ORG, and the staff a customer names) or identifier; None for the other types."""
+    if e.type == "PERSON" and isinstance(e.normalized, dict) and e.normalized.get("kind") == "staff":
+        return "party"
+    return ROLES.get(e.type)
 
 
 def _subtype(e: Entity) -> str:
