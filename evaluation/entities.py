@@ -47,7 +47,8 @@ LABELLED = ROOT / "tests" / "data" / "entities_labelled.jsonl"
 WRITTEN = ROOT / "tests" / "data" / "entities_written.jsonl"  # hand-written (training/entities/written.py)
 STAT_TYPES = ("PERSON", "ORG", "LOCATION", "PRODUCT")
 SPLITS = ("dev", "heldout", "blind")
-WRITTEN_SPLITS = ("dev", "blind", "blind2")  # hand-written: tuned on, scored once then fixed, scored once
+BLIND_PARTS = ("blind", "blind2", "blind3")
+WRITTEN_SPLITS = ("dev", "blind", "blind2", "blind3")  # hand-written: tuned on; blind parts scored once, then fixed
 TARGET = 0.97
 
 Span3 = tuple[int, int, str]
@@ -749,7 +750,7 @@ def main(argv: Sequence[str] = ()) -> int:
     report["structured"] = evaluate_structured(pipelines, records, Path(args.artifacts))
     report["written_first_blind_scores"] = {
         part: json.loads(path.read_text(encoding="utf-8"))
-        for part in ("blind", "blind2")
+        for part in BLIND_PARTS
         if (path := REPORTS / f"entities_written_{part}_first.json").is_file()
     }
     # The honest number: the blind parts as first scored (before their misses were fixed); failing that, now.
@@ -757,7 +758,7 @@ def main(argv: Sequence[str] = ()) -> int:
     report["primary_metric"] = (
         primary_metric(first, tuple(first))
         if first
-        else min(primary_metric(report["structured"]), primary_metric(report["written"], ("blind", "blind2")))
+        else min(primary_metric(report["structured"]), primary_metric(report["written"], BLIND_PARTS))
     )
     report["regression_metric"] = min(
         primary_metric(report["structured"]), primary_metric(report["written"], WRITTEN_SPLITS)
