@@ -242,3 +242,78 @@ def test_constrained_viterbi_never_starts_an_entity_with_inside() -> None:
     spans = decode(probs, offsets, labels)
     assert [(s.start, s.end, s.type) for s in spans] == [(1, 3, "ORG"), (4, 6, "PERSON")]
     assert all(0 < s.confidence <= 1 for s in spans)
+
+
+# -- what the third blind part of the hand-written set showed (evaluation/reports/entities_written_blind3_first.json)
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("里面是899买的耳机，凭什么", "cn", [899]),  # the price a thing was bought for
+        ("结果上周五降到2599，申请价保被拒", "cn", [2599]),
+        ("物业费一年交4680，就这服务", "cn", [4680]),  # 交 pays; 一年 is the rate, not a duration
+        ("我家上个月电费突然八百多，平时", "cn", [800]),
+        ("小米14 Ultra 16+512G，5999，用了不到两周", "cn", [5999]),  # a price alone between commas
+        ("滿3000折300，結帳時沒折到", "tw", [3000, 300]),  # coupon threshold and discount
+        ("這單新台幣465元，我住12樓", "tw", [465]),
+        ("再俾18,000日圓，請聯絡", "hk", [18000]),
+        ("双十一买的，618买的，6.18入手，在711买了", "cn", []),  # festivals, a date, a shop: no prices
+        ("42码，175，70公斤", "cn", []),  # a height between commas
+        ("618,天天买,666,很不错", "cn", []),  # praise
+        ("它加了17951后打不出去", "cn", []),  # a dialling prefix
+        ("there are 4 charges I don't recognize", "en", []),  # a count of charges
+    ],
+)
+def test_money_from_context(text: str, region: str, amounts: list[float]) -> None:
+    assert [m.amount for m in find_money(normalize(text).text, region)] == amounts
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "found"),
+    [
+        ("黑貓查件號碼9052 3318 7720到今天還是配送中", "zh", [("ORDER_ID", "9052 3318 7720")]),
+        ("取消訂單SO-HK-1228-0457退返全數", "zh", [("ORDER_ID", "SO-HK-1228-0457")]),
+        ("案件編號CL11408-0072，業務員", "zh", [("ORDER_ID", "CL11408-0072")]),
+        ("EMSEA558210374CN，6月25日从上海寄出", "zh", [("ORDER_ID", "EA558210374CN")]),  # check digit mistyped
+        ("1Z 6F4 R02 03 8841 2275 shows delivered", "en", [("ORDER_ID", "1Z 6F4 R02 03 8841 2275")]),
+        ("E-ticket 016 2345678901.", "en", [("ORDER_ID", "016 2345678901")]),
+        ("12306退票，订单号E518237906", "zh", [("ORDER_ID", "E518237906")]),  # 12306 is the site here
+        ("I rang 0345 734 5345 and waited", "en", [("PHONE", "0345 734 5345")]),
+        ("請打零九二一三三五七零八找我", "zh", [("PHONE", "零九二一三三五七零八")]),
+        ("客服電話0800-012-345", "zh", [("PHONE", "0800-012-345")]),
+        ("請emailka.man.chan@gmail.com回覆", "zh", [("EMAIL", "ka.man.chan@gmail.com")]),
+    ],
+)
+def test_identifiers_customers_write(text: str, lang: str, found: list[tuple[str, str]]) -> None:
+    norm = normalize(text).text
+    assert [(m.type, norm[m.start : m.end]) for m in find_identifiers(norm, lang)] == [
+        (kind, normalize(surface).text) for kind, surface in found
+    ]
+
+
+def test_uk_numbers_in_english_are_not_mainland_landlines() -> None:
+    [london] = find_identifiers("Agent's number 020 7946 0382.", "en")
+    [helpline] = find_identifiers("I rang 0345 734 5345 twice", "en")
+    assert (london.value, helpline.value) == ("+442079460382", "+443457345345")
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "spans"),
+    [
+        ("说好除夕中午前送到，现在都晚上七点多了", "zh", ["除夕中午", "晚上七点多"]),
+        ("等咗個半鐘先到", "zh", ["个半钟"]),
+        ("all on Thanksgiving. Please", "en", ["Thanksgiving"]),
+        ("billed me for January when my debit is £96 a month", "en", ["January"]),
+        ("I sent a meter reading on 28 January. Please", "en", ["28 January"]),
+    ],
+)
+def test_times_customers_write(text: str, lang: str, spans: list[str]) -> None:
+    norm = normalize(text).text
+    assert [norm[t.start : t.end] for t in find_times(norm, lang)] == spans
+
+
+def test_a_bare_clock_after_an_evening_time_stays_in_the_evening() -> None:
+    first, second = find_times("晚上六点半点的外卖，七点五十才送到", "zh")
+    assert (first.hour, second.hour, second.minute) == (18, 19, 50)
+    evening, later = find_times("晚上八点下单，结果三点才到", "zh")
+    assert evening.hour == 20
+    assert later.hour == 3  # earlier than the evening time: not read as 15:00

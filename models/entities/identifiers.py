@@ -72,6 +72,7 @@ def card_issuer(digits: str) -> str | None:
 
 def valid_s10(value: str) -> bool:
     """UPU S10 item identifier check digit (EMS, China Post and other postal operators)."""
+    value = value.replace(" ", "")
     serial, check = value[2:10], int(value[10])
     expected = 11 - sum(int(d) * w for d, w in zip(serial, _S10_WEIGHTS, strict=True)) % 11
     return check == (5 if expected == 11 else 0 if expected == 10 else expected)
@@ -157,6 +158,9 @@ CARD_RE = re.compile(
 )
 #: Carrier codes customers glue to the front of a waybill number (``ZTO7521...``, ``EMSEA12...``); the code
 #: is not part of the number. A fixed-width look-behind per code, as ``re`` needs.
+#: "email" / "e-mail" typed straight after Chinese and before the address (請emailka.man.chan@gmail.com).
+_GLUED_MAIL_WORD = re.compile(r"(?i:e-?mail)(?=[A-Za-z0-9])")
+_DECIMAL = re.compile(r"\d+(?:\.\d+)?")
 _GLUED = "".join(f"|(?<={code})" for code in ("EMS", "ZTO", "STO", "YTO", "ems", "zto", "sto", "yto"))
 _B_ORDER = rf"(?:(?<![A-Za-z0-9]){_GLUED})"
 DIGITS_RE = re.compile(rf"{_B_ORDER}\d{{4,32}}{_E}")
@@ -183,11 +187,23 @@ _TW_AREAS = frozenset({"2", "3", "37", "4", "49", "5", "6", "7", "8", "89", "82"
 _CN_PHONE_DIGITS = {**{c: str(v) for c, v in load("numerals")["digits"].items() if c not in "两俩"}, "幺": "1"}
 _CN_D = "[" + "".join(_CN_PHONE_DIGITS) + "]"
 CN_DIGIT_MOBILE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[一壹幺]{_CN_D}(?:\s?{_CN_D}){{9}}(?!{_CN_D})")
-#: UK numbers in national format (07700 900412, 020 7946 0321), read in English messages only.
-UK_RE = re.compile(rf"(?<![A-Za-z0-9+])0(?P<num>7\d{{3}}\s?\d{{6}}|20\s?\d{{4}}\s?\d{{4}}){_E}")
+#: UK numbers in national format (07700 900412, 020 7946 0321, 0345 734 5345, 0161 496 0000), read in English
+#: messages only: 10 digits after the 0.
+UK_RE = re.compile(
+    rf"(?<![A-Za-z0-9+])0(?P<num>7\d{{3}}\s?\d{{6}}|20\s?\d{{4}}\s?\d{{4}}|[1389]\d{{2,3}}\s?\d{{3}}\s?\d{{3,4}}){_E}"
+)
+#: Taiwan toll-free 0800-012-345 / 0809-...
+TW_TOLLFREE_RE = re.compile(rf"(?<![A-Za-z0-9+])(?P<num>080[09][\s-]?\d{{3}}[\s-]?\d{{3}}){_E}")
+#: A Taiwan mobile read out in Chinese digits: 零九二一三三五七零八.
+TW_DIGIT_MOBILE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[零〇]九(?:\s?{_CN_D}){{8}}(?!{_CN_D})")
 HKID_RE = re.compile(rf"{_B}[A-Z]{{1,2}}\d{{6}}(?:\([0-9A]\)|[0-9A]){_E}")
 TWID_RE = re.compile(rf"{_B}[A-Z][12]\d{{8}}{_E}")
 HYPHENATED_RE = re.compile(rf"{_B}\d{{3,8}}(?:-\d{{3,12}}){{1,3}}{_E}")  # Ref: 4829-1134 (with a context word)
+#: Case, claim and booking codes in groups of letters and digits (SO-HK-1228-0457, CL11408-0072, x7kp-2qm9,
+#: 4187.552.093): with an order word right before them only.
+GROUPED_CODE_RE = re.compile(
+    rf"{_B}(?=[A-Za-z0-9.-]*\d)[A-Za-z0-9]{{1,10}}(?:[-.][A-Za-z0-9]{{2,10}}){{1,4}}{_E}(?!\.\d)"
+)
 FORMATS = tuple(
     (
         f["name"],
@@ -243,11 +259,17 @@ def _candidates(text: str, lang: str, region: str) -> list[IdMatch]:
     out += _regional_phones(text, lang, region)
     out += _regional_ids(text)
     for m in EMAIL_RE.finditer(text):
-        out.append(IdMatch("EMAIL", m.start(), m.end(), "email", 0.99, m.group()))
+        start = m.start()
+        glued = _GLUED_MAIL_WORD.match(m.group())
+        if glued and start > 0 and "\u4e00" <= text[start - 1] <= "\u9fff":
+            start += glued.end()  # 請emailka.man.chan@gmail.com
+        out.append(IdMatch("EMAIL", start, m.end(), "email", 0.99, text[start : m.end()]))
     for m in MOBILE_RE.finditer(text):
         num = _digits(m.group("num"))
         out.append(IdMatch("PHONE", m.start(), m.end(), "mobile", 0.97 if m.group("cc") else 0.95, "+86" + num))
     for m in LANDLINE_RE.finditer(text):
+        if lang == "en" and not m.group("cc"):
+            continue  # 020 7946 0382 in English is London (UK_RE), not Guangzhou
         area = (m.group("area1") or (m.group("area2") or m.group("area3") or "")[1:]).strip()
         local = _digits(m.group("local"))
         if len(area) == 3 and len(local) != 7 and len(local) != 8:
@@ -259,7 +281,7 @@ def _candidates(text: str, lang: str, region: str) -> list[IdMatch]:
             continue  # 800-555-0199 in English is a North American number (US_RE)
         out.append(IdMatch("PHONE", m.start(), m.end(), "toll_free", 0.93, "+86" + _digits(m.group())))
     for m in SERVICE_RE.finditer(text):
-        known = m.group("num") in _ID["service_numbers"]
+        known = m.group("num") in _ID["service_numbers"] and m.group("num") not in _ID["service_names"]
         if known or context_class(text, m.start()) == "phone":
             out.append(IdMatch("PHONE", m.start(), m.end(), "service", 0.9 if known else 0.8, m.group("num")))
     for m in INTL_RE.finditer(text):
@@ -291,7 +313,7 @@ def _candidates(text: str, lang: str, region: str) -> list[IdMatch]:
     for name, regex, spec in FORMATS:
         for m in regex.finditer(text):
             value = m.group()
-            if spec.get("check") == "s10" and not valid_s10(value):
+            if spec.get("check") == "s10" and not valid_s10(value) and context_class(text, m.start()) != "order":
                 continue
             if spec.get("context") and context_class(text, m.start()) != "order":
                 continue
@@ -316,6 +338,9 @@ def _candidates(text: str, lang: str, region: str) -> list[IdMatch]:
         out.append(IdMatch("ORDER_ID", m.start(), m.end(), "code", 0.0, m.group()))
     for m in HYPHENATED_RE.finditer(text):
         out.append(IdMatch("ORDER_ID", m.start(), m.end(), "number", 0.0, m.group()))
+    for m in GROUPED_CODE_RE.finditer(text):
+        if not _DECIMAL.fullmatch(m.group()):
+            out.append(IdMatch("ORDER_ID", m.start(), m.end(), "code", 0.0, m.group()))
     return out
 
 
@@ -341,6 +366,11 @@ def _regional_phones(text: str, lang: str, region: str) -> list[IdMatch]:
         digits = "".join(_CN_PHONE_DIGITS[c] for c in m.group() if not c.isspace())
         if digits[1] in "3456789":
             out.append(IdMatch("PHONE", m.start(), m.end(), "mobile", 0.9, "+86" + digits))
+    for m in TW_TOLLFREE_RE.finditer(text):
+        out.append(IdMatch("PHONE", m.start(), m.end(), "toll_free", 0.93, "+886" + _digits(m.group("num"))[1:]))
+    for m in TW_DIGIT_MOBILE_RE.finditer(text):
+        digits = "".join(_CN_PHONE_DIGITS.get(c, "0") for c in m.group() if not c.isspace())
+        out.append(IdMatch("PHONE", m.start(), m.end(), "tw_mobile", 0.9, "+886" + digits[1:]))
     if lang == "en":
         for m in UK_RE.finditer(text):
             out.append(IdMatch("PHONE", m.start(), m.end(), "uk", 0.88, "+44" + _digits(m.group("num"))))

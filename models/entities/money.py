@@ -9,7 +9,9 @@ Approximate forms (``200多块``) carry ``"approximate": true``.
 Amounts with no currency word count where the context makes them money: after a money verb or
 noun (花了699, 原价1299, paid 1450, refund of 64), before a fee (加100上楼费, 收560检测费, the 15.99
 shipping fee), as a price with its unit (三百八一套, 一斤樱桃六十八, 59 each), and 万-sized amounts of
-a thing (2.5万的沙发). Counts, percentages, sizes and versions stay out (3件, 20%, 500ml, 6.18.2).
+a thing (2.5万的沙发), the price a thing was bought for (899买的耳机), coupon thresholds and discounts
+(满3000折300) and a 3-6 digit amount standing alone between commas (小米14，5999，用了两周). Counts,
+percentages, sizes and versions stay out (3件, 20%, 500ml, 6.18.2).
 元, 块, $ and the bare amounts are read in the currency of the message's region
 (:mod:`models.entities.region`: ``300元`` from Taiwan is TWD, ``$200`` in Cantonese is HKD).
 Lexicon: ``money.json``.
@@ -40,6 +42,7 @@ _TAIL = (
 _PREFIX = alternation(PREFIXES, trail=False)
 _SUFFIX = alternation(_M["suffixes"], lead=False)
 _CONTEXT = alternation(_M["context_before"])
+_STRONG_CONTEXT = alternation(set(_M["context_before"]) - set(_M["weak_context_before"]))
 _BLOCK = alternation(_M["block_after"])
 REGIONAL: dict[str, str] = _M["regional"]
 _REGIONAL_UNITS = frozenset(_M["regional_units"])
@@ -63,9 +66,11 @@ _SUFFIXED = re.compile(
     rf"(?<![\d.A-Za-z])(?<!\d,)(?P<num>{_NUMBER})(?P<approx>多)?\s?(?P<unit>{_SUFFIX})(?P<tail>{_TAIL})",
     re.IGNORECASE,
 )
+#: Between a money word and its amount: 电费突然八百多, 上门费每次480, 物业费一年交4680 (交 is a money word).
+_FILLER = r"(?:突然|竟然|居然|足足|整整|高达|就|也|都|又|只|还|每次|每笔|每月|每个月|一个月|每年|一年)?"
 # 花了两千五 / 退款1.2万 (bare numbers after a money word)
 _BARE = re.compile(
-    rf"(?:{_CONTEXT}|费)\s?(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>(?:{ARABIC_NUMBER})[万千kK]?|\d+[千万]\d+"
+    rf"(?:{_CONTEXT}|费)\s?{_FILLER}(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>(?:{ARABIC_NUMBER})[万千kK]?|\d+[千万]\d+"
     rf"|{_CN_UNIT_NUMBER})(?:(?P<approx>多)|(?!多)){_NOT_COUNT}"
 )
 # 加100上楼费 / 收560检测费 / 150的打孔费 / 三百运费 / 999含运: an amount before the fee it pays
@@ -85,6 +90,18 @@ _OF_THING = re.compile(
     rf"(?=的(?!{_BLOCK}|{_BLOCK_NOUNS}))"
     rf"|(?<![\d.A-Za-z])(?<!\d,)(?P<num2>\d+万\d){_END}"
 )
+# 899买的耳机 / 2999入手: the price a thing was bought for, before the verb
+_BOUGHT = re.compile(
+    rf"(?<![\d.,A-Za-z双\-/在])(?P<num>\d+(?:\.\d+)?|{_CN_UNIT_NUMBER})(?:元|块)?(?=买的|买了|买回|入手|拿下|下单的)"
+)
+# 满300减50 / 滿3000折300 (Taiwan: 折 = off): the threshold and the discount of a coupon
+_COUPON = re.compile(
+    rf"满(?P<num>{ARABIC_NUMBER}|{_CN_UNIT_NUMBER})(?:元|块)?(?:减|折|送|返)(?P<num2>{ARABIC_NUMBER}|{_CN_UNIT_NUMBER})"
+    rf"(?![\d.%折])"
+)
+# 小米14 Ultra，5999，用了不到两周: an amount standing alone between commas, as prices are written in
+# complaints (not a year, not after 号 / 码, 3-6 digits)
+_ALONE = re.compile(r"(?<=[，,])\s?(?P<num>(?!(?:19|20)\d\d[，,。\s])[1-9]\d{2,5}(?:\.\d{1,2})?)\s?(?=[，,。])")
 _EN_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?"
 _EN_BLOCK = alternation(_M["en_block_after"])
 _EN_CONTEXT = alternation(_M["en_context_before"])
@@ -162,7 +179,12 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
         if currency == "USD" and text[max(0, m.start() - 3) : m.start()].upper().endswith(("HK", "NT")):
             continue
         found.append(MoneyMatch(m.start(), end, amount, currency, bool(m.group("approx")), 0.95))
-    bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING) if region != "en" else ()
+    bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING, _BOUGHT, _ALONE) if region != "en" else ()
+    for m in _COUPON.finditer(text) if region != "en" else ():
+        for group in ("num", "num2"):
+            amount = parse_number(m.group(group))
+            if amount:
+                found.append(MoneyMatch(m.start(group), m.end(group), amount, local, confidence=0.85))
     for regex in (*bare, _EN_BARE):
         for m in regex.finditer(text):
             group = next(g for g in ("num", "num2", "num3") if g in m.re.groupindex and m.group(g))
@@ -171,12 +193,41 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
                 continue
             if regex is _BARE and amount < 10 and _weak_context(text[max(0, m.start() - 3) : m.start(group)]):
                 continue
+            if (
+                regex is _BARE
+                and amount >= 10000
+                and text[max(0, m.start() - 1) : m.start(group)].rstrip("了").endswith("加")
+            ):
+                continue  # 加了17951: a dialling prefix; an extra charge that large says 元 or 万
             end = m.end(group)
             approximate = "approx" in m.re.groupindex and bool(m.group("approx"))
             if approximate:
                 end = m.end("approx")
-            found.append(MoneyMatch(m.start(group), end, amount, local, approximate, confidence=0.8))
+            if regex is _ALONE and (
+                text[max(0, m.start() - 3) : m.start()].rstrip("，, ").endswith(("号", "号码", "编码"))
+                or _BODY.search(text, m.end(group), m.end(group) + 8)
+            ):
+                continue
+            if regex is _BOUGHT and (amount < 10 or _festival_or_date(m.group(group))):
+                continue
+            if regex is _ALONE and len(set(m.group(group))) == 1:
+                continue  # 666 / 888: praise and luck, not prices
+            confidence = 0.7 if regex is _ALONE else 0.8
+            found.append(MoneyMatch(m.start(group), end, amount, local, approximate, confidence=confidence))
     return _longest(found)
+
+
+#: After a number alone between commas: a height or a size (买大了，175，70公斤), not a price.
+_BODY = re.compile(r"公斤|斤|kg|cm|厘米|码|岁")
+_FESTIVALS = frozenset({"618", "1111", "1212", "十一", "十二", "双十一", "双十二"})
+
+
+def _festival_or_date(num: str) -> bool:
+    """618买的 / 6.18入手 / 10.15买的: a shopping festival or a month.day, not the price."""
+    if num in _FESTIVALS:
+        return True
+    whole, _, part = num.partition(".")
+    return bool(part) and whole.isdigit() and 1 <= int(whole) <= 12 and part.isdigit() and 1 <= int(part) <= 31
 
 
 def _weak_context(before: str) -> bool:
@@ -213,7 +264,7 @@ def _money_like_block(text: str, m: re.Match[str]) -> bool:
     ):
         return True
     before = text[max(0, m.start() - 6) : m.start()]
-    return bool(re.search(_CONTEXT, before))
+    return bool(re.search(_STRONG_CONTEXT, before))  # 加了一块玻璃: 加 alone says nothing about 块
 
 
 def _longest(matches: list[MoneyMatch]) -> list[MoneyMatch]:

@@ -52,6 +52,8 @@ def find_structured(text: str, lang: str, traditional: bool = False) -> list[Str
     for money in find_money(text, region):
         found.append(Structured("MONEY", money.start, money.end, "amount", money.confidence, money))
     for url in BARE_URL_RE.finditer(text):
+        if "/" not in url.group() and url.group()[:1].isupper() and url.group().count(".") == 1:
+            continue  # "through Booking.com": a company's name in prose, no address to visit
         found.append(Structured("URL", url.start(), url.end(), "url", 0.9, None))
     for t in find_times(text, lang, region):
         kind = "duration" if t.duration is not None else "point"

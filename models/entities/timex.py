@@ -49,6 +49,8 @@ _EN_MONTHS = alternation(MONTHS_EN)
 _EN_WEEKDAYS = alternation(k for k in WEEKDAYS if k.isascii() and k.isalpha())
 _EN_FULL_WEEKDAYS = alternation(k for k in WEEKDAYS if k.isascii() and k.endswith("day"))
 _EN_FULL_MONTHS = alternation(k for k in MONTHS_EN if len(k) > 3)
+_PM_PARTS = frozenset({"下午", "傍晚", "晚上", "夜里", "下昼", "夜晚"})
+_FULL_MONTH_NAMES = tuple(k for k in MONTHS_EN if len(k) > 4)  # "june" / "july" are also abbreviations
 _EN_NUM = alternation(["a couple of", "couple of", *(k for k in load("numerals")["en_numbers"] if k != "couple")])
 #: What follows 5号 when it is not a day of the month: a building, a line, a battery, a seat ...
 _NOT_DAY = "楼|线|门|院|房|床|店|位|窗|柜|桌|车|电池|机|字|码|仓|台|口|馆|厅|公寓|屋|铺|档|馆|杆|球|选手|种子"
@@ -73,7 +75,7 @@ _ZH_DAYSPEC = (
 )
 _ZH_CLOCK = (
     r"(?P<clock>(?P<h>\d{1,2}|[零一二两三四五六七八九十]{1,3})点(?:钟)?"
-    r"(?:(?P<mi>\d{1,2}|[零一二三四五六七八九十]{1,3})分?|(?P<half>半)|(?P<q>一刻|三刻))?"
+    r"(?:(?P<mi>\d{1,2}|[零一二三四五六七八九十]{1,3})分?|(?P<half>半)|(?P<q>一刻|三刻)|多)?"
     r"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:]))"
 )
 _ZH_POINT = re.compile(
@@ -112,14 +114,18 @@ _EN_DURATION = re.compile(
 )
 #: A month named alone after a preposition ("in July", "now October"): the month (grain month).
 _EN_MONTH_ONLY = re.compile(
-    rf"\b(?:in|since|during|now|of|until|by|from|early|late|mid)[\s-](?P<mo>{_EN_FULL_MONTHS})\b(?![\s.]*\d)",
+    rf"\b(?:in|since|during|now|of|until|by|from|for|early|late|mid)[\s-](?P<mo>{_EN_FULL_MONTHS})\b(?![\s.]*\d)",
     re.IGNORECASE,
 )
 _FEST_RE = re.compile(
     rf"(?:(?P<yrel>{alternation(REL_YEARS)})|\b(?P<eyrel>last|this|next)\s)?"
-    rf"(?<![\d.A-Za-z])(?P<name>{alternation([*FESTIVALS, *LUNAR])})(?![\d.%A-Za-z元块号室楼米克])",
+    rf"(?<![\d.A-Za-z])(?P<name>{alternation([*FESTIVALS, *LUNAR])})(?![\d%A-Za-z元块号室楼米克]|\.\d)",
     re.IGNORECASE,
 )
+#: 除夕中午 / 春节晚上: a festival and a part of its day are one span (its value is the festival's date).
+_FEST_PART = re.compile(_ZH_PARTS)
+#: Cantonese 個半鐘 (an hour and a half, 一 dropped): 个半 + a unit, with no number before it.
+_ZH_GE_HALF = re.compile(rf"(?<![\d零一二两三四五六七八九十百几多])个半(?P<u>{_ZH_UNITS})")
 _FEST_BEFORE = alternation(_FEST_CONTEXT["before"])
 _FEST_AFTER = alternation(_FEST_CONTEXT["after"])
 
@@ -231,7 +237,8 @@ def _find_festivals(text: str) -> list[Timex]:
         elif m.group("eyrel"):
             rel["years"] = {"last": -1, "this": 0, "next": 1}[m.group("eyrel").lower()]
         if name in LUNAR:
-            out.append(Timex(m.start(), m.end(), relative=rel, lunar=name, confidence=0.9))
+            part = _FEST_PART.match(text, m.end())
+            out.append(Timex(m.start(), part.end() if part else m.end(), relative=rel, lunar=name, confidence=0.9))
             continue
         key = next(k for k in FESTIVALS if k.lower() == name)
         if key.replace(".", "").isdigit() and not (
@@ -243,12 +250,16 @@ def _find_festivals(text: str) -> list[Timex]:
         spec = FESTIVALS[key]
         nth = (spec[0], spec[1], spec[2], spec[3]) if len(spec) == 4 else None
         day = None if nth else spec[1]
-        out.append(Timex(m.start(), m.end(), month=spec[0], day=day, relative=rel, nth=nth, confidence=0.9))
+        end = m.end()
+        if part := _FEST_PART.match(text, end):
+            end = part.end()
+        out.append(Timex(m.start(), end, month=spec[0], day=day, relative=rel, nth=nth, confidence=0.9))
     return out
 
 
 def _find_zh(text: str, region: str = "cn") -> list[Timex]:
     out: list[Timex] = []
+    last_pm: int | None = None  # hour of the last clock time said with an afternoon or evening word
     for m in _ZH_POINT.finditer(text):
         if m.end() == m.start():
             continue
@@ -261,11 +272,18 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
         if clock and not has_day and _lone_small_hour(m):
             continue  # 一点 alone is "a little" far more often than one o'clock
         t = _zh_point(m)
+        if t is not None and t.hour is not None:
+            if m.group("part") in _PM_PARTS:
+                last_pm = t.hour
+            elif clock and not has_day and not m.group("part") and last_pm is not None and last_pm <= t.hour + 12 < 24:
+                t = replace(t, hour=t.hour + 12)  # 晚上六点半下的单，七点五十才送到: still the evening
         if t is not None:
             end = m.end()
             if text[m.start() : end].endswith("左右"):
                 end -= 2
             out.append(_with_span(t, m.start(), end))
+    for m in _ZH_GE_HALF.finditer(text):
+        out.append(Timex(m.start(), m.end(), duration=_units_to_iso(1.5, UNITS[m.group("u")]), confidence=0.85))
     for m in _ZH_DURATION.finditer(text):
         unit_word = m.group("u")
         n_text = m.group("n")
@@ -278,6 +296,8 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
             continue  # 礼拜五 is Friday, not a duration (at the end of the text nothing follows)
         if unit_word == "日" and region != "hk" and n_text.isdigit() and following not in ("内", "以", "之"):
             continue  # 11日 is a day of the month on the mainland and in Taiwan; 三日 / 7日内 are days
+        if n_text == "一" and re.match(r"[交付缴收花要]\d", text[m.end() : m.end() + 2]):
+            continue  # 物业费一年交4680: a rate (per year), not a duration
         if unit_word == "钟" and not m.group("ge"):
             continue  # 两个钟 / 两粒钟 (two hours) but 三点钟 is a clock time
         n = 0.5 if n_text == "半" else 1.0 if n_text == "成" else parse_number(n_text)
@@ -407,11 +427,15 @@ def _find_en(text: str) -> list[Timex]:
             end = m.start("conn")  # "yesterday " without a time after it
         elif not has_day:
             start = m.start("clock")
+        if text[start:end].endswith(".") and text[start:end][:-1].lower().endswith(_FULL_MONTH_NAMES):
+            end -= 1  # "on 28 January." ends a sentence; only "Jan." takes its dot
         out.append(_with_span(t, start, end))
     for m in _EN_DURATION.finditer(text):
         if m.group("halfhour"):
             out.append(Timex(m.start(), m.end(), duration="PT30M", confidence=0.9))
             continue
+        if m.group("n").lower() in ("a", "an", "one") and re.search(r"\d\s?$", text[: m.start()]):
+            continue  # £96 a month, $45 a night: a rate, not a duration
         n = parse_en_number(m.group("n").replace("a couple of", "couple").replace("couple of", "couple"))
         unit = UNITS.get(m.group("u").lower())
         if n is None or unit is None:
