@@ -125,7 +125,6 @@ def test_without_received_at_nothing_is_guessed() -> None:
 def test_not_times() -> None:
     assert _times("有一点问题") == []
     assert _times("第3天") == []
-    assert _times("2024年") == []
 
 
 def _ids(text: str, lang: str = "zh") -> list[tuple[str, str, str, str]]:
@@ -317,3 +316,68 @@ def test_a_bare_clock_after_an_evening_time_stays_in_the_evening() -> None:
     evening, later = find_times("晚上八点下单，结果三点才到", "zh")
     assert evening.hour == 20
     assert later.hour == 3  # earlier than the evening time: not read as 15:00
+
+
+# -- what the fourth blind part showed (evaluation/reports/entities_written_blind4_first.json)
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("考研网课6980，承诺不过线退一半", "cn", [6980]),  # a price right after what it bought
+        ("11号零点抢的2999，今天就降价了", "cn", [2999]),
+        ("刷了3,500，打去診所", "tw", [3500]),  # not 500: the comma groups thousands
+        ("業主話要加租1,500，仲有按金兩萬四", "hk", [1500, 24000]),
+        ("管理費每個月收2,150", "hk", [2150]),
+        ("Grab charged me SGD 32.40 and AUD 95 each time", "en", [32.4, 95]),
+        ("我们住28楼，房间1208，分机为3037，得分1804，还是支持京东618，身高170，", "cn", []),
+        ("12306买的票，我打12315投诉", "cn", []),
+    ],
+)
+def test_money_blind4_kinds(text: str, region: str, amounts: list[float]) -> None:
+    assert [m.amount for m in find_money(normalize(text).text, region)] == amounts
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "found"),
+    [
+        ("招行信用卡6225 8801 2345 6783 2月20号凌晨被盗刷", "zh", [("ID_NUMBER", "6225 8801 2345 6783")]),
+        ("顺丰冷运运单SF 1402 8876 3351 1，寄的大闸蟹", "zh", [("ORDER_ID", "SF 1402 8876 3351 1")]),
+        ("訂單編號 20260618113452-01，說24小時到貨", "zh", [("ORDER_ID", "20260618113452-01")]),
+        ("佢留低嘅電話九一二三 四五六七而家打唔通", "zh", [("PHONE", "九一二三 四五六七")]),
+        (
+            "Call me on 0412 345 678 or the office (02) 9251 7730",
+            "en",
+            [("PHONE", "0412 345 678"), ("PHONE", "(02) 9251 7730")],
+        ),
+    ],
+)
+def test_identifiers_blind4_kinds(text: str, lang: str, found: list[tuple[str, str]]) -> None:
+    norm = normalize(text).text
+    assert [(m.type, norm[m.start : m.end]) for m in find_identifiers(norm, lang)] == [
+        (kind, normalize(surface).text) for kind, surface in found
+    ]
+
+
+def test_australian_numbers_in_english() -> None:
+    mobile, office = find_identifiers("Call me on 0412 345 678 or the office (02) 9251 7730", "en")
+    assert (mobile.value, office.value) == ("+61412345678", "+61292517730")
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "spans"),
+    [
+        ("booked for Friday 15 May, and on Tuesday 12th May it was late", "en", ["Friday 15 May", "Tuesday 12th May"]),
+        ("the ride today at 8.15am never came", "en", ["today at 8.15am"]),
+        ("I first reported it on 3 June. Levies are high", "en", ["3 June"]),
+        ("今個月張單多咗", "zh", ["今个月"]),
+        ("有一盒是2025年生产的", "zh", ["2025年"]),
+        ("物业费一年交四千八", "zh", []),
+    ],
+)
+def test_times_blind4_kinds(text: str, lang: str, spans: list[str]) -> None:
+    norm = normalize(text).text
+    assert [norm[t.start : t.end] for t in find_times(norm, lang)] == spans
+
+
+def test_a_year_alone_is_that_year() -> None:
+    [year] = find_times("有一盒是2025年生产的", "zh")
+    assert year.normalized(ANCHOR) == {"value": "2025", "grain": "year"}

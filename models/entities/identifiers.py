@@ -154,7 +154,7 @@ RESIDENT_RE = re.compile(
     rf"{_B}[1-8]\d{{5}}\s?(?:18|19|20)\d{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\s?\d{{3}}[\dXx]{_E}"
 )
 CARD_RE = re.compile(
-    rf"{_B}(?:\d{{4}}(?:[\s-]\d{{4}}){{3}}(?:[\s-]\d{{1,3}})?|\d{{4}}[\s-]\d{{6}}[\s-]\d{{5}}|\d{{15,19}}){_E}"
+    rf"{_B}(?:\d{{4}}(?:[\s-]\d{{4}}){{3}}(?:[\s-]\d{{1,3}}(?![\d月年号日点:/.]))?|\d{{4}}[\s-]\d{{6}}[\s-]\d{{5}}|\d{{15,19}}){_E}"
 )
 #: Carrier codes customers glue to the front of a waybill number (``ZTO7521...``, ``EMSEA12...``); the code
 #: is not part of the number. A fixed-width look-behind per code, as ``re`` needs.
@@ -192,6 +192,11 @@ CN_DIGIT_MOBILE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[一壹幺]
 UK_RE = re.compile(
     rf"(?<![A-Za-z0-9+])0(?P<num>7\d{{3}}\s?\d{{6}}|20\s?\d{{4}}\s?\d{{4}}|[1389]\d{{2,3}}\s?\d{{3}}\s?\d{{3,4}}){_E}"
 )
+#: Australian numbers in national format, read in English messages only: mobiles 04xx xxx xxx, landlines
+#: (02) 9xxx xxxx: 9 digits after the 0 (UK numbers have 10).
+AU_RE = re.compile(rf"(?<![A-Za-z0-9+])(?:04\d{{2}}[\s-]?\d{{3}}[\s-]?\d{{3}}|\(0[2378]\)\s?\d{{4}}[\s-]?\d{{4}}){_E}")
+#: A Hong Kong number read out in Chinese digits (九一二三 四五六七), in Cantonese messages only.
+HK_DIGIT_PHONE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[二三五六七九](?:\s?{_CN_D}){{7}}(?!\s?{_CN_D})")
 #: Taiwan toll-free 0800-012-345 / 0809-...
 TW_TOLLFREE_RE = re.compile(rf"(?<![A-Za-z0-9+])(?P<num>080[09][\s-]?\d{{3}}[\s-]?\d{{3}}){_E}")
 #: A Taiwan mobile read out in Chinese digits: 零九二一三三五七零八.
@@ -202,7 +207,7 @@ HYPHENATED_RE = re.compile(rf"{_B}\d{{3,8}}(?:-\d{{3,12}}){{1,3}}{_E}")  # Ref: 
 #: Case, claim and booking codes in groups of letters and digits (SO-HK-1228-0457, CL11408-0072, x7kp-2qm9,
 #: 4187.552.093): with an order word right before them only.
 GROUPED_CODE_RE = re.compile(
-    rf"{_B}(?=[A-Za-z0-9.-]*\d)[A-Za-z0-9]{{1,10}}(?:[-.][A-Za-z0-9]{{2,10}}){{1,4}}{_E}(?!\.\d)"
+    rf"{_B}(?=[A-Za-z0-9.-]*\d)[A-Za-z0-9]{{1,20}}(?:[-.][A-Za-z0-9]{{2,16}}){{1,4}}{_E}(?!\.\d)"
 )
 FORMATS = tuple(
     (
@@ -356,6 +361,8 @@ def _regional_phones(text: str, lang: str, region: str) -> list[IdMatch]:
         confidence = 0.97 if m.group("cc") else 0.93
         out.append(IdMatch("PHONE", m.start(), m.end(), "tw_mobile", confidence, "+886" + _digits(m.group("num"))))
     for m in TW_LANDLINE_RE.finditer(text):
+        if lang == "en" and not m.group("cc"):
+            continue  # (02) 9251 7730 in English is Sydney (AU_RE)
         area = (m.group("area1") or (m.group("area2") or m.group("area3") or "")[1:]).strip()
         local = _digits(m.group("local"))
         if area not in _TW_AREAS or not 6 <= len(local) <= 8 or len(area) + len(local) not in (8, 9):
@@ -371,7 +378,13 @@ def _regional_phones(text: str, lang: str, region: str) -> list[IdMatch]:
     for m in TW_DIGIT_MOBILE_RE.finditer(text):
         digits = "".join(_CN_PHONE_DIGITS.get(c, "0") for c in m.group() if not c.isspace())
         out.append(IdMatch("PHONE", m.start(), m.end(), "tw_mobile", 0.9, "+886" + digits[1:]))
+    if region == "hk":
+        for m in HK_DIGIT_PHONE_RE.finditer(text):
+            digits = "".join(_CN_PHONE_DIGITS[c] for c in m.group() if not c.isspace())
+            out.append(IdMatch("PHONE", m.start(), m.end(), "hk", 0.9, "+852" + digits))
     if lang == "en":
+        for m in AU_RE.finditer(text):
+            out.append(IdMatch("PHONE", m.start(), m.end(), "au", 0.9, "+61" + _digits(m.group())[1:]))
         for m in UK_RE.finditer(text):
             out.append(IdMatch("PHONE", m.start(), m.end(), "uk", 0.88, "+44" + _digits(m.group("num"))))
     return out
@@ -422,6 +435,12 @@ def find_identifiers(
         score = _score(match, context_class(text, match.start))
         if score >= 0.5:
             scored.append((score, match))
+    # An order word announces the whole code: 20260618113452-01 over its first 14 digits.
+    for i, (score, match) in enumerate(scored):
+        if match.type == "ORDER_ID" and score >= 0.9:
+            inner = [s for s, m in scored if m.type == "ORDER_ID" and m.start == match.start and m.end < match.end]
+            if inner:
+                scored[i] = (max(score, *inner), match)
     chosen: list[IdMatch] = []
     for score, match in sorted(scored, key=lambda x: (-x[0], -(x[1].end - x[1].start), x[1].start)):
         if all(match.end <= c.start or match.start >= c.end for c in chosen):

@@ -67,7 +67,10 @@ _SUFFIXED = re.compile(
     re.IGNORECASE,
 )
 #: Between a money word and its amount: 电费突然八百多, 上门费每次480, 物业费一年交4680 (交 is a money word).
-_FILLER = r"(?:突然|竟然|居然|足足|整整|高达|就|也|都|又|只|还|每次|每笔|每月|每个月|一个月|每年|一年)?"
+_FILLER = (
+    r"(?:突然|竟然|居然|足足|整整|高达|就|也|都|又|只|还"
+    r"|(?:每次|每笔|每月|每个月|一个月|每年|一年|每季)(?:收|交|付|要)?)?"
+)
 # 花了两千五 / 退款1.2万 (bare numbers after a money word)
 _BARE = re.compile(
     rf"(?:{_CONTEXT}|费)\s?{_FILLER}(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>(?:{ARABIC_NUMBER})[万千kK]?|\d+[千万]\d+"
@@ -92,7 +95,7 @@ _OF_THING = re.compile(
 )
 # 899买的耳机 / 2999入手: the price a thing was bought for, before the verb
 _BOUGHT = re.compile(
-    rf"(?<![\d.,A-Za-z双\-/在])(?P<num>\d+(?:\.\d+)?|{_CN_UNIT_NUMBER})(?:元|块)?(?=买的|买了|买回|入手|拿下|下单的)"
+    rf"(?<![\d.,A-Za-z双\-/在])(?P<num>\d+(?:\.\d+)?|{_CN_UNIT_NUMBER})(?:元|块)?(?=买的|买了|买回|入手|拿下|下单的|抢的|抢了|拍的|拍下)"
 )
 # 满300减50 / 滿3000折300 (Taiwan: 折 = off): the threshold and the discount of a coupon
 _COUPON = re.compile(
@@ -101,7 +104,15 @@ _COUPON = re.compile(
 )
 # 小米14 Ultra，5999，用了不到两周: an amount standing alone between commas, as prices are written in
 # complaints (not a year, not after 号 / 码, 3-6 digits)
-_ALONE = re.compile(r"(?<=[，,])\s?(?P<num>(?!(?:19|20)\d\d[，,。\s])[1-9]\d{2,5}(?:\.\d{1,2})?)\s?(?=[，,。])")
+_ALONE = re.compile(
+    r"(?<=[，,])(?<!\d,)(?<!\d，)\s?(?P<num>(?!(?:19|20)\d\d[，,。\s])[1-9]\d{2,5}(?:\.\d{1,2})?)\s?(?=[，,。])"
+)
+# 网课6980，/ 一束康乃馨199，/ 健身包年1988，: a price written straight after what it bought, ending a clause
+_AFTER_THING = re.compile(
+    r"(?<=[\u4e00-\u9fff])(?<![号码室房间楼栋层第位住约共到至从段尾区路街道巷弄村线期版代级届转打找拨元机])"
+    r"(?<!体重)(?<!身高)(?<!容量)(?<!差评)(?<!投诉)(?<!型号)(?<!支持)(?<!分机)(?<!分机为)(?<!得分)(?<!评分)(?<!分数)"
+    r"(?P<num>[1-9]\d{2,4}(?:\.\d{1,2})?)(?=[，,。；;！!]|\s*$)"
+)
 _EN_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?"
 _EN_BLOCK = alternation(_M["en_block_after"])
 _EN_CONTEXT = alternation(_M["en_context_before"])
@@ -179,7 +190,7 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
         if currency == "USD" and text[max(0, m.start() - 3) : m.start()].upper().endswith(("HK", "NT")):
             continue
         found.append(MoneyMatch(m.start(), end, amount, currency, bool(m.group("approx")), 0.95))
-    bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING, _BOUGHT, _ALONE) if region != "en" else ()
+    bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING, _BOUGHT, _ALONE, _AFTER_THING) if region != "en" else ()
     for m in _COUPON.finditer(text) if region != "en" else ():
         for group in ("num", "num2"):
             amount = parse_number(m.group(group))
@@ -203,23 +214,29 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
             approximate = "approx" in m.re.groupindex and bool(m.group("approx"))
             if approximate:
                 end = m.end("approx")
-            if regex is _ALONE and (
+            if regex in (_ALONE, _AFTER_THING) and (
                 text[max(0, m.start() - 3) : m.start()].rstrip("，, ").endswith(("号", "号码", "编码"))
                 or _BODY.search(text, m.end(group), m.end(group) + 8)
             ):
                 continue
             if regex is _BOUGHT and (amount < 10 or _festival_or_date(m.group(group))):
                 continue
-            if regex is _ALONE and len(set(m.group(group))) == 1:
-                continue  # 666 / 888: praise and luck, not prices
-            confidence = 0.7 if regex is _ALONE else 0.8
+            if regex in (_ALONE, _AFTER_THING) and (len(set(m.group(group))) == 1 or m.group(group) in _FESTIVALS):
+                continue  # 666 / 888: praise and luck; 618 / 315: the festival and the consumer-rights day
+            if regex in (_BOUGHT, _AFTER_THING) and (
+                m.group(group) in _SERVICE_NAMES or _YEAR.fullmatch(m.group(group))
+            ):
+                continue  # 12306买的票: the railway's site; 2019，: a year
+            confidence = 0.7 if regex in (_ALONE, _AFTER_THING) else 0.8
             found.append(MoneyMatch(m.start(group), end, amount, local, approximate, confidence=confidence))
     return _longest(found)
 
 
 #: After a number alone between commas: a height or a size (买大了，175，70公斤), not a price.
-_BODY = re.compile(r"公斤|斤|kg|cm|厘米|码|岁")
-_FESTIVALS = frozenset({"618", "1111", "1212", "十一", "十二", "双十一", "双十二"})
+_BODY = re.compile(r"公斤|斤|kg|cm|厘米|码|岁|偏小|偏大|大了|小了|ml|毫升|身高|体重")
+_SERVICE_NAMES = frozenset(load("identifiers")["service_names"])
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_FESTIVALS = frozenset({"618", "1111", "1212", "315", "十一", "十二", "双十一", "双十二"})
 
 
 def _festival_or_date(num: str) -> bool:

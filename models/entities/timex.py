@@ -50,7 +50,20 @@ _EN_WEEKDAYS = alternation(k for k in WEEKDAYS if k.isascii() and k.isalpha())
 _EN_FULL_WEEKDAYS = alternation(k for k in WEEKDAYS if k.isascii() and k.endswith("day"))
 _EN_FULL_MONTHS = alternation(k for k in MONTHS_EN if len(k) > 3)
 _PM_PARTS = frozenset({"下午", "傍晚", "晚上", "夜里", "下昼", "夜晚"})
-_FULL_MONTH_NAMES = tuple(k for k in MONTHS_EN if len(k) > 4)  # "june" / "july" are also abbreviations
+_FULL_MONTH_NAMES = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)  # "on 3 June." ends a sentence; "Jun." is an abbreviation and keeps its dot
 _EN_NUM = alternation(["a couple of", "couple of", *(k for k in load("numerals")["en_numbers"] if k != "couple")])
 #: What follows 5号 when it is not a day of the month: a building, a line, a battery, a seat ...
 _NOT_DAY = "楼|线|门|院|房|床|店|位|窗|柜|桌|车|电池|机|字|码|仓|台|口|馆|厅|公寓|屋|铺|档|馆|杆|球|选手|种子"
@@ -65,13 +78,14 @@ _ZH_DAYSPEC = (
     rf"(?P<m2>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})月(?:份)?(?:(?P<d2>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[日号])?)"
     rf"|(?P<rel>{_ZH_REL_DAYS})"
     rf"|(?P<week>(?P<wp>上上|上|这|本|下下|下)?个?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天末1-7])(?![一二三四五六七八九十天]))"
-    rf"|(?P<mrel>(?P<mp>上|这|本|下)个?月(?:(?P<md>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[号日]|初|底|中|尾)?)"
+    rf"|(?P<mrel>(?P<mp>上|这|本|今|下)个?月(?:(?P<md>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[号日]|初|底|中|尾)?)"
     rf"|(?P<wkonly>(?P<wkp>上上|上|这|本|下下|下)个?(?:周|星期|礼拜)(?![一二三四五六日天末1-7]))"
     rf"|(?P<slash>(?<![\d/.])(?P<m5>1[0-2]|0?[1-9])/(?P<d5>3[01]|[12]\d|0?[1-9])(?![\d/]))"
     rf"|(?P<bday>(?<![\d月.\-/A-Za-z第路街弄巷村栋幢])(?P<bd>[12]\d|3[01]|0?[1-9]|[一二三四五六七八九十]{{1,3}})号"
     rf"(?!{_NOT_DAY}))"
     rf"|(?P<ago>(?<!第)(?P<an>{_ZH_SMALL}|半|几)(?P<amore>多)?个?(?P<amore2>多)?(?P<ahalf>半)?(?P<au>{_ZH_UNITS})(?P<adir>以前|之前|前|以后|之后|后)(?!天|年|日))"
     rf"|(?P<yronly>{alternation(REL_YEARS)})"
+    rf"|(?P<yabs>(?<![\d.])(?P<y6>(?:19|20)\d{{2}})年(?![\d一二三四五六七八九十]|份|度|代|纪))"
 )
 _ZH_CLOCK = (
     r"(?P<clock>(?P<h>\d{1,2}|[零一二两三四五六七八九十]{1,3})点(?:钟)?"
@@ -90,8 +104,8 @@ _ZH_DURATION = re.compile(
 _EN_DAYSPEC = (
     rf"(?P<ymd>(?<![\d.])(?P<y1>\d{{4}})-(?P<m1>\d{{1,2}})-(?P<d1>\d{{1,2}})(?!\d|\.\d))"
     rf"|(?P<us>(?<![\d/])(?P<m3>\d{{1,2}})/(?P<d3>\d{{1,2}})/(?P<y3>\d{{4}}|\d{{2}})(?![\d/]))"
-    rf"|(?P<md>(?P<mn>{_EN_MONTHS})\.?\s(?P<d4>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s(?P<y4>\d{{4}}))?)"
-    rf"|(?P<dm>\b(?P<d5>\d{{1,2}})(?:st|nd|rd|th)?\s(?:of\s)?(?P<mn5>{_EN_MONTHS})\.?(?:,?\s(?P<y5>\d{{4}}))?)"
+    rf"|(?P<md>(?:{_EN_FULL_WEEKDAYS},?\s)?(?P<mn>{_EN_MONTHS})\.?\s(?P<d4>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s(?P<y4>\d{{4}}))?)"
+    rf"|(?P<dm>(?:\b{_EN_FULL_WEEKDAYS},?\s(?:the\s)?)?\b(?P<d5>\d{{1,2}})(?:st|nd|rd|th)?\s(?:of\s)?(?P<mn5>{_EN_MONTHS})\.?(?:,?\s(?P<y5>\d{{4}}))?)"
     rf"|(?P<rel>{_EN_REL_DAYS})(?:\s(?P<relpart>{_EN_PARTS}))?"
     rf"|(?P<week>\b(?P<wp>last|this|next)\s(?P<wd>{_EN_WEEKDAYS}))(?:\s(?P<weekpart>{_EN_PARTS}))?"
     rf"|(?P<unitrel>\b(?P<up>last|this|next)\s(?P<uu>week|month|year)\b)"
@@ -99,7 +113,7 @@ _EN_DAYSPEC = (
     rf"|(?P<bwd>\b(?P<bw>{_EN_FULL_WEEKDAYS})\b)(?:\s(?P<bwpart>{_EN_PARTS}))?"
 )
 _EN_CLOCK = (
-    r"(?P<clock>\b(?P<h>1[0-2]|0?[1-9])(?::(?P<mi>[0-5]\d))?\s?(?P<ap>a\.m\.|p\.m\.|am\b|pm\b)"
+    r"(?P<clock>\b(?P<h>1[0-2]|0?[1-9])(?:[:.](?P<mi>[0-5]\d))?\s?(?P<ap>a\.m\.|p\.m\.|am\b|pm\b)"
     r"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:])|\b(?P<noon>noon|midnight)\b)"
 )
 _EN_POINT = re.compile(
@@ -264,7 +278,8 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
         if m.end() == m.start():
             continue
         has_day = any(
-            m.group(g) for g in ("ymd", "cnd", "rel", "week", "mrel", "wkonly", "slash", "bday", "ago", "yronly")
+            m.group(g)
+            for g in ("ymd", "cnd", "rel", "week", "mrel", "wkonly", "slash", "bday", "ago", "yronly", "yabs")
         )
         clock = m.group("clock")
         if not has_day and not clock:
@@ -296,7 +311,9 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
             continue  # 礼拜五 is Friday, not a duration (at the end of the text nothing follows)
         if unit_word == "日" and region != "hk" and n_text.isdigit() and following not in ("内", "以", "之"):
             continue  # 11日 is a day of the month on the mainland and in Taiwan; 三日 / 7日内 are days
-        if n_text == "一" and re.match(r"[交付缴收花要]\d", text[m.end() : m.end() + 2]):
+        if n_text == "一" and re.match(
+            r"[交付缴收花要](?:\d|[一二两三四五六七八九十百千万])", text[m.end() : m.end() + 2]
+        ):
             continue  # 物业费一年交4680: a rate (per year), not a duration
         if unit_word == "钟" and not m.group("ge"):
             continue  # 两个钟 / 两粒钟 (two hours) but 三点钟 is a clock time
@@ -387,6 +404,9 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
         grain = "minute" if unit in ("H", "MIN", "S") else "day"
     elif m.group("yronly"):
         rel["years"] = REL_YEARS[m.group("yronly")]
+        grain = "year"
+    elif m.group("yabs"):  # 2025年生产的: the year alone
+        year = int(m.group("y6"))
         grain = "year"
     hour = minute = None
     if m.group("clock"):
@@ -564,7 +584,8 @@ def _resolve_with(t: Timex, anchor: datetime | None) -> dict[str, Any]:
         iso = monday.isocalendar()
         return {"value": f"{iso[0]}-W{iso[1]:02d}", "grain": "week"}
     if t.grain == "year" or (t.grain != "month" and "years" in rel and t.month is None):
-        return {"value": f"{_iso_year(today.year + int(rel.get('years', 0))):04d}", "grain": "year"}
+        year = t.year if t.year is not None else _iso_year(today.year + int(rel.get("years", 0)))
+        return {"value": f"{year:04d}", "grain": "year"}
     if t.lunar is not None:  # 中秋节: this year's, unless over a month ahead (then last year's)
         dates = LUNAR[t.lunar]
         year = today.year + int(rel.get("years", 0))
