@@ -160,7 +160,7 @@ def test_labelled_set_meets_the_target_on_held_out_splits(pipelines: EntityPipel
 def test_hand_written_set_meets_the_target_on_every_part(pipelines: EntityPipelines) -> None:
     """The regression spec of issue 16: on the hand-written messages (tests/data/entities_guideline.md), every
     structured type has precision and recall >= 0.97 and >= 0.97 of its found spans normalised right, on the
-    dev part and on both blind parts (their first scores are in evaluation/reports/entities_written_blind*)."""
+    dev part and on every blind part (their first scores are in evaluation/reports/entities_written_blind*)."""
     records = load_labelled(WRITTEN)
     assert len(records) >= 300 and {r["region"] for r in records} == {"cn", "hk", "tw", "en"}
     report = evaluate_structured(pipelines, records, ARTIFACTS, WRITTEN_SPLITS, max_errors=1000)
