@@ -166,6 +166,8 @@ def test_phrases_drop_stop_words_mentions_numbers_and_masked_brands() -> None:
     zh = tok(masked)
     assert "变速箱顿挫" in zh and "宝马" not in zh and not {"发现", "暂时", "觉得", "现在"} & set(zh)
     assert {"发现", "暂时", "觉得", "现在", "gone"} <= load_stop_words()
+    chat = tok("I've been on hold for 2 hours, we'll see. nope, sure")
+    assert "hold" in chat and not {"ve", "ve hold", "ll", "nope", "sure"} & set(chat)  # contraction fragments
 
 
 def test_mentions_become_responsible_party_facets() -> None:
