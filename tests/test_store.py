@@ -163,6 +163,17 @@ def test_filters(store: ComplaintStore) -> None:
     assert ids(status="resolved") == ["c"] and ids(status="open", dataset="shop") == ["a", "b"]
 
 
+def test_the_staff_a_customer_names_is_a_responsible_party_without_the_name(store: ComplaintStore) -> None:
+    """A staff mention (models/entities/staff.py) is filed under ``party`` by its masked label."""
+    staff = {"kind": "staff", "role": "agent", "party": "jd", "staff_no": None, "id": "jd/agent/小*",
+             "name": "京东 客服小*"}  # fmt: skip
+    raw = entity("PERSON", "小王", staff, pii=True, start=4)  # the answer of an include_pii request
+    store.write([Message("shop", analysis(entities=[raw]), "京东客服小王挂我电话", id="s", include_pii=True)])
+    assert [i["id"] for i in store.queries.page(Filters(party="京东 客服小*"), 50).items] == ["s"]
+    stored = store.queries.page(Filters(dataset="shop"), 50).items[0]
+    assert "小王" not in json.dumps(stored, ensure_ascii=False, default=str)
+
+
 def test_stats_by_day_week_and_dimension(store: ComplaintStore) -> None:
     day1, day2 = ts("2026-03-02T23:30:00"), ts("2026-03-03T10:00:00")  # Monday 23:30 UTC is Tuesday in UTC+8
     iphone = [entity("PRODUCT", "iPhone"), entity("PRODUCT", "iPhone", start=5)]  # twice in one message: once
