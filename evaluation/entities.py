@@ -47,7 +47,7 @@ LABELLED = ROOT / "tests" / "data" / "entities_labelled.jsonl"
 WRITTEN = ROOT / "tests" / "data" / "entities_written.jsonl"  # hand-written (training/entities/written.py)
 STAT_TYPES = ("PERSON", "ORG", "LOCATION", "PRODUCT")
 SPLITS = ("dev", "heldout", "blind")
-BLIND_PARTS = ("blind", "blind2", "blind3", "blind4")
+BLIND_PARTS = ("blind", "blind2", "blind3", "blind4", "blind5")
 WRITTEN_SPLITS = (
     "dev",
     "blind",

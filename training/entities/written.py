@@ -1,6 +1,6 @@
 """Build the hand-written entity set (``tests/data/entities_written.jsonl``) from its marked-up sources.
 
-The messages are written by hand in ``tests/data/entities_written_{blind,dev,blind2,blind3,blind4}.txt`` (rules:
+The messages are written by hand in ``tests/data/entities_written_<part>.txt`` (dev, blind, blind2 ... blind5) (rules:
 ``tests/data/entities_guideline.md``), one message per line with inline marks, so that nobody
 has to count character offsets::
 
@@ -44,6 +44,7 @@ SOURCES = {
     "blind2": DATA / "entities_written_blind2.txt",
     "blind3": DATA / "entities_written_blind3.txt",
     "blind4": DATA / "entities_written_blind4.txt",
+    "blind5": DATA / "entities_written_blind5.txt",
 }
 OUTPUT = DATA / "entities_written.jsonl"
 TYPES = {"O": "ORDER_ID", "P": "PHONE", "E": "EMAIL", "U": "URL", "I": "ID_NUMBER", "M": "MONEY", "D": "DATETIME"}
