@@ -381,3 +381,76 @@ def test_times_blind4_kinds(text: str, lang: str, spans: list[str]) -> None:
 def test_a_year_alone_is_that_year() -> None:
     [year] = find_times("有一盒是2025年生产的", "zh")
     assert year.normalized(ANCHOR) == {"value": "2025", "grain": "year"}
+
+
+# -- what the fifth blind part showed (evaluation/reports/entities_written_blind5_first.json)
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Eir charged me €89. Call me 087 219 4476", ("087 219 4476", "+353872194476")),  # Ireland (€)
+        ("Paying NZ$95 monthly for nothing. Call me 021 448 3092", ("021 448 3092", "+64214483092")),
+        ("seller already got paid S$38.50. Contact me 9127 4408", ("9127 4408", "+6591274408")),  # no trunk 0
+        ("Paid RM 12.90 for next-day delivery. Office line 03-7956 2210", ("03-7956 2210", "+60379562210")),
+        ("I paid 299 rupees, my jio number 9 8 7 0 1 2 4 4 5 6 please check", ("9 8 7 0 1 2 4 4 5 6", "+919870124456")),
+        ("Broadband down, £42.50 monthly. Ring me on 07700 914 382", ("07700 914 382", "+447700914382")),
+    ],
+)
+def test_national_phone_formats_of_english_speaking_countries(text: str, found: tuple[str, str]) -> None:
+    phones = [m for m in find_identifiers(text, "en") if m.type == "PHONE"]
+    assert [(text[m.start : m.end], m.value) for m in phones] == [found]
+
+
+def test_a_bare_national_number_needs_its_country() -> None:
+    assert [m.type for m in find_identifiers("Call me 021 448 3092 today", "en")] == []  # which country's 021?
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "found"),
+    [
+        ("4238 1197 6650 2318 094 这个单子上周五就说发货了", "zh", [("ORDER_ID", "4238 1197 6650 2318 094")]),
+        ("韵达 4312 8870 5524 106 1号就显示签收了", "zh", [("ORDER_ID", "4312 8870 5524 106")]),
+        ("HKTVmall張單2511 2604 7731話上個禮拜四會送", "zh", [("ORDER_ID", "2511 2604 7731")]),
+        ("我打物业电话零二一六四八七三三零九 没人接", "zh", [("PHONE", "零二一六四八七三三零九")]),
+        (
+            "the reference number they gave me is 4 4 7 1 0 9 3 8 2 6 you can call",
+            "en",
+            [("ORDER_ID", "4 4 7 1 0 9 3 8 2 6")],
+        ),
+    ],
+)
+def test_identifiers_blind5_kinds(text: str, lang: str, found: list[tuple[str, str]]) -> None:
+    norm = normalize(text).text
+    assert [(m.type, norm[m.start : m.end]) for m in find_identifiers(norm, lang)] == [
+        (kind, normalize(surface).text) for kind, surface in found
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("Rogers charged $75 CAD to my card", "en", [(75, "CAD")]),
+        (
+            "IRCTC deducted Rs 2,340 and Flipkart ₹18,499, I paid 299 rupees",
+            "en",
+            [(2340, "INR"), (18499, "INR"), (299, "INR")],
+        ),
+        ("要收3000违约金，我今年3月签的约", "tw", [(3000, "TWD")]),
+        ("618檔期16,900，收到是福利品", "tw", [(16900, "TWD")]),
+        ("扣款成功，4,880 × 2，但是訂單", "tw", [(4880, "TWD")]),
+        ("12306退票手续费也太离谱了", "cn", []),
+        ("打开侧面凹进去一块，送货师傅说", "cn", []),  # a dent, not a yuan
+        ("240X320分辨率，生产日期1703，", "cn", []),
+    ],
+)
+def test_money_blind5_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
+    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+
+
+def test_a_festival_at_a_clock_time_and_a_date_before_its_time() -> None:
+    [night] = find_times("双11零点抢的iphone", "zh")
+    assert night.normalized(ANCHOR) == {"value": "2023-11-11T00:00:00+08:00", "grain": "minute"}
+    [paid] = find_times("6月18日 20:41付的", "zh")
+    assert paid.normalized(ANCHOR)["value"] == "2023-06-18T20:41:00+08:00"
+    assert [(t.start, t.end) for t in find_times("然后 12点多才到", "zh")] == [(3, 7)]  # not the space before it
+    later = find_times("the next one left 2 hours later", "en")
+    assert [t.duration for t in later] == ["PT2H"]  # after an event, not two hours after the message

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from models.entities.lexicon import alternation, load
-from models.entities.region import region_of
+from models.entities.region import english_country, region_of
 
 _ID = load("identifiers")
 
@@ -165,13 +165,13 @@ _GLUED = "".join(f"|(?<={code})" for code in ("EMS", "ZTO", "STO", "YTO", "ems",
 _B_ORDER = rf"(?:(?<![A-Za-z0-9]){_GLUED})"
 DIGITS_RE = re.compile(rf"{_B_ORDER}\d{{4,32}}{_E}")
 #: Digits written in groups (``3068 2217 5509 8812``, ``4312 8876 5501 2``) or one by one (``2 0 2 5 0 6 ...``).
-SPACED_DIGITS_RE = re.compile(rf"{_B}(?:\d{{2,6}}(?: \d{{1,6}}){{1,7}}|\d(?: \d){{7,31}}){_E}")
+SPACED_DIGITS_RE = re.compile(rf"{_B}(?:\d{{2,6}}(?: \d{{1,6}}){{1,7}}|\d(?: \d){{7,31}}){_E}(?!\s?[号日月])")
 ALNUM_RE = re.compile(rf"{_B}[A-Za-z]{{1,5}}-?\d{{5,22}}{_E}")
 #: Booking codes, platform order numbers with letters (``K7XQ2P``, ``250301KQ7HX2UD``): letters and digits mixed.
-CODE_RE = re.compile(rf"{_B}(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{{5,20}}{_E}")
+CODE_RE = re.compile(rf"{_B}(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{{5,24}}{_E}")
 #: Hong Kong: 8 digits starting 2/3 (fixed), 5/6/7/9 (mobile), usually written 4 + 4.
 HK_PHONE_RE = re.compile(
-    rf"(?<![A-Za-z0-9+])(?:(?P<cc>(?:\+|00)\s?852)[\s-]?)?(?P<num>[235679]\d{{3}}(?P<sep>[\s-]?)\d{{4}}){_E}"
+    rf"(?<![A-Za-z0-9+])(?:(?P<cc>(?:\+|00)\s?852)[\s-]?)?(?P<num>[235679]\d{{3}}(?P<sep>[\s-]?)\d{{4}}){_E}(?![\s-]\d)"
 )
 #: Taiwan mobiles 09xx-xxx-xxx / +886 9xx xxx xxx.
 TW_MOBILE_RE = re.compile(
@@ -190,13 +190,33 @@ CN_DIGIT_MOBILE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[一壹幺]
 #: UK numbers in national format (07700 900412, 020 7946 0321, 0345 734 5345, 0161 496 0000), read in English
 #: messages only: 10 digits after the 0.
 UK_RE = re.compile(
-    rf"(?<![A-Za-z0-9+])0(?P<num>7\d{{3}}\s?\d{{6}}|20\s?\d{{4}}\s?\d{{4}}|[1389]\d{{2,3}}\s?\d{{3}}\s?\d{{3,4}}){_E}"
+    rf"(?<![A-Za-z0-9+])0(?P<num>7\d{{3}}\s?\d{{3}}\s?\d{{3}}|20\s?\d{{4}}\s?\d{{4}}|[1389]\d{{2,3}}\s?\d{{3}}\s?\d{{3,4}}){_E}"
 )
 #: Australian numbers in national format, read in English messages only: mobiles 04xx xxx xxx, landlines
 #: (02) 9xxx xxxx: 9 digits after the 0 (UK numbers have 10).
 AU_RE = re.compile(rf"(?<![A-Za-z0-9+])(?:04\d{{2}}[\s-]?\d{{3}}[\s-]?\d{{3}}|\(0[2378]\)\s?\d{{4}}[\s-]?\d{{4}}){_E}")
 #: A Hong Kong number read out in Chinese digits (九一二三 四五六七), in Cantonese messages only.
 HK_DIGIT_PHONE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[二三五六七九](?:\s?{_CN_D}){{7}}(?!\s?{_CN_D})")
+#: A mainland landline read out in Chinese digits (零二一六四八七三三零九), after a phone word only.
+CN_DIGIT_LANDLINE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[零〇](?:\s?{_CN_D}){{9,11}}(?!\s?{_CN_D})")
+#: National formats of English-speaking countries, read where the message names the country's currency
+#: (:func:`models.entities.region.english_country`): the leading 0 is dropped for the country code.
+_NATIONAL: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
+    "ie": ((re.compile(rf"(?<![A-Za-z0-9+])08[35679][\s-]?\d{{3}}[\s-]?\d{{4}}{_E}"), "+353"),),
+    "nz": ((re.compile(rf"(?<![A-Za-z0-9+])02[0-9][\s-]?\d{{3}}[\s-]?\d{{3,4}}{_E}"), "+64"),),
+    "my": (
+        (
+            re.compile(
+                rf"(?<![A-Za-z0-9+])01\d-?\s?\d{{3,4}}\s?\d{{4}}{_E}|(?<![A-Za-z0-9+])0[3-9]-\d{{4}}\s?\d{{4}}{_E}"
+            ),
+            "+60",
+        ),
+    ),
+    "sg": ((re.compile(rf"(?<![A-Za-z0-9+])[689]\d{{3}}\s?\d{{4}}{_E}"), "+65"),),
+    "in": ((re.compile(rf"(?<![A-Za-z0-9+])[6-9]\d{{4}}\s?\d{{5}}{_E}"), "+91"),),
+}
+#: Digits read out one by one (voice transcripts).
+SPOKEN_DIGITS_RE = re.compile(rf"{_B}\d(?: \d){{9}}{_E}")
 #: Taiwan toll-free 0800-012-345 / 0809-...
 TW_TOLLFREE_RE = re.compile(rf"(?<![A-Za-z0-9+])(?P<num>080[09][\s-]?\d{{3}}[\s-]?\d{{3}}){_E}")
 #: A Taiwan mobile read out in Chinese digits: 零九二一三三五七零八.
@@ -222,7 +242,10 @@ FORMATS = tuple(
     for f in _ID["formats"]
 )
 
-_FILLER = r"\s*(?:[:：#]|是|系|为|號|号码是|号码系|number is|no\.?|is|了|咗)?\s*(?:[:：#]\s*)?(?:\(|（)?$"
+_FILLER = (
+    r"\s*(?:[:：#]|是|系|为|號|号码是|号码系|number is|no\.?|is|了|咗)?\s*(?:[:：#]\s*)?(?:\(|（)?"
+    r"(?:(?:they|you|he|she) (?:gave|sent) (?:me|us) (?:is|was) )?$"  # voice: "the reference number they gave me is"
+)
 _CONTEXT_RE = re.compile(
     "(?:"
     + "|".join(
@@ -247,7 +270,7 @@ def context_class(text: str, start: int) -> str | None:
     A keyword right before the number decides; failing that, a carrier or platform name earlier in
     the same clause ("FedEx says 7894391261 ...") announces a tracking or order number.
     """
-    window = text[max(0, start - 24) : start].lower()
+    window = text[max(0, start - 40) : start].lower()
     m = _CONTEXT_RE.search(window)
     if m is not None:
         return next(name for name in ("order", "phone", "card", "id") if m.group(name) is not None)
@@ -336,7 +359,8 @@ def _candidates(text: str, lang: str, region: str) -> list[IdMatch]:
     for m in SPACED_DIGITS_RE.finditer(text):
         digits = _digits(m.group())
         if len(digits) >= 8:  # shorter groups are amounts, dates and counts far more often
-            out.append(IdMatch("ORDER_ID", m.start(), m.end(), "number", 0.0, digits))
+            # like an unspaced run: from 12 digits on an order number even without a word before it
+            out.append(IdMatch("ORDER_ID", m.start(), m.end(), "number", 0.6 if len(digits) >= 12 else 0.0, digits))
     for m in ALNUM_RE.finditer(text):
         out.append(IdMatch("ORDER_ID", m.start(), m.end(), "code", 0.0, m.group()))
     for m in CODE_RE.finditer(text):
@@ -382,7 +406,27 @@ def _regional_phones(text: str, lang: str, region: str) -> list[IdMatch]:
         for m in HK_DIGIT_PHONE_RE.finditer(text):
             digits = "".join(_CN_PHONE_DIGITS[c] for c in m.group() if not c.isspace())
             out.append(IdMatch("PHONE", m.start(), m.end(), "hk", 0.9, "+852" + digits))
+    for m in CN_DIGIT_LANDLINE_RE.finditer(text):
+        digits = "".join(_CN_PHONE_DIGITS[c] for c in m.group() if not c.isspace())
+        area = digits[1:3] if digits[1] in "12" else digits[1:4]
+        if len(digits) - 1 - len(area) in (7, 8) and context_class(text, m.start()) == "phone":
+            out.append(IdMatch("PHONE", m.start(), m.end(), "landline", 0.9, f"+86{digits[1:]}"))
     if lang == "en":
+        country = english_country(text)
+        for pattern, cc in _NATIONAL.get(country or "", ()):
+            for m in pattern.finditer(text):
+                digits = _digits(m.group())
+                national = digits[1:] if digits.startswith("0") else digits  # SG and IN have no trunk 0
+                out.append(IdMatch("PHONE", m.start(), m.end(), country or "", 0.88, cc + national))
+        for m in SPOKEN_DIGITS_RE.finditer(text):  # voice transcripts: 9 8 7 0 1 2 4 4 5 6 after a phone word
+            digits = _digits(m.group())
+            if (
+                country == "in"
+                and len(digits) == 10
+                and digits[0] in "6789"
+                and context_class(text, m.start()) == "phone"
+            ):
+                out.append(IdMatch("PHONE", m.start(), m.end(), "in", 0.9, "+91" + digits))
         for m in AU_RE.finditer(text):
             out.append(IdMatch("PHONE", m.start(), m.end(), "au", 0.9, "+61" + _digits(m.group())[1:]))
         for m in UK_RE.finditer(text):

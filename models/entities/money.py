@@ -58,7 +58,8 @@ _NOT_COUNT = rf"(?![\d.%A-Za-z]|{_BLOCK}|个|小时|分钟|周|星期|倍|遍|�
 
 # ￥99 / RMB 300 / HK$200 / 人民币100元
 _PREFIXED = re.compile(
-    rf"(?<![A-Za-z]){_PREFIX}\s?(?P<num>{ARABIC_NUMBER})(?P<mult>[万千kK](?![A-Za-z]))?(?:\s?(?P<unit>元|块))?",
+    rf"(?<![A-Za-z]){_PREFIX}\s?(?P<num>{ARABIC_NUMBER})(?P<mult>[万千kK](?![A-Za-z]))?(?:\s?(?P<unit>元|块))?"
+    r"(?:\s(?P<code>CAD|AUD|NZD|SGD|USD|HKD|TWD|MYR)\b)?",  # $75 CAD: the code after the amount says which dollar
     re.IGNORECASE,
 )
 # 120元 / 一百二十块钱 / 三块五 / 20 dollars / 200多块 / 3元5角
@@ -80,12 +81,14 @@ _BARE = re.compile(
 _FEE = re.compile(
     rf"(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:{ARABIC_NUMBER})|{_CN_UNIT_NUMBER})(?:元|块)?(?:的)?"
     rf"(?!月(?!租|费)|年(?!费)|[{_CLS.replace('月', '').replace('年', '')}]|周|度|号|楼|层|%)"
-    rf"[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮)"
+    rf"[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮|违约金|保证金|押金|订金|定金)"
 )
 # 三百八一套 / 12.8一斤: a price before its unit; 一斤樱桃六十八 / 一晚六百: after it
 _UNIT_PRICE = re.compile(
     rf"(?<![\d.A-Za-z一])(?<!\d,)(?P<num>{_ANY_NUMBER})(?:元|块)?(?=一[{_CLS}])"
-    rf"|(?<=一[{_PRICE_UNITS}])[\u4e00-\u9fff]{{0,3}}?(?P<num2>{_CN_UNIT_NUMBER}|\d{{2,}}(?:\.\d+)?){_END}"
+    rf"|(?<=一[{_PRICE_UNITS}])[\u4e00-\u9fff]{{0,3}}?(?P<num2>{_CN_UNIT_NUMBER}|\d+(?:\.\d+)?万|\d{{2,}}(?:\.\d+)?){_END}"
+    # 298四人套餐 / 99双人餐: the price of a set meal or voucher, before it
+    rf"|(?<![\d.A-Za-z])(?P<num3>[1-9]\d{{1,4}}(?:\.\d{{1,2}})?)(?=(?:[一二两三四五六七八九十]|\d)?人?(?:套餐|餐券|代金券|团购券))"
 )
 # 2.5万的沙发 / 三百九的保护套 / 3万2 (the dropped unit of spoken prices)
 _OF_THING = re.compile(
@@ -105,13 +108,14 @@ _COUPON = re.compile(
 # 小米14 Ultra，5999，用了不到两周: an amount standing alone between commas, as prices are written in
 # complaints (not a year, not after 号 / 码, 3-6 digits)
 _ALONE = re.compile(
-    r"(?<=[，,])(?<!\d,)(?<!\d，)\s?(?P<num>(?!(?:19|20)\d\d[，,。\s])[1-9]\d{2,5}(?:\.\d{1,2})?)\s?(?=[，,。])"
+    r"(?<=[，,])(?<!\d,)(?<!\d，)\s?(?P<num>(?!(?:19|20)\d\d[，,。\s])(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d{2,5})"
+    r"(?:\.\d{1,2})?)\s?(?=[，,。]|\s?×\s?\d|\s[xX*]\s\d)"
 )
 # 网课6980，/ 一束康乃馨199，/ 健身包年1988，: a price written straight after what it bought, ending a clause
 _AFTER_THING = re.compile(
-    r"(?<=[\u4e00-\u9fff])(?<![号码室房间楼栋层第位住约共到至从段尾区路街道巷弄村线期版代级届转打找拨元机])"
-    r"(?<!体重)(?<!身高)(?<!容量)(?<!差评)(?<!投诉)(?<!型号)(?<!支持)(?<!分机)(?<!分机为)(?<!得分)(?<!评分)(?<!分数)"
-    r"(?P<num>[1-9]\d{2,4}(?:\.\d{1,2})?)(?=[，,。；;！!]|\s*$)"
+    r"(?<=[\u4e00-\u9fff])(?<![号码室房间楼栋层第位住约共到至从段尾区路街道巷弄村线版代级届转打找拨元机])"
+    r"(?<!体重)(?<!身高)(?<!容量)(?<!差评)(?<!投诉)(?<!型号)(?<!支持)(?<!分机)(?<!分机为)(?<!得分)(?<!评分)(?<!分数)(?<!日期)"
+    r"(?P<num>[1-9]\d{0,2}(?:,\d{3})+(?:\.\d{1,2})?|[1-9]\d{2,4}(?:\.\d{1,2})?|[1-9]\d\.\d{1,2})(?=[，,。；;！!]|\s*$)"
 )
 _EN_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?"
 _EN_BLOCK = alternation(_M["en_block_after"])
@@ -166,6 +170,8 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
         currency = PREFIXES.get(prefix) or PREFIXES.get(text[m.start() : m.start("num")].strip(), "CNY")
         if prefix == "$" and region in ("hk", "tw"):
             currency = local
+        if m.group("code"):
+            currency = m.group("code").upper()
         if amount is not None:
             found.append(MoneyMatch(m.start(), m.end(), amount, currency, confidence=0.97))
     for m in _SUFFIXED.finditer(text):
@@ -204,6 +210,8 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
                 continue
             if regex is _BARE and amount < 10 and _weak_context(text[max(0, m.start() - 3) : m.start(group)]):
                 continue
+            if regex is _BARE and amount < 100 and m.group(0).startswith("不到"):
+                continue  # 不到350 is a price; 不到20 more often an age or a count
             if (
                 regex is _BARE
                 and amount >= 10000
@@ -223,10 +231,10 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
                 continue
             if regex in (_ALONE, _AFTER_THING) and (len(set(m.group(group))) == 1 or m.group(group) in _FESTIVALS):
                 continue  # 666 / 888: praise and luck; 618 / 315: the festival and the consumer-rights day
-            if regex in (_BOUGHT, _AFTER_THING) and (
-                m.group(group) in _SERVICE_NAMES or _YEAR.fullmatch(m.group(group))
+            if m.group(group) in _SERVICE_NAMES or (
+                regex in (_BOUGHT, _AFTER_THING) and _YEAR.fullmatch(m.group(group))
             ):
-                continue  # 12306买的票: the railway's site; 2019，: a year
+                continue  # 12306退票手续费: the railway's site; 2019，: a year
             confidence = 0.7 if regex in (_ALONE, _AFTER_THING) else 0.8
             found.append(MoneyMatch(m.start(group), end, amount, local, approximate, confidence=confidence))
     return _longest(found)
@@ -259,6 +267,10 @@ def _money_like_block(text: str, m: re.Match[str]) -> bool:
     num = m.group("num")
     if any(c.isdigit() for c in num) or any(c in "十百千万亿拾佰仟" for c in num):
         return True
+    if num in ("一", "两") and not m.group("tail"):  # 凹进去一块, 一块去: a piece, together; 一块钱 says 钱
+        return text[m.end("unit") : m.end("unit") + 1] == "钱" or bool(
+            re.search(_STRONG_CONTEXT, text[max(0, m.start() - 6) : m.start()])
+        )
     after = text[m.end("unit") : m.end("unit") + 1]
     if m.group("tail") or after in (
         "",

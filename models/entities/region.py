@@ -21,3 +21,18 @@ def region_of(text: str, lang: str, traditional: bool = False) -> str:
     if any(marker in text for marker in load("identifiers")["cantonese_markers"]):
         return "hk"
     return "tw" if traditional else "cn"
+
+
+def english_country(text: str) -> str | None:
+    """The country of an English message, from the currency it names (NZ$, S$, RM, ₹, €, A$, £), or None.
+
+    National phone formats differ by country (021 448 3092 is a New Zealand mobile, 9127 4408 a Singapore
+    one); the identifiers read them only where the message says which country it is from
+    (``identifiers.json`` ``english_countries``).
+    """
+    for country, markers in load("identifiers")["english_countries"].items():
+        if country.startswith("_"):
+            continue
+        if any(marker in text for marker in markers):
+            return str(country)
+    return None

@@ -93,7 +93,7 @@ _ZH_CLOCK = (
     r"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:]))"
 )
 _ZH_POINT = re.compile(
-    rf"(?:{_ZH_DAYSPEC})?(?P<part>{_ZH_PARTS})?(?:{_ZH_CLOCK})?(?:左右)?",
+    rf"(?:{_ZH_DAYSPEC})?(?P<part>{_ZH_PARTS})?(?:\s?{_ZH_CLOCK})?(?:左右)?",
 )
 _ZH_DURATION = re.compile(
     rf"(?<![第\d.])(?P<n>\d{{1,6}}(?:\.\d{{1,3}})?|[零一二两三四五六七八九十百]{{1,6}}|半|成(?=个))(?P<more>多)?(?P<ge>个|粒)?(?P<more2>多)?(?P<half>半)?"
@@ -109,7 +109,7 @@ _EN_DAYSPEC = (
     rf"|(?P<rel>{_EN_REL_DAYS})(?:\s(?P<relpart>{_EN_PARTS}))?"
     rf"|(?P<week>\b(?P<wp>last|this|next)\s(?P<wd>{_EN_WEEKDAYS}))(?:\s(?P<weekpart>{_EN_PARTS}))?"
     rf"|(?P<unitrel>\b(?P<up>last|this|next)\s(?P<uu>week|month|year)\b)"
-    rf"|(?P<ago>\b(?P<an>\d+|{_EN_NUM})\s(?P<au>{_EN_UNITS})\s(?P<adir>ago|later))"
+    rf"|(?P<ago>\b(?P<an>\d+|{_EN_NUM})\s(?P<au>{_EN_UNITS})\s(?P<adir>ago))"  # "2 hours later" is after an event
     rf"|(?P<bwd>\b(?P<bw>{_EN_FULL_WEEKDAYS})\b)(?:\s(?P<bwpart>{_EN_PARTS}))?"
 )
 _EN_CLOCK = (
@@ -122,7 +122,7 @@ _EN_POINT = re.compile(
 )
 _EN_DURATION = re.compile(
     rf"(?:\b(?P<n>\d+(?:\.\d+)?|{_EN_NUM})\s(?:more\s|full\s|whole\s)?(?P<u>{_EN_UNITS}|fortnights?)\b"
-    rf"(?P<andhalf>\sand\sa\shalf\b)?(?!\s+(?:ago|later))"
+    rf"(?P<andhalf>\sand\sa\shalf\b)?(?!\s+ago)"
     rf"|\b(?P<halfhour>half an hour)\b)",
     re.IGNORECASE,
 )
@@ -136,8 +136,8 @@ _FEST_RE = re.compile(
     rf"(?<![\d.A-Za-z])(?P<name>{alternation([*FESTIVALS, *LUNAR])})(?![\d%A-Za-z元块号室楼米克]|\.\d)",
     re.IGNORECASE,
 )
-#: 除夕中午 / 春节晚上: a festival and a part of its day are one span (its value is the festival's date).
-_FEST_PART = re.compile(_ZH_PARTS)
+#: 除夕中午 / 春节晚上 / 双11零点: a festival and a part of its day or a clock time are one span.
+_FEST_PART = re.compile(rf"{_ZH_PARTS}|零点|\d{{1,2}}点|[一二三四五六七八九十]{{1,3}}点")
 #: Cantonese 個半鐘 (an hour and a half, 一 dropped): 个半 + a unit, with no number before it.
 _ZH_GE_HALF = re.compile(rf"(?<![\d零一二两三四五六七八九十百几多])个半(?P<u>{_ZH_UNITS})")
 _FEST_BEFORE = alternation(_FEST_CONTEXT["before"])
@@ -264,10 +264,17 @@ def _find_festivals(text: str) -> list[Timex]:
         spec = FESTIVALS[key]
         nth = (spec[0], spec[1], spec[2], spec[3]) if len(spec) == 4 else None
         day = None if nth else spec[1]
-        end = m.end()
+        end, hour = m.end(), None
         if part := _FEST_PART.match(text, end):
             end = part.end()
-        out.append(Timex(m.start(), end, month=spec[0], day=day, relative=rel, nth=nth, confidence=0.9))
+            if part.group().endswith("点"):  # 双11零点: the festival at that hour
+                hour = 0 if part.group() == "零点" else _zh_int(part.group()[:-1])
+        minute = 0 if hour is not None else None
+        out.append(
+            Timex(
+                m.start(), end, month=spec[0], day=day, relative=rel, nth=nth, confidence=0.9, hour=hour, minute=minute
+            )
+        )
     return out
 
 
@@ -296,7 +303,8 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
             end = m.end()
             if text[m.start() : end].endswith("左右"):
                 end -= 2
-            out.append(_with_span(t, m.start(), end))
+            start = m.start() + len(text[m.start() : end]) - len(text[m.start() : end].lstrip())
+            out.append(_with_span(t, start, end))  # " 8:00" after a word: the clock alone, not its space
     for m in _ZH_GE_HALF.finditer(text):
         out.append(Timex(m.start(), m.end(), duration=_units_to_iso(1.5, UNITS[m.group("u")]), confidence=0.85))
     for m in _ZH_DURATION.finditer(text):
