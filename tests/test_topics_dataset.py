@@ -175,6 +175,41 @@ def test_mentions_become_responsible_party_facets() -> None:
     assert [s[3] for s in m.spans] == ["@delta", "@united"]  # the entity span inside a mention is not repeated
 
 
+@pytest.mark.parametrize(
+    ("phrase", "brand", "overlaps"),
+    [
+        ("华为手机", "华为", True),
+        ("mate60", "华为 mate60", True),  # a product name written with a Chinese brand: by characters
+        ("united bag", "united", True),
+        ("cancelled", "e", False),  # a one-letter ORG must not strike every phrase with an e
+        ("flight cancelled", "flight", True),
+        ("flight", "flight booking problems", False),
+        ("booking problems", "flight booking problems", True),
+        ("delay", "386", False),
+    ],
+)
+def test_a_phrase_overlaps_a_brand_by_words(phrase: str, brand: str, overlaps: bool) -> None:
+    from models.topics.fit import _overlaps_brand
+
+    assert _overlaps_brand(phrase, brand) is overlaps
+
+
+def test_staff_are_party_facets_but_no_brand_to_keep_out_of_names() -> None:
+    """A staff label ("flight attendant a****") counts with the parties; it must not strip "flight" from names."""
+    from models.topics.fit import STAFF, message_from_analysis
+    from tests.store_support import analysis, entity
+
+    staff = {"kind": "staff", "role": "staff", "name": "flight attendant A****"}
+    text = "flight attendant April was rude, my flight was cancelled"
+    m = message_from_analysis(text, analysis(entities=[entity("PERSON", "April", staff, pii=True, start=17)]))
+    assert [(s[2], s[3]) for s in m.spans] == [(STAFF, "flight attendant A****")]
+    rng = np.random.default_rng(0)
+    msgs = [m] * 40 + [Message(f"lost bag number {i}", "en") for i in range(40)]
+    emb = np.vstack([rng.normal(0, 1, (1, 16)).repeat(40, 0), rng.normal(0, 1, (1, 16)).repeat(40, 0)])
+    emb = (emb + rng.normal(0, 0.01, emb.shape)).astype(np.float32)
+    assert brand_basis(emb, msgs, FitParams(brand_min_count=5)).shape[0] == 0  # no brand direction from staff
+
+
 # -- the job's topics step ------------------------------------------------------------------------
 def test_a_dataset_job_fits_its_own_topics_relabels_results_and_keeps_ids_next_night(tmp_path: Path) -> None:
     settings = job_settings(tmp_path, jobs_chunk_size=100, jobs_topic_min_messages=60, jobs_topic_min_cluster_size=60)

@@ -59,6 +59,7 @@ from models.topics.words import PhraseTokenizer, is_chinese, load_stop_words, ma
 logger = logging.getLogger(__name__)
 
 FACET_TYPES = ("ORG", "PRODUCT")
+STAFF = "STAFF"  # a staff mention: an ORG facet (a responsible party), never a brand to keep out of names
 #: Called with candidate phrases, returns their (N, H) embeddings (the served encoder's ``embed``).
 PhraseEmbedder = Callable[[list[str]], FloatArray]
 
@@ -73,7 +74,7 @@ class Message:
 
     text: str
     language: str
-    spans: tuple[tuple[int, int, str, str], ...] = ()  # (start, end, ORG | PRODUCT, name)
+    spans: tuple[tuple[int, int, str, str], ...] = ()  # (start, end, ORG | PRODUCT | STAFF, name)
 
 
 #: A social-media mention names the party complained to ("@united"): a responsible-party facet.
@@ -86,7 +87,10 @@ def message_from_analysis(text: str, analysis: Analysis) -> Message:
     for e in analysis.entities or ():
         found = facet(e.type.upper(), e.text, e.normalized, e.pii)
         if found is not None and found[0] in FACET_TYPES:
-            spans.append((e.start, e.end, *found))
+            # the staff a customer names count with the parties but are no brand: "flight attendant a****"
+            # must not take "flight" out of a topic's name
+            staff = e.type.upper() == "PERSON"
+            spans.append((e.start, e.end, STAFF if staff else found[0], found[1]))
     return build_message(text, analysis.language, spans)
 
 
@@ -155,7 +159,7 @@ def brand_basis(embeddings: FloatArray, messages: Sequence[Message], params: Fit
     """Orthonormal rows spanning the directions of the frequent brands / products (k, H); k may be 0."""
     members: dict[str, list[int]] = {}
     for i, m in enumerate(messages):
-        for name in {s[3].lower() for s in m.spans if s[3]}:
+        for name in {s[3].lower() for s in m.spans if s[3] and s[2] != STAFF}:
             members.setdefault(name, []).append(i)
     frequent = sorted(
         (n for n, rows in members.items() if len(rows) >= params.brand_min_count),
@@ -300,11 +304,27 @@ def _ctfidf_candidates(
     return out
 
 
+def _overlaps_brand(phrase: str, brand: str) -> bool:
+    """Whether a candidate phrase names a brand or is part of its name: by characters for Chinese (华为 in
+    华为手机), by whole words otherwise, so that a one-letter or mis-tagged "brand" (an ORG "M", "flight")
+    cannot strike every phrase that contains its letters."""
+    if len(brand) < 2 or brand.isdigit():
+        return False
+    if is_chinese(brand) or is_chinese(phrase):
+        return brand in phrase or (len(phrase) >= 2 and phrase in brand)
+    words, name = phrase.split(), brand.split()
+
+    def inside(short: list[str], long: list[str]) -> bool:
+        return any(long[i : i + len(short)] == short for i in range(len(long) - len(short) + 1))
+
+    return inside(name, words) or (len(words) > 1 and inside(words, name)) or phrase == brand
+
+
 def _pick_phrases(
     candidates: list[str], centre: FloatArray | None, embed: PhraseEmbedder | None, params: FitParams, brands: set[str]
 ) -> list[str]:
     """2-4 key phrases: MMR over candidate embeddings when an encoder is given, c-TF-IDF order otherwise."""
-    usable = [c for c in candidates if not any(b and (b in c or c in b) for b in brands)]
+    usable = [c for c in candidates if not any(_overlaps_brand(c, b) for b in brands)]
     if not usable:
         return []
     order = usable
@@ -345,7 +365,7 @@ def name_topics(
     brands_of: dict[int, set[str]] = {t: set() for t in topics}
     for m, t in zip(messages, ids.tolist(), strict=True):
         if t in brands_of:
-            brands_of[t].update(s[3].lower() for s in m.spans if s[3])
+            brands_of[t].update(s[3].lower() for s in m.spans if s[3] and s[2] != STAFF)
     out: dict[int, dict[str, list[str]]] = {t: {} for t in topics}
     lang_of = np.asarray([m.language for m in messages])
     for lang in chosen_langs:
@@ -416,7 +436,8 @@ def fit_dataset_topics(
         langs = Counter(messages[int(i)].language for i in members)
         facets: dict[str, list[tuple[str, int]]] = {}
         for kind in FACET_TYPES:
-            counts = Counter(s[3] for i in members for s in {s for s in messages[int(i)].spans if s[2] == kind})
+            kinds = {kind, STAFF} if kind == "ORG" else {kind}
+            counts = Counter(s[3] for i in members for s in {s for s in messages[int(i)].spans if s[2] in kinds})
             if counts:
                 facets[kind] = counts.most_common(5)
         ranked = members[np.argsort(-(x[members] @ unit_c[k]), kind="stable")[: params.examples]]

@@ -55,34 +55,42 @@ def analysed(texts: list[str], artifacts: Path | None = None, batch: int = 32) -
     meta_path, emb_path = folder / f"analysed-{key}.json", folder / f"analysed-{key}.npy"
     if meta_path.is_file() and emb_path.is_file():
         rows = json.loads(meta_path.read_text(encoding="utf-8"))
-        messages = [
+        cached = [
             build_message(t, r["language"], [(s[0], s[1], s[2], s[3]) for s in r["entities"]])
             for t, r in zip(texts, rows, strict=True)
         ]
-        return AnalysedCorpus(messages, np.load(emb_path).astype(np.float32), 0.0)
+        return AnalysedCorpus(cached, np.load(emb_path).astype(np.float32), 0.0)
     t0 = time.perf_counter()
     messages: list[Message] = []
     embeddings: list[np.ndarray] = []
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding, as the executor
-    by_index: dict[int, tuple[Message, np.ndarray]] = {}
+    by_index: dict[int, tuple[Message, list[tuple[int, int, str, str]], np.ndarray]] = {}
     for start in range(0, len(order), batch):
         idx = order[start : start + batch]
         results, embs = analyzer.analyze_with_embeddings([AnalysisInput.prepare(texts[i]) for i in idx])
         for i, result, emb in zip(idx, results, embs, strict=True):
             if isinstance(result, AnalysisFailure) or emb is None:
                 raise RuntimeError(f"message {i} could not be analysed")
+            # stored without the @-mentions, which build_message adds back (as it does when reading the cache)
             spans = [s for s in message_from_analysis(texts[i], result).spans if not s[3].startswith("@")]
-            by_index[i] = (Message(texts[i], result.language, tuple(spans)), emb)
+            by_index[i] = (build_message(texts[i], result.language, spans), spans, emb)
         if start % (batch * 20) == 0:
             logger.info("analysed %d / %d", start + len(idx), len(texts))
+    stored: list[list[tuple[int, int, str, str]]] = []
     for i in range(len(texts)):
-        m, e = by_index[i]
+        m, spans, e = by_index[i]
         messages.append(m)
+        stored.append(spans)
         embeddings.append(e)
     matrix = np.stack(embeddings).astype(np.float32)
     np.save(emb_path, matrix)
     meta_path.write_text(
-        json.dumps([{"language": m.language, "entities": [list(s) for s in m.spans]} for m in messages]),
+        json.dumps(
+            [
+                {"language": m.language, "entities": [list(s) for s in sp]}
+                for m, sp in zip(messages, stored, strict=True)
+            ]
+        ),
         encoding="utf-8",
     )
     return AnalysedCorpus(messages, matrix, time.perf_counter() - t0)
