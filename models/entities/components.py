@@ -34,7 +34,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from models.entities.normalize import normalized_value
-from models.entities.parties import find_party_spans
+from models.entities.parties import find_party_spans, mentions
 from models.entities.products import find_products
 from models.entities.staff import StaffMatch, find_staff, party_before, role_before, staff_value
 from models.entities.structured import Payload, find_structured
@@ -430,10 +430,6 @@ def make_normalize(nlp: Language, name: str) -> NormalizeComponent:
     return NormalizeComponent()
 
 
-#: A social-media mention names the organisation its staff work for ("@united your rep, Jake").
-_MENTION = re.compile(r"(?<![\w@])@(\w{2,30})")
-
-
 class StaffComponent:
     """Staff a customer names (``models.entities.staff``) -> PERSON entities with a ``staff`` value.
 
@@ -478,7 +474,7 @@ class StaffComponent:
             for s, e, label, i in kept
             if label == "ORG" and isinstance(i.normalized, dict) and i.normalized.get("id")
         ]
-        orgs += [(m.start(), m.end(), "@" + m.group(1).lower(), m.group(0)) for m in _MENTION.finditer(text)]
+        orgs += [(start, end, party, text[start:end]) for start, end, party in mentions(text)]  # "@united your rep"
         for m in accepted:
             value = staff_value(text, m, party_before(text, m.start, orgs))
             info = EntityInfo("staff", "staff", 0.85 if m.name is None else 0.8, None, value, m.name is not None)

@@ -130,6 +130,15 @@ def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     return shop, dept
 
 
+#: A social-media mention names the party it is addressed to ("@united").
+_MENTION = re.compile(r"(?<![\w@])@(\w{2,30})")
+
+
+def mentions(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, "@handle")`` of each @-mention, the handle lower-cased: one party id per account."""
+    return [(m.start(), m.end(), "@" + m.group(1).lower()) for m in _MENTION.finditer(text)]
+
+
 def find_party_spans(text: str) -> list[tuple[int, int, str]]:
     """Shops and departments by pattern: ``(start, end, "shop" | "department")`` in ``text``."""
     shop, dept = _patterns()

@@ -62,6 +62,8 @@ class _Lexicon:
     en: tuple[re.Pattern[str], ...]
     not_names: frozenset[str]
     keep: re.Pattern[str]  # what mask_staff leaves readable
+    before_zh: re.Pattern[str]  # a role word (or title) ending right before a name: 客服[张伟]
+    before_en: re.Pattern[str]  # ... "manager [Tom Hill]", "rep, [Jake]"
 
 
 @cache
@@ -125,7 +127,16 @@ def _lexicon() -> _Lexicon:
         + "|".join(map(re.escape, sorted(en_keep, key=len, reverse=True)))
         + r")\b|[0-9]+|[^\w]+"
     )
-    return _Lexicon(role_of, zh, en, frozenset(w.lower() for w in data["not_names_en"]), keep)
+    # One pattern per language for role_before: the earliest role word that ends where the name starts.
+    before_zh = re.compile(
+        rf"(?P<role>{trie_alternation((w for w in role_of if not w.isascii()), trail=False)})(?:叫|名叫|是|的)?\s?$"
+    )
+    before_en = re.compile(
+        rf"(?<![^\W\d_])(?i:(?P<role>{trie_alternation((w for w in role_of if w.isascii()), False, False, True)}))"
+        r",?\s(?:(?i:named|called)\s)?$"
+    )
+    not_names = frozenset(w.lower() for w in data["not_names_en"])
+    return _Lexicon(role_of, zh, en, not_names, keep, before_zh, before_en)
 
 
 def _role(word: str) -> str:
@@ -159,22 +170,12 @@ def find_staff(text: str, lang: str) -> list[StaffMatch]:
 
 def role_before(text: str, start: int, end: int, lang: str) -> StaffMatch | None:
     """A staff mention made of a role word right before the name ``text[start:end]`` (客服张伟, manager Tom)."""
-    before = text[max(0, start - 16) : start]
-    tail = r"(?:叫|名叫|是|的)?\s?$" if lang != "en" else r",?\s(?:(?i:named|called)\s)?$"
-    best: StaffMatch | None = None
-    for word in _lexicon().role_of:
-        if word.isascii() != (lang == "en"):
-            continue
-        m = re.search(("(?i:" if lang == "en" else "(?:") + re.escape(word) + ")" + tail, before)
-        if m is None:
-            continue
-        role_start = start - len(before) + m.start()
-        if lang == "en" and role_start > 0 and text[role_start - 1].isalpha():
-            continue
-        if best is None or role_start < best.start:
-            role_text = text[role_start : role_start + len(word)]
-            best = StaffMatch(role_start, end, _role(word), role_text, None, (start, end))
-    return best
+    lex = _lexicon()
+    pattern = lex.before_en if lang == "en" else lex.before_zh
+    m = pattern.search(text, max(0, start - 16), start)  # the look-behind still sees the text before the window
+    if m is None:
+        return None
+    return StaffMatch(m.start(), end, _role(m.group("role")), m.group("role"), None, (start, end))
 
 
 def mask_staff(text: str) -> str:
@@ -225,6 +226,11 @@ def staff_value(text: str, match: StaffMatch, party: tuple[str, str] | None) -> 
     }
 
 
+def is_staff(entity_type: str, normalized: object) -> bool:
+    """Whether an answer entity is a staff mention (a PERSON with a ``staff`` value)."""
+    return entity_type == "PERSON" and isinstance(normalized, dict) and normalized.get("kind") == "staff"
+
+
 def facet(entity_type: str, text: str, normalized: object, pii: bool) -> tuple[str, str] | None:
     """``(ORG | PRODUCT, name)`` a report counts an entity under, or None.
 
@@ -232,7 +238,7 @@ def facet(entity_type: str, text: str, normalized: object, pii: bool) -> tuple[s
     京东), a staff mention by its masked label (京东 客服小*); products by their surface. Other personal data
     never becomes a facet.
     """
-    if entity_type == "PERSON" and isinstance(normalized, dict) and normalized.get("kind") == "staff":
+    if is_staff(entity_type, normalized) and isinstance(normalized, dict):
         return "ORG", str(normalized.get("name") or "")
     if pii or entity_type not in ("ORG", "PRODUCT"):
         return None

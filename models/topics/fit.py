@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import time
 import uuid
@@ -49,7 +48,8 @@ from typing import Any
 import numpy as np
 
 from models.encoder import FloatArray
-from models.entities.staff import facet
+from models.entities.parties import mentions
+from models.entities.staff import facet, is_staff
 from models.schema import Analysis
 from models.topics.align import DEFAULT_THRESHOLD, Alignment, assign_fresh
 from models.topics.model import BRAND_BASIS, EMBEDDINGS_FILE, MANIFEST_FILE, OUTLIER_ID, TOPICS_FILE, TopicModel
@@ -77,10 +77,6 @@ class Message:
     spans: tuple[tuple[int, int, str, str], ...] = ()  # (start, end, ORG | PRODUCT | STAFF, name)
 
 
-#: A social-media mention names the party complained to ("@united"): a responsible-party facet.
-_MENTION = re.compile(r"(?<![\w@])@(\w{2,30})")
-
-
 def message_from_analysis(text: str, analysis: Analysis) -> Message:
     """The ORG / PRODUCT entities of the answer (personal data never), plus @-mentions as ORG."""
     spans = []
@@ -89,14 +85,14 @@ def message_from_analysis(text: str, analysis: Analysis) -> Message:
         if found is not None and found[0] in FACET_TYPES:
             # the staff a customer names count with the parties but are no brand: "flight attendant a****"
             # must not take "flight" out of a topic's name
-            staff = e.type.upper() == "PERSON"
-            spans.append((e.start, e.end, STAFF if staff else found[0], found[1]))
+            kind = STAFF if is_staff(e.type.upper(), e.normalized) else found[0]
+            spans.append((e.start, e.end, kind, found[1]))
     return build_message(text, analysis.language, spans)
 
 
 def build_message(text: str, language: str, entity_spans: Sequence[tuple[int, int, str, str]]) -> Message:
     """A message with its entity spans and its @-mentions (which an entity span may already cover)."""
-    spans = [(m.start(), m.end(), "ORG", "@" + m.group(1).lower()) for m in _MENTION.finditer(text)]
+    spans = [(start, end, "ORG", party) for start, end, party in mentions(text)]  # the party complained to
     for start, end, kind, name in entity_spans:
         if not any(start < e and s < end for s, e, _, _ in spans):
             spans.append((start, end, kind, name))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from models.entities.staff import is_staff
 from models.pii import mask, mask_normalized, redact, redacted_text
 from models.schema import Analysis, Entity
 
@@ -129,7 +130,7 @@ def _timestamp(value: datetime) -> float:
 
 def _role(e: Entity) -> str | None:
     """product, party (ORG, and the staff a customer names) or identifier; None for the other types."""
-    if e.type == "PERSON" and isinstance(e.normalized, dict) and e.normalized.get("kind") == "staff":
+    if is_staff(e.type, e.normalized):
         return "party"
     return ROLES.get(e.type)
 
