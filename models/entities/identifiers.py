@@ -186,6 +186,13 @@ _TW_AREAS = frozenset({"2", "3", "37", "4", "49", "5", "6", "7", "8", "89", "82"
 #: A mainland mobile read out in Chinese digits: 一三九一二三四五六七八 / 幺三八… (幺 = 1 when spoken).
 _CN_PHONE_DIGITS = {**{c: str(v) for c, v in load("numerals")["digits"].items() if c not in "两俩"}, "幺": "1"}
 _CN_D = "[" + "".join(_CN_PHONE_DIGITS) + "]"
+
+
+def _read_out(number: str) -> str:
+    """Arabic digits of a number read out in Chinese digits (一三九 幺二 -> 13912)."""
+    return "".join(_CN_PHONE_DIGITS[c] for c in number if not c.isspace())
+
+
 CN_DIGIT_MOBILE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[一壹幺]{_CN_D}(?:\s?{_CN_D}){{9}}(?!{_CN_D})")
 #: UK numbers in national format (07700 900412, 020 7946 0321, 0345 734 5345, 0161 496 0000), read in English
 #: messages only: 10 digits after the 0.
@@ -201,19 +208,15 @@ HK_DIGIT_PHONE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[二三五�
 CN_DIGIT_LANDLINE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[零〇](?:\s?{_CN_D}){{9,11}}(?!\s?{_CN_D})")
 #: National formats of English-speaking countries, read where the message names the country's currency
 #: (:func:`models.entities.region.english_country`): the leading 0 is dropped for the country code.
-_NATIONAL: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
-    "ie": ((re.compile(rf"(?<![A-Za-z0-9+])08[35679][\s-]?\d{{3}}[\s-]?\d{{4}}{_E}"), "+353"),),
-    "nz": ((re.compile(rf"(?<![A-Za-z0-9+])02[0-9][\s-]?\d{{3}}[\s-]?\d{{3,4}}{_E}"), "+64"),),
+_NATIONAL: dict[str, tuple[re.Pattern[str], str]] = {
+    "ie": (re.compile(rf"(?<![A-Za-z0-9+])08[35679][\s-]?\d{{3}}[\s-]?\d{{4}}{_E}"), "+353"),
+    "nz": (re.compile(rf"(?<![A-Za-z0-9+])02[0-9][\s-]?\d{{3}}[\s-]?\d{{3,4}}{_E}"), "+64"),
     "my": (
-        (
-            re.compile(
-                rf"(?<![A-Za-z0-9+])01\d-?\s?\d{{3,4}}\s?\d{{4}}{_E}|(?<![A-Za-z0-9+])0[3-9]-\d{{4}}\s?\d{{4}}{_E}"
-            ),
-            "+60",
-        ),
+        re.compile(rf"(?<![A-Za-z0-9+])(?:01\d-?\s?\d{{3,4}}\s?\d{{4}}|0[3-9]-\d{{4}}\s?\d{{4}}){_E}"),
+        "+60",
     ),
-    "sg": ((re.compile(rf"(?<![A-Za-z0-9+])[689]\d{{3}}\s?\d{{4}}{_E}"), "+65"),),
-    "in": ((re.compile(rf"(?<![A-Za-z0-9+])[6-9]\d{{4}}\s?\d{{5}}{_E}"), "+91"),),
+    "sg": (re.compile(rf"(?<![A-Za-z0-9+])[689]\d{{3}}\s?\d{{4}}{_E}"), "+65"),
+    "in": (re.compile(rf"(?<![A-Za-z0-9+])[6-9]\d{{4}}\s?\d{{5}}{_E}"), "+91"),
 }
 #: Digits read out one by one (voice transcripts).
 SPOKEN_DIGITS_RE = re.compile(rf"{_B}\d(?: \d){{9}}{_E}")
@@ -394,26 +397,27 @@ def _regional_phones(text: str, lang: str, region: str) -> list[IdMatch]:
         confidence = 0.95 if m.group("cc") or region == "tw" else 0.85
         out.append(IdMatch("PHONE", m.start(), m.end(), "tw_landline", confidence, f"+886{area}{local}"))
     for m in CN_DIGIT_MOBILE_RE.finditer(text):
-        digits = "".join(_CN_PHONE_DIGITS[c] for c in m.group() if not c.isspace())
+        digits = _read_out(m.group())
         if digits[1] in "3456789":
             out.append(IdMatch("PHONE", m.start(), m.end(), "mobile", 0.9, "+86" + digits))
     for m in TW_TOLLFREE_RE.finditer(text):
         out.append(IdMatch("PHONE", m.start(), m.end(), "toll_free", 0.93, "+886" + _digits(m.group("num"))[1:]))
     for m in TW_DIGIT_MOBILE_RE.finditer(text):
-        digits = "".join(_CN_PHONE_DIGITS.get(c, "0") for c in m.group() if not c.isspace())
+        digits = _read_out(m.group())
         out.append(IdMatch("PHONE", m.start(), m.end(), "tw_mobile", 0.9, "+886" + digits[1:]))
     if region == "hk":
         for m in HK_DIGIT_PHONE_RE.finditer(text):
-            digits = "".join(_CN_PHONE_DIGITS[c] for c in m.group() if not c.isspace())
+            digits = _read_out(m.group())
             out.append(IdMatch("PHONE", m.start(), m.end(), "hk", 0.9, "+852" + digits))
     for m in CN_DIGIT_LANDLINE_RE.finditer(text):
-        digits = "".join(_CN_PHONE_DIGITS[c] for c in m.group() if not c.isspace())
+        digits = _read_out(m.group())
         area = digits[1:3] if digits[1] in "12" else digits[1:4]
         if len(digits) - 1 - len(area) in (7, 8) and context_class(text, m.start()) == "phone":
             out.append(IdMatch("PHONE", m.start(), m.end(), "landline", 0.9, f"+86{digits[1:]}"))
     if lang == "en":
         country = english_country(text)
-        for pattern, cc in _NATIONAL.get(country or "", ()):
+        if country in _NATIONAL:
+            pattern, cc = _NATIONAL[country]
             for m in pattern.finditer(text):
                 digits = _digits(m.group())
                 national = digits[1:] if digits.startswith("0") else digits  # SG and IN have no trunk 0
