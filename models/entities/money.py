@@ -206,35 +206,12 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
         for m in regex.finditer(text):
             group = next(g for g in ("num", "num2", "num3") if g in m.re.groupindex and m.group(g))
             amount = parse_number(m.group(group).replace(",", "") if regex is _EN_BARE else m.group(group))
-            if amount is None or amount == 0:
+            if amount is None or amount == 0 or _vetoed(regex, m, group, amount, text):
                 continue
-            if regex is _BARE and amount < 10 and _weak_context(text[max(0, m.start() - 3) : m.start(group)]):
-                continue
-            if regex is _BARE and amount < 100 and m.group(0).startswith("不到"):
-                continue  # 不到350 is a price; 不到20 more often an age or a count
-            if (
-                regex is _BARE
-                and amount >= 10000
-                and text[max(0, m.start() - 1) : m.start(group)].rstrip("了").endswith("加")
-            ):
-                continue  # 加了17951: a dialling prefix; an extra charge that large says 元 or 万
             end = m.end(group)
             approximate = "approx" in m.re.groupindex and bool(m.group("approx"))
             if approximate:
                 end = m.end("approx")
-            if regex in (_ALONE, _AFTER_THING) and (
-                text[max(0, m.start() - 3) : m.start()].rstrip("，, ").endswith(("号", "号码", "编码"))
-                or _BODY.search(text, m.end(group), m.end(group) + 8)
-            ):
-                continue
-            if regex is _BOUGHT and (amount < 10 or _festival_or_date(m.group(group))):
-                continue
-            if regex in (_ALONE, _AFTER_THING) and (len(set(m.group(group))) == 1 or m.group(group) in _FESTIVALS):
-                continue  # 666 / 888: praise and luck; 618 / 315: the festival and the consumer-rights day
-            if m.group(group) in _SERVICE_NAMES or (
-                regex in (_BOUGHT, _AFTER_THING) and _YEAR.fullmatch(m.group(group))
-            ):
-                continue  # 12306退票手续费: the railway's site; 2019，: a year
             confidence = 0.7 if regex in (_ALONE, _AFTER_THING) else 0.8
             found.append(MoneyMatch(m.start(group), end, amount, local, approximate, confidence=confidence))
     return _longest(found)
@@ -245,6 +222,32 @@ _BODY = re.compile(r"公斤|斤|kg|cm|厘米|码|岁|偏小|偏大|大了|小了
 _SERVICE_NAMES = frozenset(load("identifiers")["service_names"])
 _YEAR = re.compile(r"(?:19|20)\d\d")
 _FESTIVALS = frozenset({"618", "1111", "1212", "315", "十一", "十二", "双十一", "双十二"})
+
+
+def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float, text: str) -> bool:
+    """Whether what a context pattern found is no amount after all, by the pattern's own reasons."""
+    num = m.group(group)
+    if num in _SERVICE_NAMES:
+        return True  # 12306退票手续费: the railway's site
+    if regex is _BARE:
+        before = text[max(0, m.start() - 3) : m.start(group)]
+        return (
+            (amount < 10 and _weak_context(before))
+            or (amount < 100 and m.group(0).startswith("不到"))  # 不到350 is a price; 不到20 an age or a count
+            # 加了17951: a dialling prefix; an extra charge that large says 元 or 万
+            or (amount >= 10000 and text[max(0, m.start() - 1) : m.start(group)].rstrip("了").endswith("加"))
+        )
+    if regex is _BOUGHT:
+        return amount < 10 or _festival_or_date(num) or bool(_YEAR.fullmatch(num))
+    if regex in (_ALONE, _AFTER_THING):
+        return (
+            text[max(0, m.start() - 3) : m.start()].rstrip("，, ").endswith(("号", "号码", "编码"))
+            or bool(_BODY.search(text, m.end(group), m.end(group) + 8))
+            or len(set(num)) == 1  # 666 / 888: praise and luck
+            or num in _FESTIVALS  # 618 / 315: the festival and the consumer-rights day
+            or (regex is _AFTER_THING and bool(_YEAR.fullmatch(num)))  # 2019，: a year
+        )
+    return False
 
 
 def _festival_or_date(num: str) -> bool:
