@@ -50,20 +50,11 @@ _EN_WEEKDAYS = alternation(k for k in WEEKDAYS if k.isascii() and k.isalpha())
 _EN_FULL_WEEKDAYS = alternation(k for k in WEEKDAYS if k.isascii() and k.endswith("day"))
 _EN_FULL_MONTHS = alternation(k for k in MONTHS_EN if len(k) > 3)
 _PM_PARTS = frozenset({"下午", "傍晚", "晚上", "夜里", "下昼", "夜晚"})
-_FULL_MONTH_NAMES = (
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-)  # "on 3 June." ends a sentence; "Jun." is an abbreviation and keeps its dot
+#: The full name of each month (the longest name of its number: september, not sept): "on 3 June." ends a
+#: sentence, while "Jun." / "Sept." are abbreviations and keep their dot.
+_FULL_MONTH_NAMES = tuple(
+    max((n for n, k in MONTHS_EN.items() if k == month), key=len) for month in sorted(set(MONTHS_EN.values()))
+)
 _EN_NUM = alternation(["a couple of", "couple of", *(k for k in load("numerals")["en_numbers"] if k != "couple")])
 #: What follows 5号 when it is not a day of the month: a building, a line, a battery, a seat ...
 _NOT_DAY = "楼|线|门|院|房|床|店|位|窗|柜|桌|车|电池|机|字|码|仓|台|口|馆|厅|公寓|屋|铺|档|馆|杆|球|选手|种子"
@@ -462,7 +453,7 @@ def _find_en(text: str) -> list[Timex]:
         if m.group("halfhour"):
             out.append(Timex(m.start(), m.end(), duration="PT30M", confidence=0.9))
             continue
-        if m.group("n").lower() in ("a", "an", "one") and re.search(r"\d\s?$", text[: m.start()]):
+        if m.group("n").lower() in ("a", "an", "one") and re.search(r"\d\s?$", text[max(0, m.start() - 2) : m.start()]):
             continue  # £96 a month, $45 a night: a rate, not a duration
         n = parse_en_number(m.group("n").replace("a couple of", "couple").replace("couple of", "couple"))
         unit = UNITS.get(m.group("u").lower())
