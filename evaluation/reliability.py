@@ -619,13 +619,6 @@ def main(argv: Sequence[str] = ()) -> int:
     return 0
 
 
-def _after(f: dict[str, Any]) -> list[float]:
-    """RSS after each maximal batch (reports written before the series was a list kept three named values)."""
-    if "memory" in f and "after_each_maximal_batch_mb" in f["memory"]:
-        return list(f["memory"]["after_each_maximal_batch_mb"])
-    return [f[k] for k in ("rss_after_mb", "rss_after_second_mb", "rss_after_third_mb") if k in f]
-
-
 def _mark(ok: bool | None) -> str:
     return "n/a" if ok is None else ("pass" if ok else "**FAIL**")
 
@@ -675,6 +668,7 @@ def _markdown(r: dict[str, Any]) -> str:
         ]
     if "fairness" in r:
         f = r["fairness"]
+        series = f["memory"]["after_each_maximal_batch_mb"]  # RSS 3 s after each maximal batch
         a, d, o, b = f["short_alone"], f["short_during_big"], f["over_limit"], f["big_batch"]
         lines += [
             "",
@@ -701,10 +695,10 @@ def _markdown(r: dict[str, Any]) -> str:
             "start-up warms the models up with a message of the longest shape in each language, then gives back "
             f"what that left free; {f.get('rss_start_mb')} MB before this probe's own warm-up requests), "
             f"at most {f['rss_peak_during_mb']} MB while the big batch ran (high-water mark since start: "
-            f"{f['rss_high_water_mb']} MB), then 3 s after each of {len(_after(f))} maximal batches in a row (the "
+            f"{f['rss_high_water_mb']} MB), then 3 s after each of {len(series)} maximal batches in a row (the "
             f"first with the short requests beside it, then others of new texts): "
-            f"{', '.join(str(mb) for mb in _after(f))} MB (from the middle of the series to its end: "
-            f"{f.get('memory', {}).get('second_half_growth_mb')} MB), at most "
+            f"{', '.join(str(mb) for mb in series)} MB (from the middle of the series to its end: "
+            f"{f['memory']['second_half_growth_mb']} MB), at most "
             f"{f['memory']['max_over_baseline_pct'] if 'memory' in f else '?'}% over the baseline (bound "
             f"{f['memory']['bound_pct'] if 'memory' in f else '?'}%, part of `pass`: "
             f"{f['memory']['returns_to_baseline'] if 'memory' in f else '?'}); {f['rss_end_mb']} MB when the "
