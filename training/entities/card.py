@@ -12,8 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from models.entities.structured import STRUCTURED_TYPES
 from training import model_card
 from training.entities.data import SIZES
+from training.entities.written import BLIND_PARTS
 
 STAT_TYPES = ("PERSON", "ORG", "LOCATION", "PRODUCT")
 STRUCTURED = ("ORDER_ID", "PHONE", "EMAIL", "ID_NUMBER", "MONEY", "DATETIME", "URL")
@@ -247,20 +249,17 @@ In-source (the served head, trained on every source, on each source's test split
 
 
 REPORTS = Path(__file__).resolve().parents[2] / "evaluation" / "reports"
-_WRITTEN_TYPES = ("ORDER_ID", "PHONE", "EMAIL", "ID_NUMBER", "MONEY", "DATETIME", "URL", "micro")
 
 
 def written_section() -> str:
     """The hand-written blind parts as first scored (``evaluation/reports/entities_written_<part>_first.json``)."""
-    parts = sorted(REPORTS.glob("entities_written_blind*_first.json"), key=lambda p: (len(p.name), p.name))
-    if not parts:
+    paths = {part: REPORTS / f"entities_written_{part}_first.json" for part in BLIND_PARTS}
+    firsts = {part: json.loads(path.read_text()) for part, path in paths.items() if path.is_file()}
+    if not firsts:
         return ""
-    firsts = {
-        p.name.removeprefix("entities_written_").removesuffix("_first.json"): json.loads(p.read_text()) for p in parts
-    }
     rows = [
         [kind, *(f"{f['scores'][kind]['precision']:.3f} / {f['scores'][kind]['recall']:.3f}" for f in firsts.values())]
-        for kind in _WRITTEN_TYPES
+        for kind in (*STRUCTURED_TYPES, "micro")
     ]
     header = ["type", *(f"{name} ({f['messages']} msgs) P / R" for name, f in firsts.items())]
     return f"""## Structured types on hand-written customer messages

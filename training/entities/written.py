@@ -46,6 +46,8 @@ SOURCES = {
     "blind4": DATA / "entities_written_blind4.txt",
     "blind5": DATA / "entities_written_blind5.txt",
 }
+#: The blind parts, in the order they were written (each scored once before it was fixed).
+BLIND_PARTS = tuple(part for part in SOURCES if part != "dev")
 OUTPUT = DATA / "entities_written.jsonl"
 TYPES = {"O": "ORDER_ID", "P": "PHONE", "E": "EMAIL", "U": "URL", "I": "ID_NUMBER", "M": "MONEY", "D": "DATETIME"}
 CURRENCY = {"cn": "CNY", "hk": "HKD", "tw": "TWD", "en": "USD"}
