@@ -31,8 +31,9 @@ def test_choose_offset_takes_the_worst_source_only_while_both_means_hold() -> No
         return {"a": {"macro_f1": a, "negative_f1": neg_a}, "b": {"macro_f1": b, "negative_f1": neg_b}}
 
     tables = {
-        0.0: table(0.80, 0.30, 0.80, 0.40),  # best means: macro-F1 0.55, negative F1 0.60
-        0.5: table(0.76, 0.33, 0.79, 0.40),  # both means within 0.01, better worst source
+        -0.5: table(0.80, 0.28, 0.84, 0.42),  # the best means, but a worse worst source
+        0.0: table(0.80, 0.30, 0.80, 0.40),  # no offset: macro-F1 0.55, negative F1 0.60
+        0.5: table(0.76, 0.33, 0.79, 0.40),  # both means within 0.01 of no offset, better worst source
         1.0: table(0.62, 0.45, 0.70, 0.40),  # best worst source, but costs both means
     }
     assert loso.choose_offset(tables) == 0.5

@@ -51,6 +51,22 @@ def source_weights(
     return (w * len(w) / w.sum()).astype(np.float32)
 
 
+def source_label_space(sources: Sequence[str], labels: Sequence[int], n_classes: int) -> npt.NDArray[np.bool_]:
+    """``(n, n_classes)``: for each example, the classes its source supplies among the rows given.
+
+    A source that labels only some classes (reviews: negative / positive, never neutral) says nothing
+    about the others: its texts were chosen to be polar, not found to be. Scored against every class,
+    its style would teach "texts like these are never neutral", which is the source, not the sentiment.
+    """
+    space: dict[str, set[int]] = {}
+    for s, y in zip(sources, labels, strict=True):
+        space.setdefault(s, set()).add(int(y))
+    mask = np.zeros((len(labels), n_classes), dtype=bool)
+    for i, s in enumerate(sources):
+        mask[i, sorted(space[s])] = True
+    return mask
+
+
 def fit_head(
     name: str,
     labels: tuple[str, ...],
@@ -59,8 +75,14 @@ def fit_head(
     weights: npt.NDArray[np.float32],
     cfg: HeadConfig,
     config: dict[str, object] | None = None,
+    label_mask: npt.NDArray[np.bool_] | None = None,
 ) -> PooledHead:
-    """Train standardise -> [hidden] -> logits with weighted cross-entropy (AdamW); temperature 1."""
+    """Train standardise -> [hidden] -> logits with weighted cross-entropy (AdamW); temperature 1.
+
+    ``label_mask`` (``(n, classes)``, see :func:`source_label_space`): each example's cross-entropy is taken
+    over the classes its row allows (a softmax over those alone), so a two-class source moves the boundary
+    between its two classes and leaves the others' to the sources that label them.
+    """
     import torch
 
     torch.manual_seed(cfg.seed)
@@ -70,6 +92,8 @@ def fit_head(
     xt = torch.from_numpy((x - mean) / scale)
     yt = torch.from_numpy(y.astype(np.int64))
     wt = torch.from_numpy(weights.astype(np.float32))
+    allowed = np.ones((len(y), len(labels)), bool) if label_mask is None else label_mask
+    mt = torch.from_numpy(np.where(allowed, 0.0, -1e4).astype(np.float32))  # log of the mask, finite
     dims = [x.shape[1], *([cfg.hidden] if cfg.hidden else []), len(labels)]
     mods: list[torch.nn.Module] = [torch.nn.Dropout(cfg.dropout)]
     for i in range(len(dims) - 1):
@@ -86,7 +110,7 @@ def fit_head(
         order = torch.from_numpy(rng.permutation(len(y)))
         for start in range(0, len(y), cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
-            loss = (loss_fn(net(xt[idx]), yt[idx]) * wt[idx]).sum() / wt[idx].sum()
+            loss = (loss_fn(net(xt[idx]) + mt[idx], yt[idx]) * wt[idx]).sum() / wt[idx].sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
