@@ -194,6 +194,14 @@ def test_negative_intensity_only_when_negative_outweighs_positive(extractor: Sig
     assert "negative_intensity" not in extractor.extract(item, "zh", {"sentiment": sentiment(0.1, 0.8, 0.7)})
 
 
+def test_a_neutral_message_leaning_negative_by_noise_is_no_signal(extractor: SignalExtractor) -> None:
+    item = AnalysisInput.prepare("请问信用卡账单日可以改到每月5号吗?")
+    calm = extractor.extract(item, "zh", {"sentiment": sentiment(0.01, 0.0, 0.01)})  # P(neutral) 0.99
+    assert "negative_intensity" not in calm
+    mixed = extractor.extract(item, "zh", {"sentiment": sentiment(0.3, 0.1, 0.2)})
+    assert mixed["negative_intensity"].value == 0.2
+
+
 def test_hidden_dissatisfaction_and_its_threat_to_leave_cue(extractor: SignalExtractor) -> None:
     text = "你们的效率真让人佩服，下次不来了"
     hidden = {

@@ -45,6 +45,9 @@ _LABELS = {
     "urgency": "urgency",
 }
 _MAX_TERMS_IN_DETAIL = 4
+#: A lean of P(negative) over P(positive) smaller than this is noise on a neutral message, not evidence: a
+#: calm question whose probabilities read 0.01 / 0.00 / 0.99 is not "negative sentiment".
+MIN_NEGATIVE_LEAN = 0.05
 
 
 def _get(obj: object, name: str) -> Any:
@@ -123,7 +126,7 @@ class SignalExtractor:
             neg, pos, intensity = float(_get(probs, "negative")), float(_get(probs, "positive")), float(intensity)
         except (TypeError, ValueError):  # a malformed block is an absent signal, not a failed answer
             return None
-        if neg <= pos or intensity <= 0:
+        if neg - pos < MIN_NEGATIVE_LEAN or intensity <= 0:
             return None
         detail = f"negative sentiment (P={neg:.2f}), intensity {intensity:.2f}"
         match = self.degree.patterns["extreme"].search(norm.text)  # an extreme degree cue is the evidence
