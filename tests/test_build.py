@@ -93,8 +93,8 @@ def test_build_is_deterministic(artifacts: Path, tmp_path: Path) -> None:
     assert {k: v["sha256"] for k, v in ours.items()} == {k: v["sha256"] for k, v in served.items()}
 
 
-def test_the_optimiser_does_not_shadow_the_metrics_package(tmp_path: Path) -> None:
-    """onnxruntime.transformers appends its folder, which holds a metrics.py, to sys.path; after a build the
+def test_the_optimiser_and_quantiser_do_not_shadow_the_metrics_package(tmp_path: Path) -> None:
+    """onnxruntime's optimiser and quantiser append a folder holding a metrics.py to sys.path; after a build the
     project's ``metrics`` package must still import (``tousu evaluate trunk`` builds, then trains heads)."""
     code = """
 import sys
@@ -104,8 +104,9 @@ from onnx import TensorProto, helper
 io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in ("x", "y")]
 graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", io[:1], io[1:])
 onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), sys.argv[1] + "/a.onnx")
-from models.build.export import optimise
-optimise(Path(sys.argv[1]) / "a.onnx", Path(sys.argv[1]) / "b.onnx", 12, 384)
+from models.build.export import optimise, quantise_int8
+quantise_int8(Path(sys.argv[1]) / "a.onnx", Path(sys.argv[1]) / "b.onnx")  # the first to import onnxruntime tools
+optimise(Path(sys.argv[1]) / "a.onnx", Path(sys.argv[1]) / "c.onnx", 12, 384)
 import metrics.scores
 print(metrics.scores.__file__)
 """

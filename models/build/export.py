@@ -6,8 +6,11 @@ loads the resulting ``.onnx`` files with onnxruntime alone.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -64,15 +67,37 @@ def export_onnx(hf_dir: Path, out_path: Path, feature_layer: int = FEATURE_LAYER
         )
 
 
+#: onnxruntime's tool modules this project uses, loaded together by :func:`ort_tools`.
+_ORT_TOOLS = (
+    "onnxruntime.transformers.optimizer",
+    "onnxruntime.quantization",
+    "onnxruntime.quantization.shape_inference",
+)
+
+
+@contextlib.contextmanager
+def ort_tools() -> Iterator[None]:
+    """Import onnxruntime's optimiser or quantiser inside this block.
+
+    Importing either (the quantiser imports ``onnxruntime.transformers`` too) appends onnxruntime's
+    ``transformers`` folder to ``sys.path``: its modules import each other by bare name. That folder also
+    holds a ``metrics.py``, which would shadow this project's ``metrics`` package for every later import in
+    the process (``tousu evaluate trunk`` builds, then trains heads). So every tool module is loaded here at
+    once, while the folder is on the path, and the path is put back as it was afterwards.
+    """
+    path = list(sys.path)
+    try:
+        for name in _ORT_TOOLS:
+            importlib.import_module(name)
+        yield
+    finally:
+        sys.path[:] = path
+
+
 def optimise(fp32_path: Path, out_path: Path, num_heads: int, hidden: int) -> None:
     """Fuse attention / LayerNorm / GELU with onnxruntime's transformer optimiser."""
-    path = list(sys.path)
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    # onnxruntime.transformers appends its own folder to sys.path, and that folder holds a metrics.py that
-    # would shadow this project's `metrics` package for every later import in the process (`tousu evaluate
-    # trunk` builds, then trains heads).
-    sys.path[:] = path
+    with ort_tools():
+        from onnxruntime.transformers.optimizer import optimize_model
 
     model = optimize_model(
         str(fp32_path),
@@ -89,7 +114,9 @@ def optimise(fp32_path: Path, out_path: Path, num_heads: int, hidden: int) -> No
 def quantise_int8(fp32_path: Path, out_path: Path) -> None:
     """Dynamic int8 quantisation of the MatMul weights (activations stay fp32)."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with ort_tools():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
         str(fp32_path),
