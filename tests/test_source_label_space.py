@@ -10,6 +10,7 @@ carries polarity, feature 1 neutrality (no opinion), both noisy, feature 2 the s
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from training.pooled import HeadConfig, fit_head, source_label_space, source_weights
 
@@ -72,3 +73,10 @@ def test_the_two_class_source_still_separates_its_own_classes() -> None:
     probs = head.proba(x[reviews])
     polar = np.where(probs[:, POS] > probs[:, NEG], POS, NEG)
     assert (polar == y[reviews]).mean() > 0.85  # polarity noise 0.7 around +-1: about 0.92 is the best possible
+
+
+def test_label_smoothing_is_refused_with_a_label_space() -> None:
+    x, y, sources = _corpus()
+    mask = source_label_space(sources, y.tolist(), 3)
+    with pytest.raises(ValueError, match="label smoothing"):
+        fit_head("s", LABELS, x, y, source_weights(sources, y.tolist()), HeadConfig(label_smoothing=0.1), None, mask)

@@ -85,6 +85,8 @@ def fit_head(
     """
     import torch
 
+    if label_mask is not None and cfg.label_smoothing:
+        raise ValueError("label smoothing would put weight on the classes label_mask excludes")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     mean = x.mean(axis=0).astype(np.float32)
