@@ -8,6 +8,8 @@ final results: every record exactly once, in input order, bad records at their p
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 import uuid
@@ -129,9 +131,16 @@ def test_worker_killed_mid_chunk_loses_nothing(
 
         def mid_chunk() -> bool:
             hit = _running_chunk(store, job_id, 0.3)
-            if hit is not None and hit[1] in workers:
+            if hit is None or hit[1] not in workers:
+                return False
+            # Frozen first, so that it cannot finish the chunk between this check and the kill (on a loaded
+            # machine it sometimes did, and the "killed" chunk was never run again).
+            os.kill(hit[1], signal.SIGSTOP)
+            row = next(c for c in store.chunks(job_id) if c.idx == hit[0])
+            if row.state == "running" and row.owner and int(row.owner.split(":")[-2]) == hit[1]:
                 found.append(hit)
                 return True
+            os.kill(hit[1], signal.SIGCONT)
             return False
 
         wait_until(mid_chunk, 60, "a chunk in the middle of its run")
