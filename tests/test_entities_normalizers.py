@@ -8,7 +8,7 @@ import pytest
 
 from models.entities.identifiers import find_identifiers, luhn_valid, valid_resident_id, valid_s10
 from models.entities.money import find_money
-from models.entities.numerals import parse_chinese, parse_number
+from models.entities.numerals import parse_chinese, parse_en_words, parse_number
 from models.entities.timex import find_times
 from models.pii import mask, redact
 from models.text import normalize
@@ -412,3 +412,101 @@ def test_a_festival_at_a_clock_time_and_a_date_before_its_time() -> None:
     assert [(t.start, t.end) for t in find_times("然后 12点多才到", "zh")] == [(3, 7)]  # not the space before it
     later = find_times("the next one left 2 hours later", "en")
     assert [t.duration for t in later] == ["PT2H"]  # after an event, not two hours after the message
+
+
+# -- what the sixth blind part showed (evaluation/reports/entities_written_blind6_first.json)
+@pytest.mark.parametrize(
+    ("text", "lang", "found"),
+    [
+        ("圓通YT8812 3345 6678 9，到了沒", "zh", [("ORDER_ID", "YT8812 3345 6678 9")]),  # a prefix, then groups
+        ("京东物流JDVB 3881 4260 937还没到", "zh", [("ORDER_ID", "JDVB 3881 4260 937")]),
+        ("德邦DPK 3602 1188 4457 一直没动", "zh", [("ORDER_ID", "DPK 3602 1188 4457")]),
+        ("顺丰SF2209 4471 0083 5月3日寄的", "zh", [("ORDER_ID", "SF2209 4471 0083")]),  # the date is no group
+        ("型号SF1234 5678，", "zh", []),  # too few digits for a waybill
+        ("訂單係W開頭嘅 W202607011234 幫我查下", "zh", [("ORDER_ID", "W202607011234")]),
+        ("my order number starts with B, B7781203345 thanks", "en", [("ORDER_ID", "B7781203345")]),
+        ("Reservation 7741029385 under Chen, two nights.", "en", [("ORDER_ID", "7741029385")]),
+        ("reservation for 2 people on Friday", "en", []),
+        ("IMEI: 861234567890125, bought in May", "en", []),  # a device's number
+        ("手机串号 861234567890125 查一下", "zh", []),
+        ("S/N 4829113456789 is on the box", "en", []),
+        ("信用卡5201-6934-7712-05863月2日被盜刷", "zh", [("ID_NUMBER", "5201-6934-7712-0586")]),  # a date glued on
+        ("卡号6225 8801 2345 67832/14被刷", "zh", [("ID_NUMBER", "6225 8801 2345 6783")]),
+    ],
+)
+def test_identifiers_blind6_kinds(text: str, lang: str, found: list[tuple[str, str]]) -> None:
+    norm = normalize(text).text
+    assert [(m.type, norm[m.start : m.end]) for m in find_identifiers(norm, lang)] == [
+        (kind, normalize(surface).text) for kind, surface in found
+    ]
+
+
+def test_a_grouped_waybill_keeps_its_carrier() -> None:
+    [waybill] = find_identifiers(normalize("順豐單號SF2209 4471 0083 5，幫我查下").text, "zh")
+    assert (waybill.subtype, waybill.value.replace(" ", "")) == ("sf_express", "SF2209447100835")
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("一张39.9的订单，怎么还没送", "cn", [(39.9, False)]),  # a price before what the order bought
+        ("外卖订单3318 0274 5561 9903 417，58.5的单子", "cn", [(58.5, False)]),  # not the tail of 417,58
+        ("停车费花了30，吃饭又是200多，太贵", "cn", [(30, False), (200, True)]),  # added to money just named
+        ("上個月電費一千二，平常大概六百多", "tw", [(1200, False), (600, True)]),  # compared with it
+        ("修了一次收了280，別家才收一百二", "tw", [(280, False), (120, False)]),
+        ("床墊兩千三百五，用了一週就塌", "tw", [(2350, False)]),  # a spoken price after the thing
+        ("收咗我三百幾蚊", "hk", [(300, True)]),  # 幾 like 多
+        ("they refunded fifty-five dollars, not a hundred and twenty bucks", "en", [(55, False), (120, False)]),
+        ("花了300，平时也就两百人左右排队", "cn", [(300, False)]),  # people, not yuan
+        ("花了300，又是12点才到", "cn", [(300, False)]),  # a time
+        ("平时也就两百左右", "cn", []),  # no money named before it
+        ("平时体重一百五，考试考了一百，", "cn", []),
+        ("1000的订单量，第3的单子", "cn", []),
+        ("the dog weighs two hundred pounds", "en", []),
+    ],
+)
+def test_money_blind6_kinds(text: str, region: str, amounts: list[tuple[float, bool]]) -> None:
+    assert [(m.amount, m.approximate) for m in find_money(normalize(text).text, region)] == amounts
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "found"),
+    [
+        ("双12零点抢的", "zh", [("双12零点", "2023-12-12T00:00:00+08:00")]),  # a festival at a clock time
+        ("618凌晨两点付的尾款", "zh", [("618凌晨两点", "2023-06-18T02:00:00+08:00")]),  # the time says it is 618
+        ("除夕晚上八点", "zh", [("除夕晚上八点", "2024-02-09T20:00:00+08:00")]),
+        ("端午前一定送到，國慶期間也行", "zh", [("端午", "2023-06-22"), ("国庆", "2023-10-01")]),
+        ("我住国庆路18号，买了两袋元宵", "zh", []),  # a road, the dumplings
+        ("张国庆前天来过", "zh", [("前天", "2024-03-18")]),  # a name
+        (
+            "9点整开门，等到4点整个人都崩溃了",
+            "zh",
+            [("9点整", "2024-03-20T09:00:00+08:00"), ("4点", "2024-03-20T04:00:00+08:00")],
+        ),
+        ("YT1234567890123五天没动", "zh", [("五天", "P5D")]),  # a duration right after a number
+        ("寬頻$98一個月", "zh", []),  # a rate
+        ("拖到月底才发货", "zh", [("月底", "2024-03-31")]),  # the last day of the month
+        ("上个月底交的", "zh", [("上个月底", "2024-02-29")]),
+        ("上個月尾落單", "zh", [("上个月尾", "2024-02-29")]),
+        ("3月底之前", "zh", [("3月底", "2024-03-31")]),
+        ("每月底自动扣款", "zh", []),  # every month: no point
+        ("呢個月電費貴咗", "zh", [("呢个月", "2024-03")]),  # Cantonese "this"
+        ("呢個禮拜六得唔得", "zh", [("呢个礼拜六", "2024-03-23")]),
+        ("Ordered it on the 18th, still nothing", "en", [("the 18th", "2024-03-18")]),  # a day alone, like 12号
+        ("It is due by the 5th at 3pm.", "en", [("the 5th at 3pm", "2024-03-05T15:00:00+08:00")]),
+        ("water leaking on the 3rd floor for the 2nd time", "en", []),
+        ("it takes a couple of days, a couple of weeks ago", "en", []),  # no definite number
+    ],
+)
+def test_times_blind6_kinds(text: str, lang: str, found: list[tuple[str, str]]) -> None:
+    values = [(span, value.get("value") or value.get("duration")) for span, value in _times(text, lang)]
+    assert values == [(normalize(span).text, value) for span, value in found]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("two hundred", 200), ("twenty-five", 25), ("a hundred and fifty", 150), ("three thousand two hundred", 3200)],
+)
+def test_english_number_words(text: str, value: float) -> None:
+    assert parse_en_words(text) == value
+    assert parse_en_words("one fifty") is None  # read group by group: no number here

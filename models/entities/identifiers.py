@@ -153,8 +153,11 @@ US_RE = re.compile(
 RESIDENT_RE = re.compile(
     rf"{_B}[1-8]\d{{5}}\s?(?:18|19|20)\d{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\s?\d{{3}}[\dXx]{_E}"
 )
+#: A date glued to the end of a number (4041-5988-2736-10452月8日): the digits of the date are not the number's.
+_GLUED_DATE = r"(?=(?:1[0-2]|0?[1-9])月\d{1,2}[日号]|(?:1[0-2]|0?[1-9])/\d{1,2}(?![\d/]))"
 CARD_RE = re.compile(
-    rf"{_B}(?:\d{{4}}(?:[\s-]\d{{4}}){{3}}(?:[\s-]\d{{1,3}}(?![\d月年号日点:/.]))?|\d{{4}}[\s-]\d{{6}}[\s-]\d{{5}}|\d{{15,19}}){_E}"
+    rf"{_B}(?:\d{{4}}(?:[\s-]\d{{4}}){{3}}(?:[\s-]\d{{1,3}}(?![\d月年号日点:/.]))?(?:{_E}|{_GLUED_DATE})"
+    rf"|(?:\d{{4}}[\s-]\d{{6}}[\s-]\d{{5}}|\d{{15,19}}){_E})"
 )
 #: Carrier codes customers glue to the front of a waybill number (``ZTO7521...``, ``EMSEA12...``); the code
 #: is not part of the number. A fixed-width look-behind per code, as ``re`` needs.
@@ -232,6 +235,20 @@ HYPHENATED_RE = re.compile(rf"{_B}\d{{3,8}}(?:-\d{{3,12}}){{1,3}}{_E}")  # Ref: 
 GROUPED_CODE_RE = re.compile(
     rf"{_B}(?=[A-Za-z0-9.-]*\d)[A-Za-z0-9]{{1,20}}(?:[-.][A-Za-z0-9]{{2,16}}){{1,4}}{_E}(?!\.\d)"
 )
+#: Letter-prefixed waybills written with spaces among the digits (SF1427 8803 5512 6, JDVB 3881 4260 937): the
+#: prefix, then digit groups; how many digits the format has is checked on the match. A date right after the last
+#: group (SF1398 2276 4410 3月5日) is not one of its groups.
+GROUPED_FORMATS = tuple(
+    (
+        f["name"],
+        re.compile(
+            rf"{_B_ORDER}(?:{f['grouped']['prefix']})\s?\d{{1,15}}(?:\s\d{{1,6}})*{_E}(?![月日号点年时:/]|\.\d)"
+        ),
+        (int(f["grouped"]["digits"][0]), int(f["grouped"]["digits"][1])),
+    )
+    for f in _ID["formats"]
+    if "grouped" in f
+)
 FORMATS = tuple(
     (
         f["name"],
@@ -246,7 +263,11 @@ FORMATS = tuple(
 )
 
 _FILLER = (
-    r"\s*(?:[:：#]|是|系|为|號|号码是|号码系|number is|no\.?|is|了|咗)?\s*(?:[:：#]\s*)?(?:\(|（)?"
+    r"\s*(?:[:：#]|是|系|为|號|号码是|号码系|number is|no\.?|is|了|咗)?\s*"
+    # 订单是M开头的 M2026… / 单号以JD开头 / 訂單係W開頭嘅: the words say how the number starts, then the number
+    r"(?:以?[A-Za-z0-9]{1,4}\s?(?:开头|打头)[的嘅]?\s*[,，:：]?\s*"
+    r"|(?:starts?|starting|begins?|beginning) with [A-Za-z0-9]{1,4}\s?[,:]?\s*)?"
+    r"(?:[:：#]\s*)?(?:\(|（)?"
     r"(?:(?:they|you|he|she) (?:gave|sent) (?:me|us) (?:is|was) )?$"  # voice: "the reference number they gave me is"
 )
 _CONTEXT_RE = re.compile(
@@ -258,6 +279,7 @@ _CONTEXT_RE = re.compile(
             ("phone", _ID["phone_keywords"]),
             ("card", _ID["card_keywords"]),
             ("id", _ID["id_keywords"]),
+            ("device", _ID["device_keywords"]),
         )
     )
     + ")"
@@ -268,15 +290,16 @@ _CLASS_OF = {"ORDER_ID": "order", "PHONE": "phone", "EMAIL": "email"}
 
 
 def context_class(text: str, start: int) -> str | None:
-    """Which kind of number the words right before ``start`` announce (order / phone / card / id).
+    """Which kind of number the words right before ``start`` announce (order / phone / card / id / device).
 
     A keyword right before the number decides; failing that, a carrier or platform name earlier in
-    the same clause ("FedEx says 7894391261 ...") announces a tracking or order number.
+    the same clause ("FedEx says 7894391261 ...") announces a tracking or order number. ``device``: an
+    IMEI or serial number (IMEI 356938035643809), which is none of the identifier types.
     """
     window = text[max(0, start - 40) : start].lower()
     m = _CONTEXT_RE.search(window)
     if m is not None:
-        return next(name for name in ("order", "phone", "card", "id") if m.group(name) is not None)
+        return next(name for name in ("order", "phone", "card", "id", "device") if m.group(name) is not None)
     clause = re.split(r"[,.;!?，。；！？]", window)[-1]
     return "order_weak" if _CARRIER_RE.search(clause) else None
 
@@ -354,6 +377,10 @@ def _candidates(text: str, lang: str, region: str) -> list[IdMatch]:
                     "ORDER_ID", start, m.end(), name, 0.97 if name not in ("ebay_order",) else 0.9, value.lstrip("#")
                 )
             )
+    for name, regex, (fewest, most) in GROUPED_FORMATS:
+        for m in regex.finditer(text):
+            if fewest <= len(_digits(m.group())) <= most:
+                out.append(IdMatch("ORDER_ID", m.start(), m.end(), name, 0.97, m.group()))
     for m in DIGITS_RE.finditer(text):
         digits = _digits(m.group())
         if len(set(digits)) == 1:
@@ -462,6 +489,8 @@ def _score(match: IdMatch, ctx: str | None) -> float:
         ctx = "order" if sum(c.isdigit() for c in match.value) >= 8 else None
     if ctx is None:
         return match.confidence
+    if ctx == "device" and own != "email":  # IMEI 3569…: a device's number, not an order, a phone or a card
+        return 0.0
     if ctx == own or (ctx == "card" and own == "id" and match.subtype == "resident_id"):
         return max(match.confidence, 0.97 if match.confidence > 0 else 0.95)
     if own == "email":

@@ -1,8 +1,8 @@
 """MONEY: find amounts of money and normalise them to ``{"amount": float, "currency": "CNY"|"USD"|...}``.
 
 Covers symbols and codes (``￥99``, ``$20``, ``RMB 300``, ``HK$200``), unit words (``120元``,
-``一百二十块``, ``20 dollars``), sub-units (``三块五`` = 3.5, ``五毛`` = 0.5, ``3元5角``), 万/k
-suffixes (``1.2万元``) and the colloquial bare forms (``花了两千五``, ``退款1.2万``), which count
+``一百二十块``, ``20 dollars``, ``two hundred bucks``), sub-units (``三块五`` = 3.5, ``五毛`` = 0.5,
+``3元5角``), 万/k suffixes (``1.2万元``) and the colloquial bare forms (``花了两千五``, ``退款1.2万``), which count
 only after a money word (花了, 退款, 扣了, paid ...) since a bare number is usually not money.
 Approximate forms (``200多块``) carry ``"approximate": true``.
 
@@ -10,7 +10,8 @@ Amounts with no currency word count where the context makes them money: after a 
 noun (花了699, 原价1299, paid 1450, refund of 64), before a fee (加100上楼费, 收560检测费, the 15.99
 shipping fee), as a price with its unit (三百八一套, 一斤樱桃六十八, 59 each), and 万-sized amounts of
 a thing (2.5万的沙发), the price a thing was bought for (899买的耳机), coupon thresholds and discounts
-(满3000折300) and a 3-6 digit amount standing alone between commas (小米14，5999，用了两周). Counts,
+(满3000折300), a 3-6 digit amount standing alone between commas (小米14，5999，用了两周) and one
+added to or compared with money just named (花了488，打车又是120多 / 平时也就两百左右). Counts,
 percentages, sizes and versions stay out (3件, 20%, 500ml, 6.18.2).
 元, 块, $ and the bare amounts are read in the currency of the message's region
 (:mod:`models.entities.region`: ``300元`` from Taiwan is TWD, ``$200`` in Cantonese is HKD).
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.entities.lexicon import alternation, load
-from models.entities.numerals import ARABIC_NUMBER, CN_NUMBER, DIGITS, parse_number
+from models.entities.numerals import ARABIC_NUMBER, CN_NUMBER, DIGITS, EN_WORD_NUMBER, parse_en_words, parse_number
 
 _M = load("money")
 PREFIXES: dict[str, str] = _M["prefixes"]
@@ -32,6 +33,11 @@ SUFFIXES: dict[str, str] = {k.lower(): v for k, v in _M["suffixes"].items()}
 SUBUNITS: dict[str, float] = _M["subunits"]
 
 _NUMBER = rf"(?:(?:{ARABIC_NUMBER})(?:[万千百亿]|[kKwW](?![A-Za-z]))?|\d+[千万]\d*|{CN_NUMBER})"
+#: Not the tail of 1,299: after a digit and a comma only a number that cannot be a group of thousands (the
+#: normaliser folds the Chinese comma too, so 订单…518，46.8的单子 arrives as 518,46.8)
+_NOT_THOUSANDS_TAIL = r"(?:(?<!\d,)|(?!\d{3}(?!\d)))"
+#: 多 after a number, and 几 after a unit or a round figure (一千二百幾蚊, 十几块, 200几): "and some"
+_APPROX = "多|(?<=[十百千万拾佰仟0])几"
 _CN_DIGIT = "[" + "".join(DIGITS) + "]"
 # 三块五 / 3元5角 / 两块五毛二; a bare digit after the unit is no sub-unit before a classifier, 元 or another
 # digit (48元一份 is one portion, 5元10元 two amounts)
@@ -64,7 +70,7 @@ _PREFIXED = re.compile(
 )
 # 120元 / 一百二十块钱 / 三块五 / 20 dollars / 200多块 / 3元5角
 _SUFFIXED = re.compile(
-    rf"(?<![\d.A-Za-z])(?<!\d,)(?P<num>{_NUMBER})(?P<approx>多)?\s?(?P<unit>{_SUFFIX})(?P<tail>{_TAIL})",
+    rf"(?<![\d.A-Za-z]){_NOT_THOUSANDS_TAIL}(?P<num>{_NUMBER})(?P<approx>{_APPROX})?\s?(?P<unit>{_SUFFIX})(?P<tail>{_TAIL})",
     re.IGNORECASE,
 )
 #: Between a money word and its amount: 电费突然八百多, 上门费每次480, 物业费一年交4680 (交 is a money word).
@@ -75,7 +81,7 @@ _FILLER = (
 # 花了两千五 / 退款1.2万 (bare numbers after a money word)
 _BARE = re.compile(
     rf"(?:{_CONTEXT}|费)\s?{_FILLER}(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>(?:{ARABIC_NUMBER})[万千kK]?|\d+[千万]\d+"
-    rf"|{_CN_UNIT_NUMBER})(?:(?P<approx>多)|(?!多)){_NOT_COUNT}"
+    rf"|{_CN_UNIT_NUMBER})(?:(?P<approx>{_APPROX})|(?![多几])){_NOT_COUNT}"
 )
 # 加100上楼费 / 收560检测费 / 150的打孔费 / 三百运费 / 999含运: an amount before the fee it pays
 _FEE = re.compile(
@@ -90,11 +96,13 @@ _UNIT_PRICE = re.compile(
     # 298四人套餐 / 99双人餐: the price of a set meal or voucher, before it
     rf"|(?<![\d.A-Za-z])(?P<num3>[1-9]\d{{1,4}}(?:\.\d{{1,2}})?)(?=(?:[一二两三四五六七八九十]|\d)?人?(?:套餐|餐券|代金券|团购券))"
 )
-# 2.5万的沙发 / 三百九的保护套 / 3万2 (the dropped unit of spoken prices)
+# 2.5万的沙发 / 三百九的保护套 / 3万2 (the dropped unit of spoken prices) / 46.8的单子 (any amount before what an
+# order buys)
 _OF_THING = re.compile(
-    rf"(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:\d+(?:\.\d+)?万|{_CN_UNIT_NUMBER}))(?:(?P<approx>多)|(?!多))"
+    rf"(?<![\d.A-Za-z]){_NOT_THOUSANDS_TAIL}(?P<num>(?:\d+(?:\.\d+)?万|{_CN_UNIT_NUMBER}))(?:(?P<approx>多)|(?!多))"
     rf"(?=的(?!{_BLOCK}|{_BLOCK_NOUNS}))"
-    rf"|(?<![\d.A-Za-z])(?<!\d,)(?P<num2>\d+万\d){_END}"
+    rf"|(?<![\d.A-Za-z]){_NOT_THOUSANDS_TAIL}(?P<num2>\d+万\d){_END}"
+    rf"|(?<![\d.A-Za-z第]){_NOT_THOUSANDS_TAIL}(?P<num3>[1-9]\d{{0,5}}(?:\.\d{{1,2}})?|0\.\d{{1,2}})(?=的{alternation(_M['order_nouns'])}(?![量数]))"
 )
 # 899买的耳机 / 2999入手: the price a thing was bought for, before the verb
 _BOUGHT = re.compile(
@@ -117,6 +125,20 @@ _AFTER_THING = re.compile(
     r"(?<!体重)(?<!身高)(?<!容量)(?<!差评)(?<!投诉)(?<!型号)(?<!支持)(?<!分机)(?<!分机为)(?<!得分)(?<!评分)(?<!分数)(?<!日期)"
     r"(?P<num>[1-9]\d{0,2}(?:,\d{3})+(?:\.\d{1,2})?|[1-9]\d{2,4}(?:\.\d{1,2})?|[1-9]\d\.\d{1,2})(?=[，,。；;！!]|\s*$)"
 )
+# 床垫一千九百八，: the same in Chinese numerals, a hundred or more (三百八, 一千九百八: the shape of a spoken price)
+_AFTER_THING_CN = re.compile(
+    r"(?<=[\u4e00-\u9fff])(?<![号码室房间楼栋层第位住约共到至从段尾区路街道巷弄村线版代级届转打找拨元机了过考跑排等走有"
+    r"零一二两三四五六七八九十百千万几])(?<!体重)(?<!身高)(?<!容量)(?<!得分)(?<!评分)(?<!分数)"
+    r"(?P<num>(?=[零一二两三四五六七八九十百千万]*[百千万])[零一二两三四五六七八九十百千万]{2,12})(?=[，,。；;！!]|\s*$)"
+)
+#: 花了488，打车又是120多 / 电费八百多，平时也就两百左右: an amount added to or compared with one named before it in
+#: the same sentence (money only where one was: :func:`_parallel`); 左右 stays outside, as 以后 does for times.
+_PARALLEL = re.compile(
+    rf"(?:{alternation(_M['parallel_before'])})(?:{alternation(_M['parallel_filler'])}){{0,3}}\s?"
+    rf"(?P<num>(?:{ARABIC_NUMBER})[万千kK]?|\d+[千万]\d+|{_CN_UNIT_NUMBER})(?:(?P<approx>{_APPROX})|(?![多几])){_NOT_COUNT}"
+    r"(?![点:：房室栋座期届级])"  # 又是12点 / 还是1803房: a time, a room
+)
+_SENTENCE_END = re.compile(r"[。！？!?\n]")
 _EN_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?"
 _EN_BLOCK = alternation(_M["en_block_after"])
 _EN_CONTEXT = alternation(_M["en_context_before"])
@@ -127,6 +149,11 @@ _EN_BARE = re.compile(
     rf"(?P<num>{_EN_NUM})(?![\d.,]?\d)(?!\s?{_EN_BLOCK})(?![A-Za-z%])"
     rf"|(?<![\d.A-Za-z$£€])(?<!\d,)(?P<num2>{_EN_NUM})\s(?:[a-z]+\s)?{alternation(_M['en_fee_nouns'])}"
     rf"|(?<![\d.A-Za-z$£€])(?<!\d,)(?P<num3>{_EN_NUM})\s(?:each|apiece|per (?:night|month|person|item|piece|unit))\b",
+    re.IGNORECASE,
+)
+# two hundred bucks / fifty dollars: an amount spelled out, before a currency word
+_EN_WORDS = re.compile(
+    rf"(?P<num>{EN_WORD_NUMBER})\s(?P<unit>{alternation(k for k in SUFFIXES if k.isascii() and k.isalpha())})\b",
     re.IGNORECASE,
 )
 
@@ -192,11 +219,19 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
         if base_unit in SUBUNITS:
             amount *= SUBUNITS[base_unit]
         amount += _tail_value(tail, base_unit)
+        if _a_weight(text, m):
+            continue
         currency = local if base_unit in _REGIONAL_UNITS and region != "en" else SUFFIXES[unit.lower()]
         if currency == "USD" and text[max(0, m.start() - 3) : m.start()].upper().endswith(("HK", "NT")):
             continue
         found.append(MoneyMatch(m.start(), end, amount, currency, bool(m.group("approx")), 0.95))
-    bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING, _BOUGHT, _ALONE, _AFTER_THING) if region != "en" else ()
+    for m in _EN_WORDS.finditer(text):
+        amount = parse_en_words(m.group("num"))
+        if amount and not _a_weight(text, m):  # None for "one fifty"; "a dollar" says no number at all
+            found.append(MoneyMatch(m.start(), m.end(), amount, SUFFIXES[m.group("unit").lower()], confidence=0.9))
+    bare: tuple[re.Pattern[str], ...] = ()
+    if region != "en":
+        bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING, _BOUGHT, _ALONE, _AFTER_THING, _AFTER_THING_CN)
     for m in _COUPON.finditer(text) if region != "en" else ():
         for group in ("num", "num2"):
             amount = parse_number(m.group(group))
@@ -212,9 +247,25 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
             approximate = "approx" in m.re.groupindex and bool(m.group("approx"))
             if approximate:
                 end = m.end("approx")
-            confidence = 0.7 if regex in (_ALONE, _AFTER_THING) else 0.8
+            confidence = 0.7 if regex in (_ALONE, _AFTER_THING, _AFTER_THING_CN) else 0.8
             found.append(MoneyMatch(m.start(group), end, amount, local, approximate, confidence=confidence))
+    if region != "en":
+        found += _parallel(text, found, local)
     return _longest(found)
+
+
+def _parallel(text: str, found: list[MoneyMatch], currency: str) -> list[MoneyMatch]:
+    """Amounts added to or compared with money named earlier in the same sentence (:data:`_PARALLEL`)."""
+    out: list[MoneyMatch] = []
+    for m in _PARALLEL.finditer(text):
+        amount = parse_number(m.group("num"))
+        if amount is None or amount < 10:
+            continue  # 又是3: a count far more often
+        if not any(f.end <= m.start() and not _SENTENCE_END.search(text, f.end, m.start()) for f in found):
+            continue
+        end = m.end("approx") if m.group("approx") else m.end("num")
+        out.append(MoneyMatch(m.start("num"), end, amount, currency, bool(m.group("approx")), confidence=0.75))
+    return out
 
 
 #: After a number alone between commas: a height or a size (买大了，175，70公斤), not a price.
@@ -237,9 +288,9 @@ def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float,
             # 加了17951: a dialling prefix; an extra charge that large says 元 or 万
             or (amount >= 10000 and text[max(0, m.start() - 1) : m.start(group)].rstrip("了").endswith("加"))
         )
-    if regex is _BOUGHT:
+    if regex is _BOUGHT or (regex is _OF_THING and group == "num3"):  # 618买的 / 2024的订单: a festival, a year
         return amount < 10 or _festival_or_date(num) or bool(_YEAR.fullmatch(num))
-    if regex in (_ALONE, _AFTER_THING):
+    if regex in (_ALONE, _AFTER_THING, _AFTER_THING_CN):
         return (
             text[max(0, m.start() - 3) : m.start()].rstrip("，, ").endswith(("号", "号码", "编码"))
             or bool(_BODY.search(text, m.end(group), m.end(group) + 8))
@@ -248,6 +299,14 @@ def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float,
             or (regex is _AFTER_THING and bool(_YEAR.fullmatch(num)))  # 2019，: a year
         )
     return False
+
+
+_WEIGHS = re.compile(r"\bweigh", re.IGNORECASE)
+
+
+def _a_weight(text: str, m: re.Match[str]) -> bool:
+    """It weighs 200 pounds / weighed two hundred pounds: pounds of weight, not sterling."""
+    return m.group("unit").lower().startswith("pound") and bool(_WEIGHS.search(text, max(0, m.start() - 24), m.start()))
 
 
 def _festival_or_date(num: str) -> bool:

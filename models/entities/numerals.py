@@ -97,3 +97,46 @@ def parse_en_number(text: str) -> float | None:
     if value is not None:
         return value
     return float(EN_NUMBERS[text]) if text in EN_NUMBERS else None
+
+
+_EN_WORDS: dict[str, dict[str, int]] = _NUM["en_words"]
+_EN_UNITS, _EN_TENS, _EN_SCALES = _EN_WORDS["units"], _EN_WORDS["tens"], _EN_WORDS["scales"]
+_EN_WORD = "|".join(sorted([*_EN_UNITS, *_EN_TENS], key=len, reverse=True))
+_EN_SCALE = "|".join(_EN_SCALES)
+#: A number spelled out in English words (two hundred, twenty-five, a hundred and fifty): regex fragment, to be
+#: compiled case-insensitively.
+EN_WORD_NUMBER = (
+    rf"\b(?:(?:{_EN_WORD})(?:-(?:{_EN_WORD}))?|an?(?=\s(?:{_EN_SCALE})\b))"
+    rf"(?:\s(?:and\s)?(?:(?:{_EN_WORD})(?:-(?:{_EN_WORD}))?|{_EN_SCALE})\b)*"
+)
+
+
+def parse_en_words(text: str) -> float | None:
+    """An amount spelled out in English words: ``two hundred`` = 200, ``twenty-five`` = 25, ``a thousand`` = 1000.
+
+    Only the regular forms: ``one fifty`` (a price read digit group by group) is no number here.
+    """
+    total, current, last = 0, 0, ""  # last: the kind of the previous word (unit / ten / scale)
+    words = [w for w in re.split(r"[\s-]+", text.strip().lower()) if w != "and"]
+    for i, word in enumerate(words):
+        if word in ("a", "an") and i == 0:
+            current, last = 1, "unit"
+        elif word in _EN_TENS:
+            if last in ("unit", "ten"):
+                return None
+            current, last = current + _EN_TENS[word], "ten"
+        elif word in _EN_UNITS:
+            if last == "unit" or (last == "ten" and _EN_UNITS[word] >= 10):
+                return None
+            current, last = current + _EN_UNITS[word], "unit"
+        elif word in _EN_SCALES:
+            if last == "scale" and _EN_SCALES[word] < 1000:
+                return None
+            if _EN_SCALES[word] == 100:
+                current = (current or 1) * 100
+            else:
+                total, current = total + (current or 1) * _EN_SCALES[word], 0
+            last = "scale"
+        else:
+            return None
+    return float(total + current) if words else None

@@ -5,11 +5,13 @@ date minus one day at 15:00 in the anchor's time zone; 上周五 -> Friday of th
 calendar week (Monday-based weeks, as in Chinese usage; "last Friday" is read the same way);
 3月15日 -> the anchor's year unless that is more than a month ahead of the anchor, then the
 year before (complaints talk about the past); a bare day (12号) is the anchor's month unless that is
-more than a week ahead, then the month before; 上个月20号 is one point; shopping festivals and
-holidays (618, 双十二, 元旦, Black Friday) are dates, the digit ones (618) only where the words around
-say so (618买的, 去年618). 上上周 / "last week" are weeks (``2025-W24``); "last Friday" in English is
-the latest Friday before the anchor's day, 上周五 the Friday of last calendar week. Durations (三天,
-两个小时, 一周, "48 hours") become ``{"duration": "P3D"}``; 多 (十多天, 一个多月) adds ``"approximate": true``.
+more than a week ahead, then the month before ("on the 24th" likewise); 上个月20号 is one point, and
+上个月底 / 月底 / 3月底 the last day of that month; shopping festivals and holidays (618, 双十二, 元旦,
+Black Friday) are dates, the digit ones (618) and the short names (中秋, 国庆) only where the words
+around say so (618买的, 去年618, 618零点, 国庆后). 上上周 / "last week" are weeks (``2025-W24``); "last
+Friday" in English is the latest Friday before the anchor's day, 上周五 the Friday of last calendar week.
+Durations (三天, 两个小时, 一周, "48 hours") become ``{"duration": "P3D"}``; 多 (十多天, 一个多月) adds
+``"approximate": true``; "a couple of days" says no number and is none.
 
 Without an anchor nothing is guessed: the wall clock is never used. A relative point is returned
 as ``{"value": null, "relative": {"days": -1}, "time": "15:00"}`` and a date without a year as
@@ -40,6 +42,7 @@ UNITS: dict[str, str] = _T["duration_units"]
 FESTIVALS: dict[str, list[int]] = _T["festivals"]
 LUNAR: dict[str, dict[str, list[int]]] = _T["lunar_festivals"]
 _FEST_CONTEXT: dict[str, list[str]] = _T["festival_digits_context"]
+FEST_ALIASES: dict[str, str] = _T["festival_aliases"]
 
 _ZH_REL_DAYS = alternation(k for k in REL_DAYS if not k.isascii())
 _EN_REL_DAYS = alternation(k for k in REL_DAYS if k.isascii())
@@ -55,7 +58,8 @@ _PM_PARTS = frozenset({"下午", "傍晚", "晚上", "夜里", "下昼", "夜晚
 _FULL_MONTH_NAMES = tuple(
     max((n for n, k in MONTHS_EN.items() if k == month), key=len) for month in sorted(set(MONTHS_EN.values()))
 )
-_EN_NUM = alternation(["a couple of", "couple of", *(k for k in load("numerals")["en_numbers"] if k != "couple")])
+#: Definite numbers only: "a couple of days" / "a few weeks" say no length, so they are no duration (nor "ago" point).
+_EN_NUM = alternation(k for k in load("numerals")["en_numbers"] if "couple" not in k)
 #: What follows 5号 when it is not a day of the month: a building, a line, a battery, a seat ...
 _NOT_DAY = "楼|线|门|院|房|床|店|位|窗|柜|桌|车|电池|机|字|码|仓|台|口|馆|厅|公寓|屋|铺|档|馆|杆|球|选手|种子"
 _ZH_SMALL = r"(?:\d{1,3}|[零一二两三四五六七八九十]{1,4})"
@@ -63,14 +67,23 @@ _ZH_UNITS = "工作日|工作天|天|日|周|星期|礼拜|月|年|小时|钟头
 _EN_UNITS = r"business days?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?"
 
 # -- Chinese ------------------------------------------------------------------------------------------
+#: The end of a month (上个月底, 3月底, 月尾 in Cantonese): its last day.
+_MONTH_END = "底|尾|末"
+#: This / last / next week or month; 呢 (Cantonese "this", 呢個月) only before 个, as the particle 呢 is everywhere.
+_WEEK_PREFIX = "上上|上|这|本|今|下下|下|呢(?=个)"
+_MONTH_PREFIX = "上|这|本|今|下|呢(?=个)"
 _ZH_DAYSPEC = (
     rf"(?P<ymd>(?<![\d.])(?P<y1>\d{{4}})[-/.](?P<m1>\d{{1,2}})[-/.](?P<d1>\d{{1,2}})(?!\d|\.\d))"
     rf"|(?P<cnd>(?:(?P<y2>\d{{4}}|[〇零一二三四五六七八九]{{4}})年|(?P<yrel>{alternation(REL_YEARS)}))?"
-    rf"(?P<m2>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})月(?:份)?(?:(?P<d2>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[日号])?)"
+    # an Arabic month is 1-12: in 4041-5988-2736-10452月8日 the month is 2, not 52
+    rf"(?P<m2>1[0-2]|0?[1-9]|[一二三四五六七八九十]{{1,3}})月(?:份)?"
+    rf"(?:(?P<d2>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[日号]|(?P<cmend>{_MONTH_END}))?)"
     rf"|(?P<rel>{_ZH_REL_DAYS})"
-    rf"|(?P<week>(?P<wp>上上|上|这|本|下下|下)?个?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天末1-7])(?![一二三四五六七八九十天]))"
-    rf"|(?P<mrel>(?P<mp>上|这|本|今|下)个?月(?:(?P<md>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[号日]|初|底|中|尾)?)"
-    rf"|(?P<wkonly>(?P<wkp>上上|上|这|本|下下|下)个?(?:周|星期|礼拜)(?![一二三四五六日天末1-7]))"
+    rf"|(?P<week>(?P<wp>{_WEEK_PREFIX})?个?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天末1-7])(?![一二三四五六七八九十天]))"
+    rf"|(?P<mrel>(?P<mp>{_MONTH_PREFIX})个?月(?:(?P<md>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[号日]|(?P<mend>{_MONTH_END})|初|中)?)"
+    rf"|(?P<wkonly>(?P<wkp>{_WEEK_PREFIX})个?(?:周|星期|礼拜)(?![一二三四五六日天末1-7]))"
+    # 月底 alone: this month's last day (每月底 / 每到月底 / 两个月底 are no point)
+    rf"|(?P<bmend>(?<![每个\d一二三四五六七八九十两几])(?<!每到)月(?:{_MONTH_END}))"
     rf"|(?P<slash>(?<![\d/.])(?P<m5>1[0-2]|0?[1-9])/(?P<d5>3[01]|[12]\d|0?[1-9])(?![\d/]))"
     rf"|(?P<bday>(?<![\d月.\-/A-Za-z第路街弄巷村栋幢])(?P<bd>[12]\d|3[01]|0?[1-9]|[一二三四五六七八九十]{{1,3}})号"
     rf"(?!{_NOT_DAY}))"
@@ -80,14 +93,18 @@ _ZH_DAYSPEC = (
 )
 _ZH_CLOCK = (
     r"(?P<clock>(?P<h>\d{1,2}|[零一二两三四五六七八九十]{1,3})点(?:钟)?"
-    r"(?:(?P<mi>\d{1,2}|[零一二三四五六七八九十]{1,3})分?|(?P<half>半)|(?P<q>一刻|三刻)|多)?"
+    # 4点整 (整 is the time's, not 整个's)
+    r"(?:(?P<mi>\d{1,2}|[零一二三四五六七八九十]{1,3})分?|(?P<half>半)|(?P<q>一刻|三刻)|多|整(?!个))?"
     r"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:]))"
 )
 _ZH_POINT = re.compile(
     rf"(?:{_ZH_DAYSPEC})?(?P<part>{_ZH_PARTS})?(?:\s?{_ZH_CLOCK})?(?:左右)?",
 )
 _ZH_DURATION = re.compile(
-    rf"(?<![第\d.])(?P<n>\d{{1,6}}(?:\.\d{{1,3}})?|[零一二两三四五六七八九十百]{{1,6}}|半|成(?=个))(?P<more>多)?(?P<ge>个|粒)?(?P<more2>多)?(?P<half>半)?"
+    # a Chinese numeral may follow digits (ZTO7852…三天没动了), an Arabic one is then part of a longer number; a lone
+    # 一 after an amount is "per" ($98一个月, 1200一年: a rate, not a duration)
+    rf"(?<!第)(?:(?<![\d.])|(?=[零二两三四五六七八九十百]|一[零一二两三四五六七八九十百]))"
+    rf"(?P<n>\d{{1,6}}(?:\.\d{{1,3}})?|[零一二两三四五六七八九十百]{{1,6}}|半|成(?=个))(?P<more>多)?(?P<ge>个|粒)?(?P<more2>多)?(?P<half>半)?"
     rf"(?P<u>{_ZH_UNITS})(?!前|以前|之前|后|以后|之后|[一二三四五六日天末1-7])"
 )
 
@@ -122,13 +139,26 @@ _EN_MONTH_ONLY = re.compile(
     rf"\b(?:in|since|during|now|of|until|by|from|for|early|late|mid)[\s-](?P<mo>{_EN_FULL_MONTHS})\b(?![\s.]*\d)",
     re.IGNORECASE,
 )
-_FEST_RE = re.compile(
-    rf"(?:(?P<yrel>{alternation(REL_YEARS)})|\b(?P<eyrel>last|this|next)\s)?"
-    rf"(?<![\d.A-Za-z])(?P<name>{alternation([*FESTIVALS, *LUNAR])})(?![\d%A-Za-z元块号室楼米克]|\.\d)",
+#: A day of the month alone, as an ordinal after a preposition ("on the 24th", "for the 3rd, please"), like 12号:
+#: only where the sentence goes on with a pause or a function word, as "the 3rd floor" / "the 2nd time" are no dates.
+_EN_BARE_DAY = re.compile(
+    r"\b(?:on|by|for|since|until|till|til|to|through|before|after|from|around)\s"
+    r"(?P<day>the\s(?P<d>[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)\b)"
+    rf"(?P<at>\s(?:at|around|about)\s{_EN_CLOCK})?"
+    r"(?=\s*(?:[,.;:!?)]|$)|\s(?:and|or|but|when|so|because|to|as|then|which|with|they|we|i|it|he|she|you|my|is|was"
+    r"|please|this|last|next)\b)",
     re.IGNORECASE,
 )
-#: 除夕中午 / 春节晚上 / 双11零点: a festival and a part of its day or a clock time are one span.
-_FEST_PART = re.compile(rf"{_ZH_PARTS}|零点|\d{{1,2}}点|[一二三四五六七八九十]{{1,3}}点")
+_FEST_RE = re.compile(
+    rf"(?:(?P<yrel>{alternation(REL_YEARS)})|\b(?P<eyrel>last|this|next)\s)?"
+    rf"(?<![\d.A-Za-z])(?P<name>{alternation([*FESTIVALS, *LUNAR, *FEST_ALIASES])})(?![\d%A-Za-z元块号室楼米克]|\.\d)",
+    re.IGNORECASE,
+)
+#: 除夕中午 / 春节晚上 / 双11零点 / 双十一凌晨一点: a festival and a part of its day, a clock time or both are one span.
+_FEST_TIME = re.compile(rf"(?P<part>{_ZH_PARTS})?{_ZH_CLOCK}|(?P<part2>{_ZH_PARTS})")
+#: 国庆前天 / 王国庆后来: 前 and 后 that start another word say nothing about the festival.
+_NOT_FEST_AFTER = re.compile("[前后][天台面边门头来]")
+_FEST_NOT_BEFORE = alternation(_T["festival_not_before"])
 #: Cantonese 個半鐘 (an hour and a half, 一 dropped): 个半 + a unit, with no number before it.
 _ZH_GE_HALF = re.compile(rf"(?<![\d零一二两三四五六七八九十百几多])个半(?P<u>{_ZH_UNITS})")
 _FEST_BEFORE = alternation(_FEST_CONTEXT["before"])
@@ -155,6 +185,7 @@ class Timex:
     nth: tuple[int, int, int, int] | None = None  # festival on the n-th weekday of a month (see time.json)
     before_today: bool = False  # English "last Friday": the latest Friday before the anchor's day
     lunar: str | None = None  # a festival of the Chinese calendar (中秋节): its date is looked up per year
+    month_end: bool = False  # 月底 / 上个月底 / 3月底: the last day of the month
 
     def normalized(self, anchor: datetime | None) -> dict[str, Any]:
         if self.duration is not None:
@@ -236,37 +267,61 @@ def _find_festivals(text: str) -> list[Timex]:
     out: list[Timex] = []
     for m in _FEST_RE.finditer(text):
         name = m.group("name").lower()
+        name = FEST_ALIASES.get(name, name)  # 中秋 is 中秋节
         rel: dict[str, float] = {}
         if m.group("yrel"):
             rel["years"] = REL_YEARS[m.group("yrel")]
         elif m.group("eyrel"):
             rel["years"] = {"last": -1, "this": 0, "next": 1}[m.group("eyrel").lower()]
+        time = _festival_time(text, m.end())
+        needs_words = m.group("name") in FEST_ALIASES or name.replace(".", "").isdigit()
+        if needs_words and not _festival_words_around(text, m, time is not None and time[1] is not None):
+            continue  # a bare 618 is a room, a price or a code, 国庆 a name or a road, unless the words say otherwise
+        end, hour, minute = time if time is not None else (m.end(), None, None)
         if name in LUNAR:
-            part = _FEST_PART.match(text, m.end())
-            out.append(Timex(m.start(), part.end() if part else m.end(), relative=rel, lunar=name, confidence=0.9))
+            out.append(Timex(m.start(), end, relative=rel, lunar=name, confidence=0.9, hour=hour, minute=minute))
             continue
         key = next(k for k in FESTIVALS if k.lower() == name)
-        if key.replace(".", "").isdigit() and not (
-            m.group("yrel")
-            or re.search(f"{_FEST_BEFORE}$", text[max(0, m.start() - 3) : m.start()])
-            or re.match(_FEST_AFTER, text[m.end() : m.end() + 4])
-        ):
-            continue  # a bare 618 is a room, a price or a code unless the words around make it the festival
         spec = FESTIVALS[key]
         nth = (spec[0], spec[1], spec[2], spec[3]) if len(spec) == 4 else None
         day = None if nth else spec[1]
-        end, hour = m.end(), None
-        if part := _FEST_PART.match(text, end):
-            end = part.end()
-            if part.group().endswith("点"):  # 双11零点: the festival at that hour
-                hour = 0 if part.group() == "零点" else _zh_int(part.group()[:-1])
-        minute = 0 if hour is not None else None
         out.append(
             Timex(
                 m.start(), end, month=spec[0], day=day, relative=rel, nth=nth, confidence=0.9, hour=hour, minute=minute
             )
         )
     return out
+
+
+def _festival_time(text: str, pos: int) -> tuple[int, int | None, int | None] | None:
+    """The part of the day and / or clock time right after a festival (双十一凌晨一点): its end, hour and minute."""
+    m = _FEST_TIME.match(text, pos)
+    if m is None or m.end() == pos:
+        return None
+    if m.group("part2"):
+        return m.end(), None, None  # 除夕中午: the day, no hour
+    part = m.group("part")
+    if not part and _lone_small_hour(m):
+        return None  # 双11一点都不便宜
+    clock = _zh_clock(m, part)
+    return (m.end(), *clock) if clock is not None else None
+
+
+def _festival_words_around(text: str, m: re.Match[str], clock_after: bool) -> bool:
+    """Whether the words around a festival name that is also something else make it the festival.
+
+    A year word before it (去年618), a festival word before or after it (趁618, 618买的, 国庆后), or a clock time
+    right after it (618零点) do; a place word after it (国庆路) never does.
+    """
+    after = text[m.end() : m.end() + 4]
+    if re.match(_FEST_NOT_BEFORE, after):
+        return False
+    return bool(
+        m.group("yrel")
+        or clock_after
+        or re.search(f"{_FEST_BEFORE}$", text[max(0, m.start() - 3) : m.start()])
+        or (re.match(_FEST_AFTER, after) and not _NOT_FEST_AFTER.match(after))
+    )
 
 
 def _find_zh(text: str, region: str = "cn") -> list[Timex]:
@@ -277,7 +332,7 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
             continue
         has_day = any(
             m.group(g)
-            for g in ("ymd", "cnd", "rel", "week", "mrel", "wkonly", "slash", "bday", "ago", "yronly", "yabs")
+            for g in ("ymd", "cnd", "rel", "week", "mrel", "wkonly", "slash", "bday", "ago", "yronly", "yabs", "bmend")
         )
         clock = m.group("clock")
         if not has_day and not clock:
@@ -349,6 +404,7 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
     rel: dict[str, float] = {}
     weekday = None
     grain = "day"
+    month_end = False
     part = m.group("part")
     if m.group("ymd"):
         year, month, day = int(m.group("y1")), int(m.group("m1")), int(m.group("d1"))
@@ -358,9 +414,10 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
         if m.group("yrel"):
             rel["years"] = REL_YEARS[m.group("yrel")]
         month, day = _zh_int(m.group("m2")), _zh_int(m.group("d2"))
-        if day is None:
+        month_end = bool(m.group("cmend"))
+        if day is None and not month_end:
             grain = "month"
-        if year is None and day is None and not rel:
+        if year is None and day is None and not rel and not month_end:
             return None  # 3月 alone
     elif m.group("rel"):
         word = m.group("rel")
@@ -377,8 +434,11 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
     elif m.group("mrel"):
         rel["months"] = MONTH_PREFIX[m.group("mp")]
         day = _zh_int(m.group("md"))
-        if day is None:
-            grain = "month"
+        month_end = bool(m.group("mend"))
+        if day is None and not month_end:
+            grain = "month"  # 上个月 / 上个月初: the month
+    elif m.group("bmend"):
+        month_end = True
     elif m.group("wkonly"):
         rel["weeks"] = WEEK_PREFIX[m.group("wkp")]
         grain = "week"
@@ -409,26 +469,35 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
         grain = "year"
     hour = minute = None
     if m.group("clock"):
-        if m.group("h2"):
-            hour, minute = int(m.group("h2")), int(m.group("mi2"))
-        else:
-            hour = _zh_int(m.group("h"))
-            minute = (
-                30
-                if m.group("half")
-                else 15
-                if m.group("q") == "一刻"
-                else 45
-                if m.group("q")
-                else _zh_int(m.group("mi")) or 0
-            )
-        if hour is None or hour > 24 or (minute or 0) > 59:
+        clock = _zh_clock(m, part)
+        if clock is None:
             return None
-        hour = _hour_for_part(hour, part) % 24
+        hour, minute = clock
         grain = "minute"
     if (month is not None and not 1 <= month <= 12) or (day is not None and not 1 <= day <= 31):
         return None
-    return Timex(0, 0, year, month, day, rel, weekday, grain, hour, minute)
+    return Timex(0, 0, year, month, day, rel, weekday, grain, hour, minute, month_end=month_end)
+
+
+def _zh_clock(m: re.Match[str], part: str | None) -> tuple[int, int] | None:
+    """Hour and minute of a matched :data:`_ZH_CLOCK`, read with the part of the day before it (None: no time)."""
+    hour: int | None
+    if m.group("h2"):
+        hour, minute = int(m.group("h2")), int(m.group("mi2"))
+    else:
+        hour = _zh_int(m.group("h"))
+        minute = (
+            30
+            if m.group("half")
+            else 15
+            if m.group("q") == "一刻"
+            else 45
+            if m.group("q")
+            else _zh_int(m.group("mi")) or 0
+        )
+    if hour is None or hour > 24 or minute > 59:
+        return None
+    return _hour_for_part(hour, part) % 24, minute
 
 
 def _find_en(text: str) -> list[Timex]:
@@ -455,7 +524,7 @@ def _find_en(text: str) -> list[Timex]:
             continue
         if m.group("n").lower() in ("a", "an", "one") and re.search(r"\d\s?$", text[max(0, m.start() - 2) : m.start()]):
             continue  # £96 a month, $45 a night: a rate, not a duration
-        n = parse_en_number(m.group("n").replace("a couple of", "couple").replace("couple of", "couple"))
+        n = parse_en_number(m.group("n"))
         unit = UNITS.get(m.group("u").lower())
         if n is None or unit is None:
             continue
@@ -467,7 +536,22 @@ def _find_en(text: str) -> list[Timex]:
     for m in _EN_MONTH_ONLY.finditer(text):
         month = MONTHS_EN[m.group("mo").lower()]
         out.append(Timex(m.start("mo"), m.end("mo"), month=month, grain="month", confidence=0.85))
+    for m in _EN_BARE_DAY.finditer(text):
+        hour, minute = _en_clock(m) if m.group("at") else (None, None)
+        grain = "day" if hour is None else "minute"
+        out.append(Timex(m.start("day"), m.end(), day=int(m.group("d")), grain=grain, hour=hour, minute=minute))
     return out
+
+
+def _en_clock(m: re.Match[str]) -> tuple[int, int]:
+    """Hour and minute of a matched :data:`_EN_CLOCK` (3pm, 15:30, noon)."""
+    g = m.group
+    if g("noon"):
+        return (12, 0) if g("noon").lower() == "noon" else (0, 0)
+    if g("h2"):
+        return int(g("h2")), int(g("mi2"))
+    hour = int(g("h")) % 12 + (12 if g("ap").lower().startswith("p") else 0)
+    return hour, int(g("mi") or 0)
 
 
 def _en_point(m: re.Match[str]) -> Timex | None:
@@ -511,7 +595,7 @@ def _en_point(m: re.Match[str]) -> Timex | None:
         rel[unit + "s"] = WEEK_PREFIX[g("up").lower()]
         grain = unit
     elif g("ago"):
-        n = parse_en_number(g("an").replace("a couple of", "couple").replace("couple of", "couple"))
+        n = parse_en_number(g("an"))
         unit = UNITS.get(g("au").lower())
         if n is None or unit is None:
             return None
@@ -519,14 +603,7 @@ def _en_point(m: re.Match[str]) -> Timex | None:
         grain = "minute" if unit in ("H", "MIN", "S") else "day"
     hour = minute = None
     if g("clock"):
-        if g("noon"):
-            hour, minute = (12, 0) if g("noon").lower() == "noon" else (0, 0)
-        elif g("h2"):
-            hour, minute = int(g("h2")), int(g("mi2"))
-        else:
-            hour, minute = int(g("h")), int(g("mi") or 0)
-            pm = g("ap").lower().startswith("p")
-            hour = (hour % 12) + (12 if pm else 0)
+        hour, minute = _en_clock(m)
         grain = "minute"
     elif part is not None:
         grain = "day"
@@ -551,6 +628,8 @@ def _unresolved(t: Timex) -> dict[str, Any]:
         out["date"] = f"--{t.month:02d}" + (f"-{t.day:02d}" if t.day else "")
     elif t.day is not None and t.month is None:
         out["date"] = f"---{t.day:02d}"
+    if t.month_end:
+        out["month_end"] = True
     if t.hour is not None:
         out["time"] = f"{t.hour:02d}:{t.minute or 0:02d}"
     out["grain"] = t.grain
@@ -607,6 +686,9 @@ def _resolve_with(t: Timex, anchor: datetime | None) -> dict[str, Any]:
         if guessed and d > today + timedelta(days=31):
             d = _month_day(year - 1, t)
         return _point(d, t, anchor)
+    if t.month_end:  # 月底 / 上个月底: the last day of that month
+        first = _add_months(today.replace(day=1), int(rel.get("months", 0)))
+        return _point(first.replace(day=calendar.monthrange(first.year, first.month)[1]), t, anchor)
     if t.day is not None:  # 12号 / 上个月20号
         first = _add_months(today.replace(day=1), int(rel.get("months", 0)))
         if "months" in rel:
@@ -642,6 +724,8 @@ def _resolve_with(t: Timex, anchor: datetime | None) -> dict[str, Any]:
 def _month_day(year: int, t: Timex) -> date:
     """The date of ``t`` (a month and day, or a festival on the n-th weekday of its month) in ``year``."""
     assert t.month is not None
+    if t.month_end:  # 3月底
+        return date(_iso_year(year), t.month, calendar.monthrange(_iso_year(year), t.month)[1])
     if t.nth is None:
         return date(_iso_year(year), t.month, t.day or 1)
     month, weekday, n, offset = t.nth
