@@ -492,8 +492,8 @@ def test_money_blind6_kinds(text: str, region: str, amounts: list[tuple[float, b
         ("每月底自动扣款", "zh", []),  # every month: no point
         ("呢個月電費貴咗", "zh", [("呢个月", "2024-03")]),  # Cantonese "this"
         ("呢個禮拜六得唔得", "zh", [("呢个礼拜六", "2024-03-23")]),
-        ("Ordered it on the 18th, still nothing", "en", [("the 18th", "2024-03-18")]),  # a day alone, like 12号
-        ("It is due by the 5th at 3pm.", "en", [("the 5th at 3pm", "2024-03-05T15:00:00+08:00")]),
+        ("Ordered it on the 18th, still nothing", "en", [("18th", "2024-03-18")]),  # a day alone, like 12号
+        ("It is due by the 5th at 3pm.", "en", [("5th at 3pm", "2024-03-05T15:00:00+08:00")]),
         ("water leaking on the 3rd floor for the 2nd time", "en", []),
         ("it takes a couple of days, a couple of weeks ago", "en", []),  # no definite number
     ],
@@ -510,3 +510,167 @@ def test_times_blind6_kinds(text: str, lang: str, found: list[tuple[str, str]]) 
 def test_english_number_words(text: str, value: float) -> None:
     assert parse_en_words(text) == value
     assert parse_en_words("one fifty") is None  # read group by group: no number here
+
+
+# -- what the seventh blind part showed (evaluation/reports/entities_written_blind7_first.json)
+@pytest.mark.parametrize(
+    ("text", "lang", "found"),
+    [
+        ("前台电话+86(0)20-3888-1234，找经理", "zh", [("PHONE", "+86(0)20-3888-1234", "+862038881234")]),  # trunk (0)
+        ("call +44 (0)161 496 0000 please", "en", [("PHONE", "+44 (0)161 496 0000", "+441614960000")]),
+        ("佢電話(852) 9123 4567，冇人聽", "zh", [("PHONE", "(852) 9123 4567", "+85291234567")]),  # one span
+        (
+            "寄咗嘅運單號碼5521 9083 6617，仲未到",
+            "zh",
+            [("ORDER_ID", "5521 9083 6617", "552190836617")],
+        ),  # no phone tail
+        (
+            "客服电话一三九零二八八七六五四一直占线",
+            "zh",
+            [("PHONE", "一三九零二八八七六五四", "+8613902887654")],
+        ),  # 一直
+        ("念给你听一三九零二八八七六五四二", "zh", []),  # twelve digits: no mobile
+        ("维修单号JD-WO-250301-7781，还没人联系", "zh", [("ORDER_ID", "JD-WO-250301-7781", "JD-WO-250301-7781")]),
+        ("中通单号ZTO75219930461882", "zh", [("ORDER_ID", "75219930461882", "75219930461882")]),  # the code stays out
+        (
+            "商品编码100023456789，货号8843210077，订单号2918 3347 5561",
+            "zh",
+            [("ORDER_ID", "2918 3347 5561", "291833475561")],
+        ),
+        ("车险理赔案号PA2503117720，等了两周", "zh", [("ORDER_ID", "PA2503117720", "PA2503117720")]),
+        ("开了工单，ticket号7781203345", "zh", [("ORDER_ID", "7781203345", "7781203345")]),  # an English word + 号
+        (
+            "包裹號碼 RB 123 456 785 CN 查不到",
+            "zh",
+            [("ORDER_ID", "RB 123 456 785 CN", "RB123456785CN")],
+        ),  # S10 in threes
+        ("Claim ref ABC/2024/77120 still pending", "en", [("ORDER_ID", "ABC/2024/77120", "ABC/2024/77120")]),
+        ("speed limit 120 km/h, TCP/IP settings, 2024/03/05", "en", []),
+        ("Rental agreement no. 55018234 for the Corolla", "en", [("ORDER_ID", "55018234", "55018234")]),
+        ("Paid 2 lakh, call 09812345678 pls", "en", [("PHONE", "09812345678", "+919812345678")]),  # India, trunk 0
+    ],
+)
+def test_identifiers_blind7_kinds(text: str, lang: str, found: list[tuple[str, str, str]]) -> None:
+    norm = normalize(text).text
+    got = [(m.type, norm[m.start : m.end], m.value) for m in find_identifiers(norm, lang)]
+    want = [(kind, normalize(surface).text, value) for kind, surface, value in found]
+    assert [(k, s) for k, s, _ in got] == [(k, s) for k, s, _ in want]
+    for (kind, _, value), (_, _, expected) in zip(got, want, strict=True):
+        assert (value if kind == "PHONE" else value.replace(" ", "")) == expected
+
+
+def test_newer_top_level_domains_need_a_path() -> None:
+    from models.entities.structured import find_structured
+
+    norm = normalize("條片喺youtu.be/x7Kq2Lm度，fb.watch is a site").text
+    assert [norm[s.start : s.end] for s in find_structured(norm, "zh", True) if s.type == "URL"] == ["youtu.be/x7Kq2Lm"]
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("师傅开价800，我砍到650才修", "cn", [(800, "CNY"), (650, "CNY")]),  # a bargained price
+        ("老板还价到三百五", "cn", [(350, "CNY")]),
+        ("办的游泳年卡2980 结果第二个月就关门", "cn", [(2980, "CNY")]),  # a pass's price before a space
+        ("显卡是3430 不错，麒麟990 跑分很高", "cn", []),  # model numbers before a space
+        ("一般也就两百到三百块", "cn", [(200, "CNY"), (300, "CNY")]),  # both ends of a range
+        ("修一次100-150元，以前5-600元", "cn", [(100, "CNY"), (150, "CNY"), (500, "CNY"), (600, "CNY")]),
+        ("HK$300至500都有", "hk", [(300, "HKD"), (500, "HKD")]),
+        ("rooms were $40 to 50 a night", "en", [(40, "USD"), (50, "USD")]),
+        ("3-5天到货，2到3个工作日", "cn", []),
+        ("水费3.2一吨，燃气2.8一方", "cn", [(3.2, "CNY"), (2.8, "CNY")]),  # unit prices of utilities
+        ("六斤装九十八 一点都不甜", "cn", [(98, "CNY")]),  # the price of a pack
+        ("12瓶装59.9，", "cn", [(59.9, "CNY")]),
+        ("4个装2公斤的火龙果", "cn", []),
+        ("睇醫生使咗12,800円", "hk", [(12800, "JPY")]),  # the yen sign after the number
+        ("自付的6萬5，", "tw", [(65000, "TWD")]),  # the dropped unit after 万
+        ("一分钱都没退，一毛钱也没给", "cn", []),  # "not a cent"
+        ("解約要付違約金2,000，滯納金58", "tw", [(2000, "TWD"), (58, "TWD")]),
+        (
+            "we paid 2.5 lakh for the surgery, then ₹3 crore, 5 lakh rupees",
+            "en",
+            [(250000, "INR"), (3e7, "INR"), (5e5, "INR")],
+        ),
+        ("1 lakh people attended", "en", []),
+        ("it cost me 20 quid", "en", [(20, "GBP")]),
+        ("超时5元一小时", "cn", [(5, "CNY")]),  # five yuan an hour, not 5.1
+    ],
+)
+def test_money_blind7_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
+    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+
+
+def _times7(text: str, lang: str = "zh", region: str = "cn") -> list[tuple[str, object]]:
+    norm = normalize(text).text
+    out = []
+    for t in find_times(norm, lang, region):
+        value = t.normalized(ANCHOR)
+        out.append((norm[t.start : t.end], value.get("value") or value.get("duration")))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "region", "found"),
+    [
+        ("3-1到3-4住的酒店", "zh", "cn", [("3-1", "2024-03-01"), ("3-4", "2024-03-04")]),  # a range of month-days
+        ("尺码3-4岁，3-5天到货", "zh", "cn", [("5天", "P5D")]),  # a hyphen alone is a range of counts
+        ("大年初五去的", "zh", "cn", [("大年初五", "2024-02-14")]),  # 春节 + 4
+        ("正月十五那天", "zh", "cn", [("正月十五", "2024-02-24")]),
+        ("去年大年三十晚上", "zh", "cn", [("去年大年三十晚上", "2023-01-21")]),
+        ("初三的数学太难", "zh", "cn", []),  # a school year
+        ("繳費期限113年5月2日", "zh", "tw", [("113年5月2日", "2024-05-02")]),  # ROC year 113 = 2024
+        ("民國112年的帳單，113年度", "zh", "tw", [("民国112年", "2023")]),
+        ("琴日朝早十點幾打過去", "zh", "hk", [("琴日朝早十点几", "2024-03-19T10:00:00+08:00")]),  # 几 like 多
+        ("等咗成粒鐘", "zh", "hk", [("成粒钟", "PT1H")]),
+        ("買咗個7日5GB嘅數據卡", "zh", "hk", [("7日", "P7D")]),  # a plan's length before its data
+        ("60元一天的车位", "zh", "cn", []),  # a rate
+        ("花了200块一天就坏了", "zh", "cn", [("一天", "P1D")]),  # how long it lasted
+        ("在5号候车室，12号登机口，3号站台", "zh", "cn", []),  # waiting room, gate, platform
+        ("12号登机", "zh", "cn", [("12号", "2024-03-12")]),
+        ("上个周末买的，这周末到", "zh", "cn", [("上个周末", "2024-W11"), ("这周末", "2024-W12")]),  # the ISO week
+        ("改到28号上门", "zh", "cn", [("28号", "2024-03-28")]),  # moved ahead: this month
+        ("28号上门", "zh", "cn", [("28号", "2024-02-28")]),
+        ("預約咗7月8號覆診", "zh", "hk", [("7月8号", "2024-07-08")]),
+        ("7月8號覆診", "zh", "hk", [("7月8号", "2023-07-08")]),
+        ("大约12月20号下的单", "zh", "cn", [("12月20号", "2023-12-20")]),  # 大约 is "about", no booking
+        ("parked on 12/4/2024, fine £60", "en", "en", [("12/4/2024", "2024-04-12")]),  # day first outside the US
+        ("parked on 12/4/2024, fine $60", "en", "en", [("12/4/2024", "2024-12-04")]),
+        (
+            "check-in 05.11.2023 (€40), out 31-01-2024",
+            "en",
+            "en",
+            [("05.11.2023", "2023-11-05"), ("31-01-2024", "2024-01-31")],
+        ),
+        (
+            "the call at quarter past nine this morning",
+            "en",
+            "en",
+            [("quarter past nine this morning", "2024-03-20T09:15:00+08:00")],
+        ),
+        ("came ten past four yesterday", "en", "en", [("ten past four yesterday", "2024-03-19T16:10:00+08:00")]),
+        ("5 to 10 days, a 3-year-old, 7 to 9 inches", "en", "en", [("10 days", "P10D")]),  # ranges and ages
+        (
+            "a 7-day pass, a 30-day trial, 5 working days",
+            "en",
+            "en",
+            [("7-day", "P7D"), ("30-day", "P30D"), ("5 working days", "P5D")],
+        ),
+        ("moved in a fortnight ago", "en", "en", [("a fortnight ago", "2024-03-06")]),
+        (
+            "billed at the end of last month, due by the end of April",
+            "en",
+            "en",
+            [("end of last month", "2024-02-29"), ("end of April", "2023-04-30")],
+        ),
+        ("In 2023, they changed it. Paid in 2023 dollars", "en", "en", [("2023", "2023")]),
+        ("bought it last weekend", "en", "en", [("last weekend", "2024-W11")]),
+        (
+            "rescheduled to July 8, first booked on July 8",
+            "en",
+            "en",
+            [("July 8", "2024-07-08"), ("July 8", "2023-07-08")],
+        ),
+    ],
+)
+def test_times_blind7_kinds(text: str, lang: str, region: str, found: list[tuple[str, str]]) -> None:
+    assert _times7(text, lang, region) == [(normalize(span).text, value) for span, value in found]

@@ -131,8 +131,10 @@ EMAIL_RE = re.compile(
 MOBILE_RE = re.compile(
     rf"(?<![A-Za-z0-9+])(?P<cc>(?:\+|00)\s?86{_SEP}|\(\+?86\)\s?|86-)?(?P<num>1[3-9]\d(?:{_SEP}\d{{4}}){{2}}){_E}"
 )
+#: ``+86(0)898-8856-2317``: the trunk 0 in brackets after the country code (as hotels print it) is not dialled.
+_TRUNK = r"(?:\(0\)\s?)?"
 LANDLINE_RE = re.compile(
-    rf"(?<![A-Za-z0-9+])(?:(?P<cc>(?:\+|00)\s?86){_SEP}\(?(?P<area1>10|2\d|[3-9]\d{{2}})\)?"
+    rf"(?<![A-Za-z0-9+])(?:(?P<cc>(?:\+|00)\s?86){_SEP}{_TRUNK}\(?(?P<area1>10|2\d|[3-9]\d{{2}})\)?"
     rf"|\((?P<area2>0(?:10|2\d|[3-9]\d{{2}}))\)|(?P<area3>0(?:10|2\d|[3-9]\d{{2}})))"
     rf"{_SEP}(?P<local>[2-9]\d{{2,3}}{_SEP}\d{{4}}){_E}"
 )
@@ -144,7 +146,8 @@ SERVICE_RE = re.compile(
     rf"{_B}(?P<num>{alternation(_ID['service_numbers'])}|95\d{{3}}){_E}(?!\s?(?:{alternation(_ID['quantity_units'])}))"
 )
 INTL_RE = re.compile(
-    rf"(?<![A-Za-z0-9+])(?:\+|00)(?!86)(?P<cc>[1-9]\d{{0,2}})[\s.-]?(?P<rest>\(?\d{{1,4}}\)?(?:[\s.-]?\d{{2,4}}){{1,4}}){_E}"
+    rf"(?<![A-Za-z0-9+])(?:\+|00)(?!86)(?P<cc>[1-9]\d{{0,2}})[\s.-]?(?P<trunk>\(0\)\s?)?"
+    rf"(?P<rest>\(?\d{{1,4}}\)?(?:[\s.-]?\d{{2,4}}){{1,4}}){_E}"
 )
 US_RE = re.compile(
     rf"(?<![A-Za-z0-9+])(?:(?P<cc>\+?1)[\s.-]?)?(?:\((?P<a1>[2-9]\d{{2}})\)\s?|(?P<a2>[2-9]\d{{2}})[\s.-])"
@@ -172,9 +175,11 @@ SPACED_DIGITS_RE = re.compile(rf"{_B}(?:\d{{2,6}}(?: \d{{1,6}}){{1,7}}|\d(?: \d)
 ALNUM_RE = re.compile(rf"{_B}[A-Za-z]{{1,5}}-?\d{{5,22}}{_E}")
 #: Booking codes, platform order numbers with letters (``K7XQ2P``, ``250301KQ7HX2UD``): letters and digits mixed.
 CODE_RE = re.compile(rf"{_B}(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{{5,24}}{_E}")
-#: Hong Kong: 8 digits starting 2/3 (fixed), 5/6/7/9 (mobile), usually written 4 + 4.
+#: Hong Kong: 8 digits starting 2/3 (fixed), 5/6/7/9 (mobile), usually written 4 + 4, the country code as +852,
+#: (852) or 852 before a space. Not the last groups of a longer number written in groups (運單號碼8817 6340 2295).
 HK_PHONE_RE = re.compile(
-    rf"(?<![A-Za-z0-9+])(?:(?P<cc>(?:\+|00)\s?852)[\s-]?)?(?P<num>[235679]\d{{3}}(?P<sep>[\s-]?)\d{{4}}){_E}(?![\s-]\d)"
+    rf"(?<![A-Za-z0-9+])(?<!\d[\s-])(?:(?P<cc>(?:\+|00)\s?852|\(\+?852\)|852(?=[\s-]))[\s-]?)?"
+    rf"(?P<num>[235679]\d{{3}}(?P<sep>[\s-]?)\d{{4}}){_E}(?![\s-]\d)"
 )
 #: Taiwan mobiles 09xx-xxx-xxx / +886 9xx xxx xxx.
 TW_MOBILE_RE = re.compile(
@@ -196,7 +201,10 @@ def _read_out(number: str) -> str:
     return "".join(_CN_PHONE_DIGITS[c] for c in number if not c.isspace())
 
 
-CN_DIGIT_MOBILE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[一壹幺]{_CN_D}(?:\s?{_CN_D}){{9}}(?!{_CN_D})")
+#: The number may run into a word that starts with 一 (…七三九五一直不接: 一直), but not into another digit.
+CN_DIGIT_MOBILE_RE = re.compile(
+    rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[一壹幺]{_CN_D}(?:\s?{_CN_D}){{9}}(?:(?!{_CN_D})|(?=一(?!\s?{_CN_D})))"
+)
 #: UK numbers in national format (07700 900412, 020 7946 0321, 0345 734 5345, 0161 496 0000), read in English
 #: messages only: 10 digits after the 0.
 UK_RE = re.compile(
@@ -219,7 +227,7 @@ _NATIONAL: dict[str, tuple[re.Pattern[str], str]] = {
         "+60",
     ),
     "sg": (re.compile(rf"(?<![A-Za-z0-9+])[689]\d{{3}}\s?\d{{4}}{_E}"), "+65"),
-    "in": (re.compile(rf"(?<![A-Za-z0-9+])[6-9]\d{{4}}\s?\d{{5}}{_E}"), "+91"),
+    "in": (re.compile(rf"(?<![A-Za-z0-9+])0?[6-9]\d{{4}}\s?\d{{5}}{_E}"), "+91"),  # 09845012377: trunk 0
 }
 #: Digits read out one by one (voice transcripts).
 SPOKEN_DIGITS_RE = re.compile(rf"{_B}\d(?: \d){{9}}{_E}")
@@ -234,6 +242,10 @@ HYPHENATED_RE = re.compile(rf"{_B}\d{{3,8}}(?:-\d{{3,12}}){{1,3}}{_E}")  # Ref: 
 #: 4187.552.093): with an order word right before them only.
 GROUPED_CODE_RE = re.compile(
     rf"{_B}(?=[A-Za-z0-9.-]*\d)[A-Za-z0-9]{{1,20}}(?:[-.][A-Za-z0-9]{{2,16}}){{1,4}}{_E}(?!\.\d)"
+)
+#: Claim and file numbers in slash-separated groups after a letter prefix (CLM/2025/0417732); not inside a path.
+SLASHED_CODE_RE = re.compile(
+    r"(?<![A-Za-z0-9/.])[A-Za-z]{2,6}(?=[A-Za-z0-9/]*\d)(?:/[A-Za-z0-9]{2,16}){1,4}(?![A-Za-z0-9/])"
 )
 #: Letter-prefixed waybills written with spaces among the digits (SF1427 8803 5512 6, JDVB 3881 4260 937): the
 #: prefix, then digit groups; how many digits the format has is checked on the match. A date right after the last
@@ -263,7 +275,7 @@ FORMATS = tuple(
 )
 
 _FILLER = (
-    r"\s*(?:[:：#]|是|系|为|號|号码是|号码系|number is|no\.?|is|了|咗)?\s*"
+    r"\s*(?:[:：#]|是|系|为|號|号码是|号码系|号码|号|number is|no\.?|is|了|咗)?\s*"  # case号: an English word + 号
     # 订单是M开头的 M2026… / 单号以JD开头 / 訂單係W開頭嘅: the words say how the number starts, then the number
     r"(?:以?[A-Za-z0-9]{1,4}\s?(?:开头|打头)[的嘅]?\s*[,，:：]?\s*"
     r"|(?:starts?|starting|begins?|beginning) with [A-Za-z0-9]{1,4}\s?[,:]?\s*)?"
@@ -279,7 +291,7 @@ _CONTEXT_RE = re.compile(
             ("phone", _ID["phone_keywords"]),
             ("card", _ID["card_keywords"]),
             ("id", _ID["id_keywords"]),
-            ("device", _ID["device_keywords"]),
+            ("device", _ID["device_keywords"] + _ID["product_keywords"]),
         )
     )
     + ")"
@@ -339,9 +351,9 @@ def _candidates(text: str, lang: str, region: str) -> list[IdMatch]:
         if known or context_class(text, m.start()) == "phone":
             out.append(IdMatch("PHONE", m.start(), m.end(), "service", 0.9 if known else 0.8, m.group("num")))
     for m in INTL_RE.finditer(text):
-        digits = _digits(m.group())
+        digits = _digits(m.group("cc") + m.group("rest"))  # +44 (0)20 …: the trunk 0 is not dialled
         if 8 <= len(digits) <= 15 and not m.group("cc").startswith("1"):
-            out.append(IdMatch("PHONE", m.start(), m.end(), "international", 0.93, "+" + digits.removeprefix("00")))
+            out.append(IdMatch("PHONE", m.start(), m.end(), "international", 0.93, "+" + digits))
     for m in US_RE.finditer(text):
         national = (m.group("a1") or m.group("a2")) + m.group("b") + m.group("c")
         if lang != "en" and not m.group("cc"):
@@ -400,6 +412,8 @@ def _candidates(text: str, lang: str, region: str) -> list[IdMatch]:
     for m in GROUPED_CODE_RE.finditer(text):
         if not _DECIMAL.fullmatch(m.group()):
             out.append(IdMatch("ORDER_ID", m.start(), m.end(), "code", 0.0, m.group()))
+    for m in SLASHED_CODE_RE.finditer(text):
+        out.append(IdMatch("ORDER_ID", m.start(), m.end(), "code", 0.0, m.group()))
     return out
 
 
@@ -448,7 +462,8 @@ def _regional_phones(text: str, lang: str, region: str) -> list[IdMatch]:
             for m in pattern.finditer(text):
                 digits = _digits(m.group())
                 national = digits[1:] if digits.startswith("0") else digits  # SG and IN have no trunk 0
-                out.append(IdMatch("PHONE", m.start(), m.end(), country or "", 0.88, cc + national))
+                # 0.9: the message's own country reads its national numbers before the UK reading (0.88) does
+                out.append(IdMatch("PHONE", m.start(), m.end(), country or "", 0.9, cc + national))
         for m in SPOKEN_DIGITS_RE.finditer(text):  # voice transcripts: 9 8 7 0 1 2 4 4 5 6 after a phone word
             digits = _digits(m.group())
             if (
@@ -498,6 +513,16 @@ def _score(match: IdMatch, ctx: str | None) -> float:
     return match.confidence - 0.3
 
 
+def _part_of(inner: IdMatch, outer: IdMatch, text: str) -> bool:
+    """Whether ``inner`` is a part of the order code ``outer``: its start (20260618113452 of 20260618113452-01) or
+    its groups after a separator (GD-250619-4417 of JD-GD-250619-4417); not a number a carrier code is glued to."""
+    if inner.type != "ORDER_ID" or inner.end > outer.end or inner == outer:
+        return False
+    if inner.start == outer.start:
+        return inner.end < outer.end
+    return inner.start > outer.start and text[inner.start - 1] in "-./"
+
+
 def find_identifiers(
     text: str, lang: str = "zh", types: frozenset[str] | None = None, region: str | None = None
 ) -> list[IdMatch]:
@@ -512,10 +537,11 @@ def find_identifiers(
         score = _score(match, context_class(text, match.start))
         if score >= 0.5:
             scored.append((score, match))
-    # An order word announces the whole code: 20260618113452-01 over its first 14 digits.
+    # An order word announces the whole code: 20260618113452-01 over its first 14 digits, JD-GD-250619-4417 over
+    # the ticket number GD-250619-4417 after its hyphen (but ZTO7521… is a carrier code glued to the number).
     for i, (score, match) in enumerate(scored):
         if match.type == "ORDER_ID" and score >= 0.9:
-            inner = [s for s, m in scored if m.type == "ORDER_ID" and m.start == match.start and m.end < match.end]
+            inner = [s for s, m in scored if _part_of(m, match, text)]
             if inner:
                 scored[i] = (max(score, *inner), match)
     chosen: list[IdMatch] = []

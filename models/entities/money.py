@@ -11,8 +11,10 @@ noun (花了699, 原价1299, paid 1450, refund of 64), before a fee (加100上�
 shipping fee), as a price with its unit (三百八一套, 一斤樱桃六十八, 59 each), and 万-sized amounts of
 a thing (2.5万的沙发), the price a thing was bought for (899买的耳机), coupon thresholds and discounts
 (满3000折300), a 3-6 digit amount standing alone between commas (小米14，5999，用了两周) and one
-added to or compared with money just named (花了488，打车又是120多 / 平时也就两百左右). Counts,
-percentages, sizes and versions stay out (3件, 20%, 500ml, 6.18.2).
+added to or compared with money just named (花了488，打车又是120多 / 平时也就两百左右), the price of a pack
+(五斤装一百三十九) and both ends of a range whose one end says it is money (40到50块, $40 to 50). Counts,
+percentages, sizes and versions stay out (3件, 20%, 500ml, 6.18.2), and so does 一毛都没拿到 ("not a cent").
+Indian English counts in lakhs and crores (1.8 lakh = 180,000 INR).
 元, 块, $ and the bare amounts are read in the currency of the message's region
 (:mod:`models.entities.region`: ``300元`` from Taiwan is TWD, ``$200`` in Cantonese is HKD).
 Lexicon: ``money.json``.
@@ -43,34 +45,46 @@ _CN_DIGIT = "[" + "".join(DIGITS) + "]"
 # digit (48元一份 is one portion, 5元10元 two amounts)
 _TAIL = (
     rf"(?:(?:{_CN_DIGIT}|\d)(?:毛|角)(?:(?:{_CN_DIGIT}|\d)分?)?"
-    rf"|(?:{_CN_DIGIT}|\d)(?:(?:{_CN_DIGIT}|\d)分?)?(?![{_M['unit_classifiers']}元块\d]))?"
-)
+    rf"|(?:{_CN_DIGIT}|\d)(?:(?:{_CN_DIGIT}|\d)分?)?(?![{_M['unit_classifiers']}元块\d]|小时|钟头|分钟|公里|公斤|千克|平米|立方))?"
+)  # 5元一小时 is five yuan an hour, not 5.1
 _PREFIX = alternation(PREFIXES, trail=False)
 _SUFFIX = alternation(_M["suffixes"], lead=False)
 _CONTEXT = alternation(_M["context_before"])
 _STRONG_CONTEXT = alternation(set(_M["context_before"]) - set(_M["weak_context_before"]))
 _BLOCK = alternation(_M["block_after"])
 REGIONAL: dict[str, str] = _M["regional"]
+#: Indian English: 1.8 lakh = 180,000, 2 crore = 20,000,000 (``scale_currency`` unless a symbol says otherwise).
+SCALES: dict[str, int] = _M["scale_words"]
+_SCALE = alternation(SCALES, lead=False)
 _REGIONAL_UNITS = frozenset(_M["regional_units"])
 _CN_UNIT_NUMBER = rf"(?=[{''.join(DIGITS)}十百千万拾佰仟]*[十百千万拾佰仟])[{''.join(DIGITS)}十百千万拾佰仟]{{2,12}}"
 _ANY_NUMBER = rf"(?:{ARABIC_NUMBER})(?:万|千)?\d?|{_CN_UNIT_NUMBER}"
 _CLS = _M["unit_classifiers"]
 _BLOCK_NOUNS = alternation(_M["block_nouns"])
-_PRICE_UNITS = _CLS.replace("次", "").replace("天", "").replace("月", "").replace("年", "")  # 一次是…4 is no price
+#: After 一 + unit, a price follows (一斤樱桃六十八); not after 一次 (一次是…4), 一度 / 一方 ("once", "one side") ...
+_PRICE_UNITS = "".join(c for c in _CLS if c not in "次天月年度方")
 #: Words that make a following number money only when it looks like a price (>= 10): 才3.5 is a rating.
 _WEAK: frozenset[str] = frozenset(_M["weak_context_before"])
 _END = r"(?=[，。！？、；,.!?;:：)）\s]|$)"
-_NOT_COUNT = rf"(?![\d.%A-Za-z]|{_BLOCK}|个|小时|分钟|周|星期|倍|遍|层|楼|岁|名|分|折|成|米|号)"
+#: Where a price written after what it bought ends: a clause break, the end, or (in voice-style text without
+#: punctuation, 续的年卡3680 还有…) a space before the next Chinese word that is no unit or count of the number; that
+#: last one only after a pass or a subscription (:func:`_vetoed`), as 显卡是3430 不错 / 麒麟930 is a model.
+_CLAUSE_END = (
+    rf"(?=[，,。；;！!]|\s*$|\s(?=[\u4e00-\u9fff])(?!\s(?:{_BLOCK}|[{_CLS}]|{alternation(_M['block_nouns'])})))"
+)
+_NOT_COUNT = rf"(?![\d.%A-Za-z]|{_BLOCK}|个|小时|分钟|周|星期|倍|遍|层|楼|岁|名|分|折|成|米|号|万|千)"
 
 # ￥99 / RMB 300 / HK$200 / 人民币100元
 _PREFIXED = re.compile(
-    rf"(?<![A-Za-z]){_PREFIX}\s?(?P<num>{ARABIC_NUMBER})(?P<mult>[万千kK](?![A-Za-z]))?(?:\s?(?P<unit>元|块))?"
+    rf"(?<![A-Za-z]){_PREFIX}\s?(?P<num>{ARABIC_NUMBER})(?:(?P<mult>[万千kK](?![A-Za-z]))|\s?(?P<scale>{_SCALE}))?"
+    rf"(?:\s?(?P<unit>元|块))?"
     r"(?:\s(?P<code>CAD|AUD|NZD|SGD|USD|HKD|TWD|MYR)\b)?",  # $75 CAD: the code after the amount says which dollar
     re.IGNORECASE,
 )
 # 120元 / 一百二十块钱 / 三块五 / 20 dollars / 200多块 / 3元5角
 _SUFFIXED = re.compile(
-    rf"(?<![\d.A-Za-z]){_NOT_THOUSANDS_TAIL}(?P<num>{_NUMBER})(?P<approx>{_APPROX})?\s?(?P<unit>{_SUFFIX})(?P<tail>{_TAIL})",
+    rf"(?<![\d.A-Za-z]){_NOT_THOUSANDS_TAIL}(?P<num>{_NUMBER})(?:\s?(?P<scale>{_SCALE}))?(?P<approx>{_APPROX})?\s?"
+    rf"(?P<unit>{_SUFFIX})(?P<tail>{_TAIL})",
     re.IGNORECASE,
 )
 #: Between a money word and its amount: 电费突然八百多, 上门费每次480, 物业费一年交4680 (交 is a money word).
@@ -80,7 +94,7 @@ _FILLER = (
 )
 # 花了两千五 / 退款1.2万 (bare numbers after a money word)
 _BARE = re.compile(
-    rf"(?:{_CONTEXT}|费)\s?{_FILLER}(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>(?:{ARABIC_NUMBER})[万千kK]?|\d+[千万]\d+"
+    rf"(?:{_CONTEXT}|费)\s?{_FILLER}(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>\d+[千万]\d+|(?:{ARABIC_NUMBER})[万千kK]?"
     rf"|{_CN_UNIT_NUMBER})(?:(?P<approx>{_APPROX})|(?![多几])){_NOT_COUNT}"
 )
 # 加100上楼费 / 收560检测费 / 150的打孔费 / 三百运费 / 999含运: an amount before the fee it pays
@@ -123,13 +137,18 @@ _ALONE = re.compile(
 _AFTER_THING = re.compile(
     r"(?<=[\u4e00-\u9fff])(?<![号码室房间楼栋层第位住约共到至从段尾区路街道巷弄村线版代级届转打找拨元机])"
     r"(?<!体重)(?<!身高)(?<!容量)(?<!差评)(?<!投诉)(?<!型号)(?<!支持)(?<!分机)(?<!分机为)(?<!得分)(?<!评分)(?<!分数)(?<!日期)"
-    r"(?P<num>[1-9]\d{0,2}(?:,\d{3})+(?:\.\d{1,2})?|[1-9]\d{2,4}(?:\.\d{1,2})?|[1-9]\d\.\d{1,2})(?=[，,。；;！!]|\s*$)"
+    rf"(?P<num>[1-9]\d{{0,2}}(?:,\d{{3}})+(?:\.\d{{1,2}})?|[1-9]\d{{2,4}}(?:\.\d{{1,2}})?|[1-9]\d\.\d{{1,2}}){_CLAUSE_END}"
 )
 # 床垫一千九百八，: the same in Chinese numerals, a hundred or more (三百八, 一千九百八: the shape of a spoken price)
 _AFTER_THING_CN = re.compile(
     r"(?<=[\u4e00-\u9fff])(?<![号码室房间楼栋层第位住约共到至从段尾区路街道巷弄村线版代级届转打找拨元机了过考跑排等走有"
     r"零一二两三四五六七八九十百千万几])(?<!体重)(?<!身高)(?<!容量)(?<!得分)(?<!评分)(?<!分数)"
     r"(?P<num>(?=[零一二两三四五六七八九十百千万]*[百千万])[零一二两三四五六七八九十百千万]{2,12})(?=[，,。；;！!]|\s*$)"
+)
+# 五斤装一百三十九 / 12瓶装89: the price of a pack, after its size
+_PACK = re.compile(
+    rf"(?:\d+|[一二两三四五六七八九十]{{1,3}})(?:[{_CLS}]|克|千克|公斤|g|kg|ml|L)装\s?"
+    rf"(?P<num>{_CN_UNIT_NUMBER}|[1-9]\d{{0,4}}(?:\.\d{{1,2}})?)(?![\d.%A-Za-z]|[{_CLS}]|{_BLOCK}|多|几)"
 )
 #: 花了488，打车又是120多 / 电费八百多，平时也就两百左右: an amount added to or compared with one named before it in
 #: the same sentence (money only where one was: :func:`_parallel`); 左右 stays outside, as 以后 does for times.
@@ -146,7 +165,7 @@ _EN_FILLER = r"(?:(?:about|around|almost|over|nearly|only|just|another|an extra|
 # paid 1450 / charged me 75 / refund of 64 / the 15.99 shipping fee / 59 each
 _EN_BARE = re.compile(
     rf"{_EN_CONTEXT}\s{_EN_FILLER}"
-    rf"(?P<num>{_EN_NUM})(?![\d.,]?\d)(?!\s?{_EN_BLOCK})(?![A-Za-z%])"
+    rf"(?P<num>{_EN_NUM})(?![\d.,]?\d)(?:\s?(?P<scale>{_SCALE})|(?!\s?{_EN_BLOCK})(?![A-Za-z%]))"
     rf"|(?<![\d.A-Za-z$£€])(?<!\d,)(?P<num2>{_EN_NUM})\s(?:[a-z]+\s)?{alternation(_M['en_fee_nouns'])}"
     rf"|(?<![\d.A-Za-z$£€])(?<!\d,)(?P<num3>{_EN_NUM})\s(?:each|apiece|per (?:night|month|person|item|piece|unit))\b",
     re.IGNORECASE,
@@ -193,6 +212,8 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
     found: list[MoneyMatch] = []
     for m in _PREFIXED.finditer(text):
         amount = parse_number(m.group("num") + (m.group("mult") or ""))
+        if amount is not None and m.group("scale"):
+            amount *= SCALES[m.group("scale").lower()]  # ₹1.8 lakh
         prefix = text[m.start() : m.start("num")].strip().upper()
         currency = PREFIXES.get(prefix) or PREFIXES.get(text[m.start() : m.start("num")].strip(), "CNY")
         if prefix == "$" and region in ("hk", "tw"):
@@ -208,9 +229,13 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
         num = m.group("num")
         if unit == "块" and not _money_like_block(text, m):
             continue
+        if num == "一" and _NOT_A_CENT.match(text, m.end("unit")):
+            continue  # 一毛都没拿到: "not a cent", no amount
         amount = parse_number(num)
         if amount is None:
             continue
+        if m.group("scale"):
+            amount *= SCALES[m.group("scale").lower()]  # 3 lakh rupees
         tail = m.group("tail")
         if tail and unit.lower() not in ("元", "块", "块钱", "圆", "毛", "角"):
             tail = ""
@@ -231,7 +256,7 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
             found.append(MoneyMatch(m.start(), m.end(), amount, SUFFIXES[m.group("unit").lower()], confidence=0.9))
     bare: tuple[re.Pattern[str], ...] = ()
     if region != "en":
-        bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING, _BOUGHT, _ALONE, _AFTER_THING, _AFTER_THING_CN)
+        bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING, _BOUGHT, _ALONE, _AFTER_THING, _AFTER_THING_CN, _PACK)
     for m in _COUPON.finditer(text) if region != "en" else ():
         for group in ("num", "num2"):
             amount = parse_number(m.group(group))
@@ -247,11 +272,66 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
             approximate = "approx" in m.re.groupindex and bool(m.group("approx"))
             if approximate:
                 end = m.end("approx")
+            currency = local
+            if "scale" in m.re.groupindex and m.group("scale"):  # paid 1.8 lakh
+                amount, end, currency = amount * SCALES[m.group("scale").lower()], m.end("scale"), _M["scale_currency"]
             confidence = 0.7 if regex in (_ALONE, _AFTER_THING, _AFTER_THING_CN) else 0.8
-            found.append(MoneyMatch(m.start(group), end, amount, local, approximate, confidence=confidence))
+            found.append(MoneyMatch(m.start(group), end, amount, currency, approximate, confidence=confidence))
     if region != "en":
         found += _parallel(text, found, local)
+    found += _range_starts(text, found) + _range_ends(text, found)
     return _longest(found)
+
+
+#: 一毛都没拿到 / 一分钱也不退 / 一块钱都冇: "not a cent", said of money that never came; no amount.
+_NOT_A_CENT = re.compile(r"钱?(?:都|也)(?:没|不|未|冇|唔|無|无)")
+#: The first amount of a range whose second one says the currency: 40到50块, 100-200元, 两到三万, 40 to 50 dollars.
+_RANGE_START = re.compile(
+    rf"(?<![\d.A-Za-z第几])(?<!\d,)(?P<num>{ARABIC_NUMBER}|{CN_NUMBER})\s?(?:到|至|~|～|-|–|—|\sto\s)\s?$",
+    re.IGNORECASE,
+)
+#: The second amount of a range whose first one has the currency symbol: $40 to 50, HK$300至500, ￥40-50.
+_RANGE_END = re.compile(
+    rf"\s?(?:到|至|~|～|-|–|\sto\s)\s?(?P<num>{ARABIC_NUMBER})(?P<mult>[万千kK](?![A-Za-z]))?"
+    rf"(?![\d.%A-Za-z]|,\d|\s?{_EN_BLOCK}|{_BLOCK})",
+    re.IGNORECASE,
+)
+#: The multiplier the second amount of a range shares with the first (一到两万 = 10000 to 20000).
+_RANGE_MULTIPLIER = re.compile(r"[\d.,一二两三四五六七八九十百千]+(?P<mult>[万千kK])")
+
+
+def _range_ends(text: str, found: list[MoneyMatch]) -> list[MoneyMatch]:
+    """The second amount of each range that starts with a symbol-prefixed amount (:data:`_RANGE_END`): a larger
+    one, the same currency."""
+    out: list[MoneyMatch] = []
+    for money in found:
+        if text[money.start : money.start + 1].isdigit():
+            continue  # 40元到50元 names its unit twice; only a symbol before the first says it for both
+        m = _RANGE_END.match(text, money.end)
+        amount = parse_number(m.group("num") + (m.group("mult") or "")) if m is not None else None
+        if m is not None and amount is not None and amount > money.amount:
+            end = m.end("mult") if m.group("mult") else m.end("num")
+            out.append(MoneyMatch(m.start("num"), end, amount, money.currency, confidence=money.confidence))
+    return out
+
+
+def _range_starts(text: str, found: list[MoneyMatch]) -> list[MoneyMatch]:
+    """The first amount of each range ending in an amount found (:data:`_RANGE_START`): a smaller one, the same
+    currency; a range's start said without a unit is money because its end is."""
+    out: list[MoneyMatch] = []
+    for money in found:
+        m = _RANGE_START.search(text, max(0, money.start - 20), money.start)
+        if m is None or m.end() != money.start or m.group("num") == "一":
+            continue  # a lone 一 ends a word (统一到50块) more often than it starts a range
+        amount = parse_number(m.group("num").replace(",", "") if m.group("num")[0].isdigit() else m.group("num"))
+        mult = _RANGE_MULTIPLIER.match(text, money.start)
+        if amount is not None and mult is not None and m.group("num")[-1] not in "万千kK":
+            amount *= parse_number("1" + mult.group("mult")) or 1
+        elif amount is not None and amount < 10 and money.amount >= 100 and money.amount % 100 == 0:
+            amount *= 10 ** (len(str(int(money.amount))) - 1)  # 5-600元 is 500 to 600, 2-3000 2000 to 3000
+        if amount is not None and 0 < amount < money.amount:
+            out.append(MoneyMatch(m.start("num"), m.end("num"), amount, money.currency, confidence=money.confidence))
+    return out
 
 
 def _parallel(text: str, found: list[MoneyMatch], currency: str) -> list[MoneyMatch]:
@@ -272,6 +352,8 @@ def _parallel(text: str, found: list[MoneyMatch], currency: str) -> list[MoneyMa
 _BODY = re.compile(r"公斤|斤|kg|cm|厘米|码|岁|偏小|偏大|大了|小了|ml|毫升|身高|体重")
 _SERVICE_NAMES = frozenset(load("identifiers")["service_names"])
 _YEAR = re.compile(r"(?:19|20)\d\d")
+#: A pass or a subscription right before a number: the number is its price, even when it looks like a year.
+_PASS_BEFORE = re.compile(r"(?:包年|包月|年卡|月卡|季卡|次卡|年费|会籍)$")
 _FESTIVALS = frozenset({"618", "1111", "1212", "315", "十一", "十二", "双十一", "双十二"})
 
 
@@ -290,13 +372,17 @@ def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float,
         )
     if regex is _BOUGHT or (regex is _OF_THING and group == "num3"):  # 618买的 / 2024的订单: a festival, a year
         return amount < 10 or _festival_or_date(num) or bool(_YEAR.fullmatch(num))
+    spaced = text[m.end(group) : m.end(group) + 1].isspace() and m.end(group) < len(text.rstrip())
+    if regex is _AFTER_THING and spaced and not _PASS_BEFORE.search(text, 0, m.start(group)):
+        return True  # 年卡3680 还有…: a space ends the price only after a pass (显卡是3430 不错 is a model)
     if regex in (_ALONE, _AFTER_THING, _AFTER_THING_CN):
         return (
             text[max(0, m.start() - 3) : m.start()].rstrip("，, ").endswith(("号", "号码", "编码"))
             or bool(_BODY.search(text, m.end(group), m.end(group) + 8))
             or len(set(num)) == 1  # 666 / 888: praise and luck
             or num in _FESTIVALS  # 618 / 315: the festival and the consumer-rights day
-            or (regex is _AFTER_THING and bool(_YEAR.fullmatch(num)))  # 2019，: a year
+            # 2019，: a year; but 健身包年1988， / 年卡2025， is what the year's pass cost
+            or (regex is _AFTER_THING and bool(_YEAR.fullmatch(num)) and not _PASS_BEFORE.search(text, 0, m.start()))
         )
     return False
 

@@ -35,10 +35,13 @@ class Structured:
 
 
 _TLDS = "|".join(sorted(load("identifiers")["url_tlds"], key=len, reverse=True))
+#: Newer top-level domains (fb.watch, youtu.be): an address only with a path after them.
+_PATH_TLDS = "|".join(sorted(load("identifiers")["url_tlds_with_path"], key=len, reverse=True))
+_PATH = r"/[^\s\u3000-\u303f\u4e00-\u9fff\uff00-\uffef<>\"']*"
 #: A host name ending in a known top-level domain, optionally a port and a path, without a scheme.
 BARE_URL_RE = re.compile(
-    rf"(?<![A-Za-z0-9_@.\-/])(?:[a-z0-9](?:[a-z0-9\-]{{0,62}}[a-z0-9])?\.)+(?:{_TLDS})(?![A-Za-z0-9_\-@])"
-    rf"(?::\d{{2,5}})?(?:/[^\s\u3000-\u303f\u4e00-\u9fff\uff00-\uffef<>\"']*)?",
+    rf"(?<![A-Za-z0-9_@.\-/])(?:[a-z0-9](?:[a-z0-9\-]{{0,62}}[a-z0-9])?\.)+"
+    rf"(?:(?:{_TLDS})(?![A-Za-z0-9_\-@])(?::\d{{2,5}})?(?:{_PATH})?|(?:{_PATH_TLDS}){_PATH})",
     re.IGNORECASE,
 )
 

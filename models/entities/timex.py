@@ -10,8 +10,12 @@ more than a week ahead, then the month before ("on the 24th" likewise); 上个�
 Black Friday) are dates, the digit ones (618) and the short names (中秋, 国庆) only where the words
 around say so (618买的, 去年618, 618零点, 国庆后). 上上周 / "last week" are weeks (``2025-W24``); "last
 Friday" in English is the latest Friday before the anchor's day, 上周五 the Friday of last calendar week.
-Durations (三天, 两个小时, 一周, "48 hours") become ``{"duration": "P3D"}``; 多 (十多天, 一个多月) adds
-``"approximate": true``; "a couple of days" says no number and is none.
+Durations (三天, 两个小时, 一周, "48 hours", "a 14-day window") become ``{"duration": "P3D"}``; 多 (十多天,
+一个多月) adds ``"approximate": true``; "a couple of days" says no number and is none, 25元一天 is a rate.
+上周末 / "last weekend" is the ISO week it is in; 大年初三 / 大年三十 are days of the lunar table (春节 + 2, 除夕);
+114年9月3日 is a Taiwan (ROC) year; 8/3/2025 is day first where the message names a day-first country's currency;
+"half past two today" and "3pm yesterday" (the clock before its day) are one point; after a word that moves or
+books something ahead (改到, 预约, "rescheduled to") a date without a year stays in the anchor's year.
 
 Without an anchor nothing is guessed: the wall clock is never used. A relative point is returned
 as ``{"value": null, "relative": {"days": -1}, "time": "15:00"}`` and a date without a year as
@@ -29,6 +33,7 @@ from typing import Any
 
 from models.entities.lexicon import alternation, load
 from models.entities.numerals import parse_en_number, parse_number
+from models.entities.region import english_country
 
 _T = load("time")
 REL_DAYS: dict[str, int] = _T["relative_days"]
@@ -61,12 +66,18 @@ _FULL_MONTH_NAMES = tuple(
 #: Definite numbers only: "a couple of days" / "a few weeks" say no length, so they are no duration (nor "ago" point).
 _EN_NUM = alternation(k for k in load("numerals")["en_numbers"] if "couple" not in k)
 #: What follows 5号 when it is not a day of the month: a building, a line, a battery, a seat ...
-_NOT_DAY = "楼|线|门|院|房|床|店|位|窗|柜|桌|车|电池|机|字|码|仓|台|口|馆|厅|公寓|屋|铺|档|馆|杆|球|选手|种子"
+_NOT_DAY = (
+    "楼|线|门|院|房|床|店|位|窗|柜|桌|车|电池|机|字|码|仓|台|口|馆|厅|公寓|屋|铺|档|馆|杆|球|选手|种子"
+    # 9号检票口 / 3号登机口 / 5号站台: a gate or a platform, where 9号 stands before the word for it
+    "|检票口|登机口|闸口|出口|入口|站台|车厢|候车室|展位|摊位|包厢|包间|诊室"
+)
 _ZH_SMALL = r"(?:\d{1,3}|[零一二两三四五六七八九十]{1,4})"
 _ZH_UNITS = "工作日|工作天|天|日|周|星期|礼拜|月|年|小时|钟头|分钟|钟"
-_EN_UNITS = r"business days?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?"
+_EN_UNITS = r"business days?|working days?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?"
 
 # -- Chinese ------------------------------------------------------------------------------------------
+#: Years of the Republic of China (民国, Taiwan's calendar): ROC 114 is 2025.
+_ROC_OFFSET = 1911
 #: The end of a month (上个月底, 3月底, 月尾 in Cantonese): its last day.
 _MONTH_END = "底|尾|末"
 #: This / last / next week or month; 呢 (Cantonese "this", 呢個月) only before 个, as the particle 呢 is everywhere.
@@ -74,7 +85,9 @@ _WEEK_PREFIX = "上上|上|这|本|今|下下|下|呢(?=个)"
 _MONTH_PREFIX = "上|这|本|今|下|呢(?=个)"
 _ZH_DAYSPEC = (
     rf"(?P<ymd>(?<![\d.])(?P<y1>\d{{4}})[-/.](?P<m1>\d{{1,2}})[-/.](?P<d1>\d{{1,2}})(?!\d|\.\d))"
-    rf"|(?P<cnd>(?:(?P<y2>\d{{4}}|[〇零一二三四五六七八九]{{4}})年|(?P<yrel>{alternation(REL_YEARS)}))?"
+    # 114年9月3日 / 民国114年: a year of the Republic of China (Taiwan; 114 = 2025), three digits only before a month
+    rf"|(?P<cnd>(?:(?:民国(?P<roc>\d{{2,3}})|(?<!\d)(?P<roc2>1[01]\d)(?=年(?:1[0-2]|0?[1-9])月)"
+    rf"|(?P<y2>\d{{4}}|[〇零一二三四五六七八九]{{4}}))年|(?P<yrel>{alternation(REL_YEARS)}))?"
     # an Arabic month is 1-12: in 4041-5988-2736-10452月8日 the month is 2, not 52
     rf"(?P<m2>1[0-2]|0?[1-9]|[一二三四五六七八九十]{{1,3}})月(?:份)?"
     rf"(?:(?P<d2>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[日号]|(?P<cmend>{_MONTH_END}))?)"
@@ -90,11 +103,13 @@ _ZH_DAYSPEC = (
     rf"|(?P<ago>(?<!第)(?P<an>{_ZH_SMALL}|半|几)(?P<amore>多)?个?(?P<amore2>多)?(?P<ahalf>半)?(?P<au>{_ZH_UNITS})(?P<adir>以前|之前|前|以后|之后|后)(?!天|年|日))"
     rf"|(?P<yronly>{alternation(REL_YEARS)})"
     rf"|(?P<yabs>(?<![\d.])(?P<y6>(?:19|20)\d{{2}})年(?![\d一二三四五六七八九十]|份|度|代|纪))"
+    rf"|(?P<rocyear>民国(?P<y7>\d{{2,3}})年(?![\d一二三四五六七八九十]|份|度|代|纪))"
 )
 _ZH_CLOCK = (
     r"(?P<clock>(?P<h>\d{1,2}|[零一二两三四五六七八九十]{1,3})点(?:钟)?"
     # 4点整 (整 is the time's, not 整个's)
-    r"(?:(?P<mi>\d{1,2}|[零一二三四五六七八九十]{1,3})分?|(?P<half>半)|(?P<q>一刻|三刻)|多|整(?!个))?"
+    # 三点几 (Cantonese "three-something") like 三点多
+    r"(?:(?P<mi>\d{1,2}|[零一二三四五六七八九十]{1,3})分?|(?P<half>半)|(?P<q>一刻|三刻)|多|几|整(?!个))?"
     r"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:]))"
 )
 _ZH_POINT = re.compile(
@@ -104,32 +119,51 @@ _ZH_DURATION = re.compile(
     # a Chinese numeral may follow digits (ZTO7852…三天没动了), an Arabic one is then part of a longer number; a lone
     # 一 after an amount is "per" ($98一个月, 1200一年: a rate, not a duration)
     rf"(?<!第)(?:(?<![\d.])|(?=[零二两三四五六七八九十百]|一[零一二两三四五六七八九十百]))"
-    rf"(?P<n>\d{{1,6}}(?:\.\d{{1,3}})?|[零一二两三四五六七八九十百]{{1,6}}|半|成(?=个))(?P<more>多)?(?P<ge>个|粒)?(?P<more2>多)?(?P<half>半)?"
-    rf"(?P<u>{_ZH_UNITS})(?!前|以前|之前|后|以后|之后|[一二三四五六日天末1-7])"
+    rf"(?P<n>\d{{1,6}}(?:\.\d{{1,3}})?|[零一二两三四五六七八九十百]{{1,6}}|半|成(?=[个粒]))(?P<more>多)?(?P<ge>个|粒)?(?P<more2>多)?"
+    # 周1 is Monday, 16年10月 a month and 1小时40分钟 one length (no partial span), but 30日15GB is a 30-day plan of
+    # 15GB: an Arabic number right after the unit ends the duration only where it is data or money
+    rf"(?P<half>半)?(?P<u>{_ZH_UNITS})(?!前|以前|之前|后|以后|之后|[一二三四五六日天末])"
+    r"(?!\d(?![\d.]*\s?(?:[GMT]B?|元|块|蚊|%)))"
 )
 
 # -- English ------------------------------------------------------------------------------------------
 _EN_DAYSPEC = (
     rf"(?P<ymd>(?<![\d.])(?P<y1>\d{{4}})-(?P<m1>\d{{1,2}})-(?P<d1>\d{{1,2}})(?!\d|\.\d))"
     rf"|(?P<us>(?<![\d/])(?P<m3>\d{{1,2}})/(?P<d3>\d{{1,2}})/(?P<y3>\d{{4}}|\d{{2}})(?![\d/]))"
+    # 29-05-2025 / 29.05.2025: day first, as most of the world writes it (month first where the message is American)
+    rf"|(?P<dmy>(?<![\d.\-/])(?P<d7>\d{{1,2}})(?P<sep7>[-.])(?P<m7>\d{{1,2}})(?P=sep7)(?P<y7>(?:19|20)\d{{2}})(?![\d\-/]|\.\d))"
     rf"|(?P<md>(?:{_EN_FULL_WEEKDAYS},?\s)?(?P<mn>{_EN_MONTHS})\.?\s(?P<d4>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s(?P<y4>\d{{4}}))?)"
     rf"|(?P<dm>(?:\b{_EN_FULL_WEEKDAYS},?\s(?:the\s)?)?\b(?P<d5>\d{{1,2}})(?:st|nd|rd|th)?\s(?:of\s)?(?P<mn5>{_EN_MONTHS})\.?(?:,?\s(?P<y5>\d{{4}}))?)"
     rf"|(?P<rel>{_EN_REL_DAYS})(?:\s(?P<relpart>{_EN_PARTS}))?"
     rf"|(?P<week>\b(?P<wp>last|this|next)\s(?P<wd>{_EN_WEEKDAYS}))(?:\s(?P<weekpart>{_EN_PARTS}))?"
-    rf"|(?P<unitrel>\b(?P<up>last|this|next)\s(?P<uu>week|month|year)\b)"
-    rf"|(?P<ago>\b(?P<an>\d+|{_EN_NUM})\s(?P<au>{_EN_UNITS})\s(?P<adir>ago))"  # "2 hours later" is after an event
+    rf"|(?P<unitrel>\b(?P<up>last|this|next)\s(?P<uu>weekend|week|month|year)\b)"
+    # "2 hours later" is after an event, not the message
+    rf"|(?P<ago>\b(?P<an>\d+|{_EN_NUM})\s(?P<au>{_EN_UNITS}|fortnights?)\s(?P<adir>ago))"
     rf"|(?P<bwd>\b(?P<bw>{_EN_FULL_WEEKDAYS})\b)(?:\s(?P<bwpart>{_EN_PARTS}))?"
+)
+_EN_HOURS = {w: n for w, n in load("numerals")["en_words"]["units"].items() if 1 <= n <= 12}
+#: Minutes of a clock said in words: "half past two", "quarter to five", "ten past six", "three o'clock".
+_EN_CLOCK_MINUTES = {"half": 30, "quarter": 15, "a quarter": 15, "five": 5, "ten": 10, "twenty": 20, "twenty-five": 25}
+#: "to" only after a quarter: "five to ten", "7 to 10 days", "10 minutes to one hour" are ranges far more often.
+_EN_WORD_CLOCK = (
+    rf"(?P<wclock>\b(?:(?:(?P<wm>{alternation(_EN_CLOCK_MINUTES)}|[1-5]?\d)(?:\sminutes)?\s(?:past|after)"
+    r"|(?P<wq>(?:a\s)?quarter)\sto)\s"
+    rf"(?P<wh>{alternation(_EN_HOURS)}|1[0-2]|0?[1-9])|(?P<oh>{alternation(_EN_HOURS)}|1[0-2]|0?[1-9])\so'?clock)\b"
+    r"(?!\s(?:hours?|hrs?|minutes?|mins?|days?|weeks?|months?|years?)\b)"  # 30 minutes after 2 hours: no clock
+    r"(?:\s?(?P<wap>a\.m\.|p\.m\.|am\b|pm\b)|\s(?P<wpart>in\sthe\s(?:morning|afternoon|evening)|at\snight)\b)?)"
 )
 _EN_CLOCK = (
     r"(?P<clock>\b(?P<h>1[0-2]|0?[1-9])(?:[:.](?P<mi>[0-5]\d))?\s?(?P<ap>a\.m\.|p\.m\.|am\b|pm\b)"
-    r"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:])|\b(?P<noon>noon|midnight)\b)"
+    rf"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:])|\b(?P<noon>noon|midnight)\b|{_EN_WORD_CLOCK})"
 )
 _EN_POINT = re.compile(
     rf"(?:{_EN_DAYSPEC})?(?P<conn>\s(?:at|around|about)\s|\s)?(?:{_EN_CLOCK})?",
     re.IGNORECASE,
 )
 _EN_DURATION = re.compile(
-    rf"(?:\b(?P<n>\d+(?:\.\d+)?|{_EN_NUM})\s(?:more\s|full\s|whole\s)?(?P<u>{_EN_UNITS}|fortnights?)\b"
+    # "a 4-day trip", "the 14-day window": the hyphenated length is a duration too
+    rf"(?:\b(?P<n>\d+(?:\.\d+)?|{_EN_NUM})(?:\s(?:more\s|full\s|whole\s)?|-)(?P<u>{_EN_UNITS}|fortnights?)\b"
+    r"(?!-old|\s(?:high|low)\b)"  # a 6-year-old, a 52-week high: an age, a price record
     rf"(?P<andhalf>\sand\sa\shalf\b)?(?!\s+ago)"
     rf"|\b(?P<halfhour>half an hour)\b)",
     re.IGNORECASE,
@@ -143,10 +177,23 @@ _EN_MONTH_ONLY = re.compile(
 #: only where the sentence goes on with a pause or a function word, as "the 3rd floor" / "the 2nd time" are no dates.
 _EN_BARE_DAY = re.compile(
     r"\b(?:on|by|for|since|until|till|til|to|through|before|after|from|around)\s"
-    r"(?P<day>the\s(?P<d>[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)\b)"
+    r"the\s(?P<day>(?P<d>[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)\b)"  # "the" is outside the span (guideline)
     rf"(?P<at>\s(?:at|around|about)\s{_EN_CLOCK})?"
     r"(?=\s*(?:[,.;:!?)]|$)|\s(?:and|or|but|when|so|because|to|as|then|which|with|they|we|i|it|he|she|you|my|is|was"
     r"|please|this|last|next)\b)",
+    re.IGNORECASE,
+)
+#: "end of last month", "the end of March": the month's last day (like 上个月底); the article before it is outside.
+_EN_MONTH_END = re.compile(
+    rf"\bend\sof\s(?:(?P<rel>last|this|next)\smonth|the\smonth|(?P<mo>{_EN_FULL_MONTHS})(?:,?\s(?P<y>(?:19|20)\d{{2}}))?)\b",
+    re.IGNORECASE,
+)
+#: "In 2025." / "since 2019, ...": a year alone after a preposition, where the sentence goes on with a pause or a
+#: function word ("in 2025 dollars", "in 2025 Main St" are no years).
+_EN_YEAR = re.compile(
+    r"\b(?:in|since|during|until|till|before|after|from|by)\s(?P<y>(?:19|20)\d{2})"
+    r"(?=\s*(?:[,.;:!?)]|$)|\s(?:and|or|but|when|so|because|as|then|which|with|they|we|i|it|he|she|you|my|already"
+    r"|still|too|either|yet|alone)\b)",
     re.IGNORECASE,
 )
 _FEST_RE = re.compile(
@@ -163,6 +210,31 @@ _FEST_NOT_BEFORE = alternation(_T["festival_not_before"])
 _ZH_GE_HALF = re.compile(rf"(?<![\d零一二两三四五六七八九十百几多])个半(?P<u>{_ZH_UNITS})")
 _FEST_BEFORE = alternation(_FEST_CONTEXT["before"])
 _FEST_AFTER = alternation(_FEST_CONTEXT["after"])
+#: Days of the first lunar month (大年初三, 正月十五) and New Year's Eve (大年三十): counted from 春节 / 除夕 in the
+#: per-year table. 初三 alone is also a school year, so the month must be named.
+_LUNAR_DAY = re.compile(
+    rf"(?:(?P<yrel>{alternation(REL_YEARS)}))?(?:(?:大年|正月)(?P<day>初[一二三四五六七八九十]|十[一二三四五六七八九]?"
+    r"|二十[一二三四五六七八九]?|廿[一二三四五六七八九])|(?P<eve>大年三十|大年夜))(?![一二三四五六七八九十])"
+)
+#: 3-6到3-8: month-day written with a hyphen, read only as both ends of a range (3-5 alone is a count range).
+_ZH_DASH_RANGE = re.compile(
+    r"(?<![\d\-/.:A-Za-z])(?P<m1>1[0-2]|0?[1-9])-(?P<d1>3[01]|[12]\d|0?[1-9])\s?(?:到|至|~|～|—)\s?"
+    r"(?P<m2>1[0-2]|0?[1-9])-(?P<d2>3[01]|[12]\d|0?[1-9])(?![\d\-/.:]|[个天日号周月年小分秒次倍件岁度])"
+)
+#: 25元一天 / $98一个月: a lone 一 right after an amount is "per" (a rate), no duration ...
+_AFTER_AMOUNT = re.compile(r"[\d零一二两三四五六七八九十百千万几]\s?(?:元|块|块钱|蚊|毛|角|刀|美金|港币|港纸)?\s?$")
+#: ... unless what follows says how long it took (39块一天就坏了, 花了200一个月都没用完).
+_HOW_LONG_AFTER = re.compile(r"(?:就|没|都|了|内|之内|以内|不到|才|还)")
+#: A word that moves or books something ahead, right before a date without a year (改咗去7月15號, 推迟到, 约了,
+#: rescheduled to): the date is in the anchor's year even when more than 31 days ahead (guideline).
+_AHEAD_CUE = re.compile(
+    r"(?:(?:改期|改签|延期|推迟|延迟|延后|押后|顺延|推后|挪|改|调)(?:了|咗)?(?:去|到|至|成|为|在)"
+    # 约了 / 约好 / 约在 book, but 约 alone and 大约 are "about" (大约12月20号下的单 is in the past)
+    r"|(?:改期|延期|推迟|延后|押后|顺延)(?:了|咗)?|预约(?:了|咗)?(?:在|到)?|(?<!大)约(?:了|咗|好|在|到)(?:在|到)?"
+    r"|\b(?:rescheduled|postponed|moved|pushed back|delayed|booked in)\s(?:to|for|until|till)"
+    r"(?:\s(?:the|on))?)\s?$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -186,6 +258,8 @@ class Timex:
     before_today: bool = False  # English "last Friday": the latest Friday before the anchor's day
     lunar: str | None = None  # a festival of the Chinese calendar (中秋节): its date is looked up per year
     month_end: bool = False  # 月底 / 上个月底 / 3月底: the last day of the month
+    lunar_offset: int = 0  # 大年初三: days after the lunar festival (春节 + 2)
+    ahead: bool = False  # after 改到 / 预约 / "rescheduled to": a date without a year may be over a month ahead
 
     def normalized(self, anchor: datetime | None) -> dict[str, Any]:
         if self.duration is not None:
@@ -254,12 +328,17 @@ def find_times(text: str, lang: str, region: str = "cn") -> list[Timex]:
     found = _find_zh(text, region) if lang != "en" else []
     if lang != "zh" or re.search(r"[A-Za-z]{3}", text):
         found += _find_en(text)
-    found += _find_festivals(text)
+    found += _find_festivals(text) + _find_lunar_days(text)
     chosen: list[Timex] = []
     for t in sorted(found, key=lambda x: (-(x.end - x.start), x.duration is not None, x.start)):
         if all(t.end <= c.start or t.start >= c.end for c in chosen):
-            chosen.append(t)
+            chosen.append(_ahead(t, text) if t.day is not None and t.year is None and not t.relative else t)
     return sorted(chosen, key=lambda x: x.start)
+
+
+def _ahead(t: Timex, text: str) -> Timex:
+    """``t`` marked as a date ahead where a word that moves or books something stands right before it."""
+    return replace(t, ahead=True) if _AHEAD_CUE.search(text[max(0, t.start - 24) : t.start]) else t
 
 
 def _find_festivals(text: str) -> list[Timex]:
@@ -288,6 +367,26 @@ def _find_festivals(text: str) -> list[Timex]:
         out.append(
             Timex(
                 m.start(), end, month=spec[0], day=day, relative=rel, nth=nth, confidence=0.9, hour=hour, minute=minute
+            )
+        )
+    return out
+
+
+def _find_lunar_days(text: str) -> list[Timex]:
+    """大年初三 / 正月十五 / 大年三十 (with 去年 before them and a time after): dates of the lunar calendar."""
+    out: list[Timex] = []
+    for m in _LUNAR_DAY.finditer(text):
+        rel: dict[str, float] = {"years": REL_YEARS[m.group("yrel")]} if m.group("yrel") else {}
+        if m.group("eve"):
+            name, offset = "除夕", 0
+        else:
+            day = m.group("day").replace("初", "").replace("廿", "二十")
+            name, offset = "春节", int(parse_number(day) or 1) - 1
+        time = _festival_time(text, m.end())
+        end, hour, minute = time if time is not None else (m.end(), None, None)
+        out.append(
+            Timex(
+                m.start(), end, relative=rel, lunar=name, lunar_offset=offset, confidence=0.9, hour=hour, minute=minute
             )
         )
     return out
@@ -332,7 +431,21 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
             continue
         has_day = any(
             m.group(g)
-            for g in ("ymd", "cnd", "rel", "week", "mrel", "wkonly", "slash", "bday", "ago", "yronly", "yabs", "bmend")
+            for g in (
+                "ymd",
+                "cnd",
+                "rel",
+                "week",
+                "mrel",
+                "wkonly",
+                "slash",
+                "bday",
+                "ago",
+                "yronly",
+                "yabs",
+                "rocyear",
+                "bmend",
+            )
         )
         clock = m.group("clock")
         if not has_day and not clock:
@@ -351,6 +464,9 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
                 end -= 2
             start = m.start() + len(text[m.start() : end]) - len(text[m.start() : end].lstrip())
             out.append(_with_span(t, start, end))  # " 8:00" after a word: the clock alone, not its space
+    for m in _ZH_DASH_RANGE.finditer(text):
+        for mo, dd in (("m1", "d1"), ("m2", "d2")):
+            out.append(Timex(m.start(mo), m.end(dd), month=int(m.group(mo)), day=int(m.group(dd)), confidence=0.85))
     for m in _ZH_GE_HALF.finditer(text):
         out.append(Timex(m.start(), m.end(), duration=_units_to_iso(1.5, UNITS[m.group("u")]), confidence=0.85))
     for m in _ZH_DURATION.finditer(text):
@@ -358,17 +474,23 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
         n_text = m.group("n")
         if unit_word == "月" and not m.group("ge") and n_text != "半":
             continue  # 3月 is March; a duration needs 个 (三个月)
-        if unit_word == "年" and len(n_text) == 4:
-            continue  # 2024年
+        if unit_word == "年" and (len(n_text) == 4 or re.fullmatch(r"1[01]\d", n_text)):
+            continue  # 2024年, 113年度 (a Taiwan ROC year, 2024): a year, no wait of a century
         following = text[m.end() : m.end() + 1]
         if unit_word in ("周", "星期", "礼拜") and following and following in "一二三四五六日天末":
             continue  # 礼拜五 is Friday, not a duration (at the end of the text nothing follows)
         if unit_word == "日" and region != "hk" and n_text.isdigit() and following not in ("内", "以", "之"):
             continue  # 11日 is a day of the month on the mainland and in Taiwan; 三日 / 7日内 are days
-        if n_text == "一" and re.match(
-            r"[交付缴收花要](?:\d|[一二两三四五六七八九十百千万])", text[m.end() : m.end() + 2]
+        if (
+            n_text == "一"
+            and _AFTER_AMOUNT.search(text[max(0, m.start() - 4) : m.start()])
+            and not _HOW_LONG_AFTER.match(text, m.end())
         ):
-            continue  # 物业费一年交4680: a rate (per year), not a duration
+            continue  # 25元一天的流量包: a rate (per day), not a duration
+        if n_text == "一" and re.match(
+            r"[交付缴收花要]?(?:\d|(?<=[交付缴收花要])[一二两三四五六七八九十百千万])", text[m.end() : m.end() + 2]
+        ):
+            continue  # 物业费一年交4680 / 管理费一个月3,200: a rate (per year, per month), not a duration
         if unit_word == "钟" and not m.group("ge"):
             continue  # 两个钟 / 两粒钟 (two hours) but 三点钟 is a clock time
         n = 0.5 if n_text == "半" else 1.0 if n_text == "成" else parse_number(n_text)
@@ -417,6 +539,9 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
         month_end = bool(m.group("cmend"))
         if day is None and not month_end:
             grain = "month"
+        roc = m.group("roc") or m.group("roc2")
+        if roc:
+            year = int(roc) + _ROC_OFFSET
         if year is None and day is None and not rel and not month_end:
             return None  # 3月 alone
     elif m.group("rel"):
@@ -431,6 +556,8 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
         prefix = m.group("wp")
         if prefix is not None:
             rel["weeks"] = WEEK_PREFIX[prefix]
+            if m.group("wd") == "末" and not m.group("clock"):  # 上周末: that ISO week (guideline); at a time, Saturday
+                weekday, grain = None, "week"
     elif m.group("mrel"):
         rel["months"] = MONTH_PREFIX[m.group("mp")]
         day = _zh_int(m.group("md"))
@@ -467,6 +594,9 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
     elif m.group("yabs"):  # 2025年生产的: the year alone
         year = int(m.group("y6"))
         grain = "year"
+    elif m.group("rocyear"):  # 民国114年
+        year = int(m.group("y7")) + _ROC_OFFSET
+        grain = "year"
     hour = minute = None
     if m.group("clock"):
         clock = _zh_clock(m, part)
@@ -501,13 +631,15 @@ def _zh_clock(m: re.Match[str], part: str | None) -> tuple[int, int] | None:
 
 
 def _find_en(text: str) -> list[Timex]:
+    # 8/3/2025 is 8 March outside the US: the country the message names (its currency) says which comes first
+    day_first = english_country(text) is not None
     out: list[Timex] = []
     for m in _EN_POINT.finditer(text):
         clock = m.group("clock")
         has_day = m.group("conn") is None or m.start("conn") > m.start()
         if m.end() == m.start() or (not clock and not has_day):
             continue
-        t = _en_point(m)
+        t = _en_point(m, day_first)
         if t is None:
             continue
         start, end = m.start(), m.end()
@@ -518,6 +650,7 @@ def _find_en(text: str) -> list[Timex]:
         if text[start:end].endswith(".") and text[start:end][:-1].lower().endswith(_FULL_MONTH_NAMES):
             end -= 1  # "on 28 January." ends a sentence; only "Jan." takes its dot
         out.append(_with_span(t, start, end))
+    out = _clock_then_day(out, text)
     for m in _EN_DURATION.finditer(text):
         if m.group("halfhour"):
             out.append(Timex(m.start(), m.end(), duration="PT30M", confidence=0.9))
@@ -540,21 +673,79 @@ def _find_en(text: str) -> list[Timex]:
         hour, minute = _en_clock(m) if m.group("at") else (None, None)
         grain = "day" if hour is None else "minute"
         out.append(Timex(m.start("day"), m.end(), day=int(m.group("d")), grain=grain, hour=hour, minute=minute))
+    for m in _EN_MONTH_END.finditer(text):
+        rel = {"months": float(WEEK_PREFIX[m.group("rel").lower()])} if m.group("rel") else {}
+        named = MONTHS_EN[m.group("mo").lower()] if m.group("mo") else None
+        year = int(m.group("y")) if m.group("y") else None
+        out.append(Timex(m.start(), m.end(), year=year, month=named, relative=rel, month_end=True, confidence=0.9))
+    for m in _EN_YEAR.finditer(text):
+        out.append(Timex(m.start("y"), m.end("y"), year=int(m.group("y")), grain="year", confidence=0.85))
     return out
 
 
-def _en_clock(m: re.Match[str]) -> tuple[int, int]:
-    """Hour and minute of a matched :data:`_EN_CLOCK` (3pm, 15:30, noon)."""
+def _clock_then_day(points: list[Timex], text: str) -> list[Timex]:
+    """A clock time said before its day is one point: "half past two today", "3pm yesterday", "9am on Monday"."""
+    out: list[Timex] = []
+    for t in points:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and prev.hour is not None
+            and _no_day(prev)
+            and t.hour is None
+            and not _no_day(t)
+            and re.fullmatch(r"\s(?:on\s)?", text[prev.end : t.start], re.IGNORECASE)
+        ):
+            out[-1] = replace(t, start=prev.start, hour=prev.hour, minute=prev.minute, grain="minute")
+            continue
+        out.append(t)
+    return out
+
+
+def _no_day(t: Timex) -> bool:
+    return t.year is None and t.month is None and t.day is None and not t.relative and t.weekday is None
+
+
+def _en_clock(m: re.Match[str], part: str | None = None) -> tuple[int, int]:
+    """Hour and minute of a matched :data:`_EN_CLOCK` (3pm, 15:30, noon, half past two); ``part``: the part of the
+    day said with its day ("this evening at half past seven")."""
     g = m.group
     if g("noon"):
         return (12, 0) if g("noon").lower() == "noon" else (0, 0)
     if g("h2"):
         return int(g("h2")), int(g("mi2"))
+    if g("wclock"):
+        return _en_word_clock(m, part)
     hour = int(g("h")) % 12 + (12 if g("ap").lower().startswith("p") else 0)
     return hour, int(g("mi") or 0)
 
 
-def _en_point(m: re.Match[str]) -> Timex | None:
+def _en_word_clock(m: re.Match[str], part: str | None) -> tuple[int, int]:
+    """A clock said in words: "half past two" (14:30), "quarter to five", "ten o'clock in the morning".
+
+    Without am / pm or a part of the day, an hour from 1 to 6 is the afternoon: "half past two" is when shops and
+    clinics are open, not the middle of the night.
+    """
+    g = m.group
+    word = (g("wh") or g("oh")).lower()
+    hour = _EN_HOURS[word] if word in _EN_HOURS else int(word)
+    minute = 0
+    if g("wm"):
+        said = g("wm").lower()
+        minute = _EN_CLOCK_MINUTES[said] if said in _EN_CLOCK_MINUTES else int(said)
+    elif g("wq"):  # a quarter to five: 4:45
+        hour, minute = hour - 1 if hour > 1 else 12, 45
+    when = (g("wap") or g("wpart") or part or "").lower()
+    if when.startswith(("p", "in the afternoon", "in the evening", "at night", "afternoon", "evening", "night")):
+        afternoon = hour < 12
+    elif when:  # am, in the morning
+        afternoon = False
+    else:
+        afternoon = 1 <= hour <= 6
+    return hour % 12 + (12 if afternoon else 0), minute
+
+
+def _en_point(m: re.Match[str], day_first: bool = False) -> Timex | None:
     year = month = day = None
     rel: dict[str, float] = {}
     weekday = None
@@ -564,10 +755,11 @@ def _en_point(m: re.Match[str]) -> Timex | None:
     g = m.group
     if g("ymd"):
         year, month, day = int(g("y1")), int(g("m1")), int(g("d1"))
-    elif g("us"):
-        month, day, year = int(g("m3")), int(g("d3")), int(g("y3"))
-        if month > 12 >= day:
-            month, day = day, month
+    elif g("us") or g("dmy"):
+        first, second = (int(g("m3")), int(g("d3"))) if g("us") else (int(g("d7")), int(g("m7")))
+        year = int(g("y3") or g("y7"))
+        # month first (the US) unless the message names another country or a number cannot be a month
+        month, day = (second, first) if first > 12 or (day_first and second <= 12) else (first, second)
         if year < 100:
             year += 2000
     elif g("md"):
@@ -592,6 +784,8 @@ def _en_point(m: re.Match[str]) -> Timex | None:
         weekday = WEEKDAYS[g("bw").lower()]
     elif g("unitrel"):
         unit = g("uu").lower()
+        if unit == "weekend":  # last weekend: the ISO week it is in (guideline), like 上周末
+            unit = "week"
         rel[unit + "s"] = WEEK_PREFIX[g("up").lower()]
         grain = unit
     elif g("ago"):
@@ -599,11 +793,13 @@ def _en_point(m: re.Match[str]) -> Timex | None:
         unit = UNITS.get(g("au").lower())
         if n is None or unit is None:
             return None
+        if unit == "F":  # a fortnight ago: 14 days
+            n, unit = n * 14, "D"
         rel[_relative_key(unit)] = -n if g("adir").lower() == "ago" else n
         grain = "minute" if unit in ("H", "MIN", "S") else "day"
     hour = minute = None
     if g("clock"):
-        hour, minute = _en_clock(m)
+        hour, minute = _en_clock(m, part)
         grain = "minute"
     elif part is not None:
         grain = "day"
@@ -661,7 +857,7 @@ def _resolve_with(t: Timex, anchor: datetime | None) -> dict[str, Any]:
         monday = today - timedelta(days=today.weekday()) + timedelta(weeks=rel.get("weeks", 0))
         iso = monday.isocalendar()
         return {"value": f"{iso[0]}-W{iso[1]:02d}", "grain": "week"}
-    if t.grain == "year" or (t.grain != "month" and "years" in rel and t.month is None):
+    if t.grain == "year" or (t.grain != "month" and "years" in rel and t.month is None and t.lunar is None):
         year = t.year if t.year is not None else _iso_year(today.year + int(rel.get("years", 0)))
         return {"value": f"{year:04d}", "grain": "year"}
     if t.lunar is not None:  # 中秋节: this year's, unless over a month ahead (then last year's)
@@ -669,15 +865,17 @@ def _resolve_with(t: Timex, anchor: datetime | None) -> dict[str, Any]:
         year = today.year + int(rel.get("years", 0))
         if str(year) not in dates:
             raise ValueError(f"no {t.lunar} date for {year}")
-        d = date(year, *dates[str(year)])
+        offset = timedelta(days=t.lunar_offset)
+        d = date(year, *dates[str(year)]) + offset
         if "years" not in rel and d > today + timedelta(days=31):
             if str(year - 1) not in dates:
                 raise ValueError(f"no {t.lunar} date for {year - 1}")
-            d = date(year - 1, *dates[str(year - 1)])
+            d = date(year - 1, *dates[str(year - 1)]) + offset
         return _point(d, t, anchor)
     if t.month is not None:
         year = t.year if t.year is not None else today.year + int(rel.get("years", 0))
-        guessed = t.year is None and "years" not in rel  # a date without a year: the past, within a month
+        # a date without a year: the past, within a month; after 改到 / 预约 (t.ahead) the anchor's year
+        guessed = t.year is None and "years" not in rel and not t.ahead
         if t.grain == "month" and t.day is None:
             if guessed and date(_iso_year(year), t.month, 1) > today + timedelta(days=31):
                 year -= 1
@@ -694,8 +892,8 @@ def _resolve_with(t: Timex, anchor: datetime | None) -> dict[str, Any]:
         if "months" in rel:
             return _point(first.replace(day=t.day), t, anchor)
         # 12号 alone: this month's, unless that is over a week ahead or does not exist (31号 in June)
-        if t.day <= calendar.monthrange(first.year, first.month)[1] and first.replace(day=t.day) <= today + timedelta(
-            days=7
+        if t.day <= calendar.monthrange(first.year, first.month)[1] and (
+            t.ahead or first.replace(day=t.day) <= today + timedelta(days=7)
         ):
             return _point(first.replace(day=t.day), t, anchor)
         return _point(_add_months(first, -1).replace(day=t.day), t, anchor)
