@@ -712,7 +712,7 @@ def _latency_markdown(report: dict[str, Any]) -> list[str]:
         "",
         "The entity pipelines alone (the encoder pass is shared with every task and not counted; the token head "
         "reads its states), one message at a time: short = the hand-written messages, long = twelve of them "
-        "joined and cut at 300 characters); and per message in batches of 32. " + report.get("load", ""),
+        "joined and cut at 300 characters; and per message in batches of 32. " + report.get("load", ""),
         "",
         table([[k, v] for k, v in report["stage_latency"].items()], ["measure", "value"]),
         "",
