@@ -674,3 +674,65 @@ def _times7(text: str, lang: str = "zh", region: str = "cn") -> list[tuple[str, 
 )
 def test_times_blind7_kinds(text: str, lang: str, region: str, found: list[tuple[str, str]]) -> None:
     assert _times7(text, lang, region) == [(normalize(span).text, value) for span, value in found]
+
+
+# -- what the eighth blind part showed (evaluation/reports/entities_written_blind8_first.json)
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("说好补偿8000里程，一直没到账", "cn", []),  # loyalty miles, not money
+        ("退了会员积分，赔偿2000积分", "cn", []),
+        ("差價1,500只補2000點會員點數", "tw", [(1500, "TWD")]),
+        ("多走了5米线，每米60，", "cn", [(60, "CNY")]),  # a unit price after 每 + unit: the amount only
+        ("膨胀螺丝每个15，一共八个", "cn", [(15, "CNY")]),
+        ("每个人打了20", "cn", []),  # no price
+        ("師傅話要加500蚊雞先做", "hk", [(500, "HKD")]),  # 蚊雞: slang for 蚊, inside the span
+        ("paid ₱1,250 through GCash", "en", [(1250, "PHP")]),
+        ("refund of PHP 2,499 still pending", "en", [(2499, "PHP")]),
+        ("after the upgrade to PHP 8.1 the checkout broke", "en", []),  # the language's version
+        ("they want R2 350 for a battery and R899 to fit it", "en", [(2350, "ZAR"), (899, "ZAR")]),
+        ("regassed with R134a, paid R1,150", "en", [(1150, "ZAR")]),  # a refrigerant
+        ("it cost 900 rand", "en", [(900, "ZAR")]),
+        ("the R134a and R450 parts", "en", []),  # no sign of South Africa: R450 is no amount
+    ],
+)
+def test_money_blind8_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
+    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+
+
+def test_points_before_a_point_word_are_no_clock_time() -> None:
+    assert _times7("只補2000點會員點數，3000点积分", "zh", "tw") == []
+    assert _times7("下午3点到的", "zh", "cn") == [("下午3点", "2024-03-20T15:00:00+08:00")]
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "found"),
+    [
+        (
+            "新竹物流8812-3345-0091 打門市０４－２３５６－７７８８沒人接",
+            "zh",
+            [("ORDER_ID", "8812-3345-0091", "8812-3345-0091"), ("PHONE", "０４－２３５６－７７８８", "+886423567788")],
+        ),  # a Taiwan landline in full-width digits, not its last groups as an order
+        ("Job no. JC-70311, still waiting", "en", [("ORDER_ID", "JC-70311", "JC-70311")]),  # a garage job card
+        ("job card WS-88120 says done", "en", [("ORDER_ID", "WS-88120", "WS-88120")]),
+        ("Reg LB19 XKD, postcode SW1A 1AA, room 1204", "en", []),  # a plate, a postcode, a room
+        ("tracking 3HZ8 0021 5567 not moving", "en", [("ORDER_ID", "3HZ8 0021 5567", "3HZ800215567")]),  # AusPost
+        ("model RX8 2024 3000 is fine", "en", []),  # no order word
+        ("paid ₱500, text me 0998 112 4567", "en", [("PHONE", "0998 112 4567", "+639981124567")]),  # a PH mobile
+        ("paid R1 200, call 082 441 9076", "en", [("PHONE", "082 441 9076", "+27824419076")]),  # ZA, not UK
+        ("cost 900 rand, phoned 0861 000 123", "en", [("PHONE", "0861 000 123", "+27861000123")]),  # share-call
+        ("call 0161 496 0000 about the £40", "en", [("PHONE", "0161 496 0000", "+441614960000")]),  # still UK
+    ],
+)
+def test_identifiers_blind8_kinds(text: str, lang: str, found: list[tuple[str, str, str]]) -> None:
+    norm = normalize(text).text
+    got = [(m.type, norm[m.start : m.end], m.value) for m in find_identifiers(norm, lang)]
+    want = [(kind, normalize(surface).text, value) for kind, surface, value in found]
+    assert [(k, s) for k, s, _ in got] == [(k, s) for k, s, _ in want]
+    for (kind, _, value), (_, _, expected) in zip(got, want, strict=True):
+        assert (value if kind == "PHONE" else value.replace(" ", "")) == expected
+
+
+def test_philippine_dates_are_month_first() -> None:
+    assert _times7("paid ₱800 on 9/5/2025", "en", "en") == [("9/5/2025", "2025-09-05")]
+    assert _times7("paid R1,800 on 9/5/2025", "en", "en") == [("9/5/2025", "2025-05-09")]

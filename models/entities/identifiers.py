@@ -228,6 +228,16 @@ _NATIONAL: dict[str, tuple[re.Pattern[str], str]] = {
     ),
     "sg": (re.compile(rf"(?<![A-Za-z0-9+])[689]\d{{3}}\s?\d{{4}}{_E}"), "+65"),
     "in": (re.compile(rf"(?<![A-Za-z0-9+])0?[6-9]\d{{4}}\s?\d{{5}}{_E}"), "+91"),  # 09845012377: trunk 0
+    # the Philippines: mobiles 0917 845 2231 (11 digits), Metro Manila (02) 8123 4567
+    "ph": (
+        re.compile(rf"(?<![A-Za-z0-9+])(?:09\d{{2}}[\s-]?\d{{3}}[\s-]?\d{{4}}|\(02\)\s?\d{{4}}[\s-]?\d{{4}}){_E}"),
+        "+63",
+    ),
+    # South Africa: 10 digits, 082 441 9076 / 021 123 4567, and the share-call 0860 / 0861 numbers in 4-3-3
+    "za": (
+        re.compile(rf"(?<![A-Za-z0-9+])0(?:[1-8]\d[\s-]?\d{{3}}[\s-]?\d{{4}}|8[06]\d[\s-]?\d{{3}}[\s-]?\d{{3}}){_E}"),
+        "+27",
+    ),
 }
 #: Digits read out one by one (voice transcripts).
 SPOKEN_DIGITS_RE = re.compile(rf"{_B}\d(?: \d){{9}}{_E}")
@@ -237,11 +247,19 @@ TW_TOLLFREE_RE = re.compile(rf"(?<![A-Za-z0-9+])(?P<num>080[09][\s-]?\d{{3}}[\s-
 TW_DIGIT_MOBILE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[零〇]九(?:\s?{_CN_D}){{8}}(?!{_CN_D})")
 HKID_RE = re.compile(rf"{_B}[A-Z]{{1,2}}\d{{6}}(?:\([0-9A]\)|[0-9A]){_E}")
 TWID_RE = re.compile(rf"{_B}[A-Z][12]\d{{8}}{_E}")
-HYPHENATED_RE = re.compile(rf"{_B}\d{{3,8}}(?:-\d{{3,12}}){{1,3}}{_E}")  # Ref: 4829-1134 (with a context word)
+#: Ref: 4829-1134 (with a context word); not the last groups of a number whose first group is shorter
+#: (02-2712-9903 is a Taiwan landline, 2712-9903 no reference of its own)
+HYPHENATED_RE = re.compile(rf"{_B}(?<!\d-)\d{{3,8}}(?:-\d{{3,12}}){{1,3}}{_E}")
 #: Case, claim and booking codes in groups of letters and digits (SO-HK-1228-0457, CL11408-0072, x7kp-2qm9,
 #: 4187.552.093): with an order word right before them only.
 GROUPED_CODE_RE = re.compile(
     rf"{_B}(?=[A-Za-z0-9.-]*\d)[A-Za-z0-9]{{1,20}}(?:[-.][A-Za-z0-9]{{2,16}}){{1,4}}{_E}(?!\.\d)"
+)
+#: Tracking numbers in groups whose first group mixes capitals and digits (Australia Post 7XZ4 0188 2261), the rest
+#: digits: with an order word right before them only; not a plate (LB19 XKD) or a postcode (SW1A 1AA), whose later
+#: groups have letters.
+GROUPED_ALNUM_RE = re.compile(
+    rf"{_B}(?=[A-Z0-9]*[A-Z])(?=[A-Z0-9]*\d)[A-Z0-9]{{3,6}}(?: \d{{3,6}}){{2,4}}{_E}(?![\s-]\d)"
 )
 #: Claim and file numbers in slash-separated groups after a letter prefix (CLM/2025/0417732); not inside a path.
 SLASHED_CODE_RE = re.compile(
@@ -413,6 +431,8 @@ def _candidates(text: str, lang: str, region: str) -> list[IdMatch]:
         if not _DECIMAL.fullmatch(m.group()):
             out.append(IdMatch("ORDER_ID", m.start(), m.end(), "code", 0.0, m.group()))
     for m in SLASHED_CODE_RE.finditer(text):
+        out.append(IdMatch("ORDER_ID", m.start(), m.end(), "code", 0.0, m.group()))
+    for m in GROUPED_ALNUM_RE.finditer(text):
         out.append(IdMatch("ORDER_ID", m.start(), m.end(), "code", 0.0, m.group()))
     return out
 

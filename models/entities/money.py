@@ -14,7 +14,8 @@ a thing (2.5万的沙发), the price a thing was bought for (899买的耳机), c
 added to or compared with money just named (花了488，打车又是120多 / 平时也就两百左右), the price of a pack
 (五斤装一百三十九) and both ends of a range whose one end says it is money (40到50块, $40 to 50). Counts,
 percentages, sizes and versions stay out (3件, 20%, 500ml, 6.18.2), and so does 一毛都没拿到 ("not a cent").
-Indian English counts in lakhs and crores (1.8 lakh = 180,000 INR).
+Indian English counts in lakhs and crores (1.8 lakh = 180,000 INR). Philippine pesos are ₱ / PHP; South African
+rand is R before the amount (R4 870, a space for the thousands), read where the message is from South Africa.
 元, 块, $ and the bare amounts are read in the currency of the message's region
 (:mod:`models.entities.region`: ``300元`` from Taiwan is TWD, ``$200`` in Cantonese is HKD).
 Lexicon: ``money.json``.
@@ -28,6 +29,7 @@ from typing import Any
 
 from models.entities.lexicon import alternation, load
 from models.entities.numerals import ARABIC_NUMBER, CN_NUMBER, DIGITS, EN_WORD_NUMBER, parse_en_words, parse_number
+from models.entities.region import english_country
 
 _M = load("money")
 PREFIXES: dict[str, str] = _M["prefixes"]
@@ -103,10 +105,11 @@ _FEE = re.compile(
     rf"(?!月(?!租|费)|年(?!费)|[{_CLS.replace('月', '').replace('年', '')}]|周|度|号|楼|层|%)"
     rf"[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮|违约金|保证金|押金|订金|定金)"
 )
-# 三百八一套 / 12.8一斤: a price before its unit; 一斤樱桃六十八 / 一晚六百: after it
+# 三百八一套 / 12.8一斤: a price before its unit; 一斤樱桃六十八 / 一晚六百 / 每米80: after it
 _UNIT_PRICE = re.compile(
     rf"(?<![\d.A-Za-z一])(?<!\d,)(?P<num>{_ANY_NUMBER})(?:元|块)?(?=一[{_CLS}])"
-    rf"|(?<=一[{_PRICE_UNITS}])[\u4e00-\u9fff]{{0,3}}?(?P<num2>{_CN_UNIT_NUMBER}|\d+(?:\.\d+)?万|\d{{2,}}(?:\.\d+)?){_END}"
+    # 每米80 / 每个30: the price of each unit, right after it (铜管超了3米每米80; 每个人打了20 is no price)
+    rf"|(?:(?<=一[{_PRICE_UNITS}])[\u4e00-\u9fff]{{0,3}}?|(?<=每[{_PRICE_UNITS}米]))(?P<num2>{_CN_UNIT_NUMBER}|\d+(?:\.\d+)?万|\d{{2,}}(?:\.\d+)?){_END}"
     # 298四人套餐 / 99双人餐: the price of a set meal or voucher, before it
     rf"|(?<![\d.A-Za-z])(?P<num3>[1-9]\d{{1,4}}(?:\.\d{{1,2}})?)(?=(?:[一二两三四五六七八九十]|\d)?人?(?:套餐|餐券|代金券|团购券))"
 )
@@ -220,6 +223,8 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
             currency = local
         if m.group("code"):
             currency = m.group("code").upper()
+        if currency == "PHP" and _VERSION.fullmatch(m.group("num")):
+            continue  # upgraded to PHP 8.1: the language's version, not pesos
         if amount is not None:
             found.append(MoneyMatch(m.start(), m.end(), amount, currency, confidence=0.97))
     for m in _SUFFIXED.finditer(text):
@@ -254,6 +259,8 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
         amount = parse_en_words(m.group("num"))
         if amount and not _a_weight(text, m):  # None for "one fifty"; "a dollar" says no number at all
             found.append(MoneyMatch(m.start(), m.end(), amount, SUFFIXES[m.group("unit").lower()], confidence=0.9))
+    if region == "en":
+        found += rand_amounts(text)
     bare: tuple[re.Pattern[str], ...] = ()
     if region != "en":
         bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING, _BOUGHT, _ALONE, _AFTER_THING, _AFTER_THING_CN, _PACK)
@@ -281,6 +288,29 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
         found += _parallel(text, found, local)
     found += _range_starts(text, found) + _range_ends(text, found)
     return _longest(found)
+
+
+#: PHP before a version number (PHP 8.1, PHP 7.4.33): the programming language. Peso amounts that small are
+#: written with their centavos (PHP 9.50) or without a decimal point.
+_VERSION = re.compile(r"\d{1,2}\.\d(?:\.\d+)*")
+#: South African rand: R before the amount, its thousands set off by a comma or a space (R12,500, R4 870, R450).
+_RAND = re.compile(
+    r"(?<![A-Za-z0-9$])R\s?(?P<num>[1-9]\d{0,2}(?:[ ,]\d{3}(?!\d))+(?:\.\d{2})?|\d+(?:\.\d{2})?)"
+    r"(?![\d.,]?\d|[A-Za-z%])"
+)
+
+
+def rand_amounts(text: str) -> list[MoneyMatch]:
+    """R12,500 / R4 870 in an English message from South Africa (:func:`models.entities.region.english_country`);
+    elsewhere R before a number is a model, a grade or a refrigerant (R134a, an R18 film) far more often than money."""
+    if english_country(text) != "za":
+        return []
+    out: list[MoneyMatch] = []
+    for m in _RAND.finditer(text):
+        amount = parse_number(re.sub(r"[ ,]", "", m.group("num")))
+        if amount:
+            out.append(MoneyMatch(m.start(), m.end(), amount, "ZAR", confidence=0.95))
+    return out
 
 
 #: 一毛都没拿到 / 一分钱也不退 / 一块钱都冇: "not a cent", said of money that never came; no amount.

@@ -33,7 +33,7 @@ from typing import Any
 
 from models.entities.lexicon import alternation, load
 from models.entities.numerals import parse_en_number, parse_number
-from models.entities.region import english_country
+from models.entities.region import writes_day_first
 
 _T = load("time")
 REL_DAYS: dict[str, int] = _T["relative_days"]
@@ -106,7 +106,8 @@ _ZH_DAYSPEC = (
     rf"|(?P<rocyear>民国(?P<y7>\d{{2,3}})年(?![\d一二三四五六七八九十]|份|度|代|纪))"
 )
 _ZH_CLOCK = (
-    r"(?P<clock>(?P<h>\d{1,2}|[零一二两三四五六七八九十]{1,3})点(?:钟)?"
+    # not the tail of a longer number: 3000点会员点数 is a count of points, not 00点
+    r"(?P<clock>(?P<h>(?<![\d.])\d{1,2}|[零一二两三四五六七八九十]{1,3})点(?:钟)?"
     # 4点整 (整 is the time's, not 整个's)
     # 三点几 (Cantonese "three-something") like 三点多
     r"(?:(?P<mi>\d{1,2}|[零一二三四五六七八九十]{1,3})分?|(?P<half>半)|(?P<q>一刻|三刻)|多|几|整(?!个))?"
@@ -632,7 +633,7 @@ def _zh_clock(m: re.Match[str], part: str | None) -> tuple[int, int] | None:
 
 def _find_en(text: str) -> list[Timex]:
     # 8/3/2025 is 8 March outside the US: the country the message names (its currency) says which comes first
-    day_first = english_country(text) is not None
+    day_first = writes_day_first(text)
     out: list[Timex] = []
     for m in _EN_POINT.finditer(text):
         clock = m.group("clock")
