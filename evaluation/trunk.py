@@ -222,8 +222,10 @@ def _embedding_quality(encoder: OnnxEncoder) -> dict[str, Any]:
     from models.settings import DEFAULT_TAXONOMY
     from models.topics.taxonomy import Taxonomy, text_embeddings
 
+    cache = PooledFeatureCache(encoder)  # the texts normalised and encoded as `tousu evaluate categories` does
+
     def embed(texts: list[str]) -> FloatArray:
-        return np.vstack([encoder.embed(texts[i : i + 32]) for i in range(0, len(texts), 32)])
+        return cache.embeddings(texts, progress=False)
 
     taxonomy = Taxonomy.load(DEFAULT_TAXONOMY)
     items = load_labelled(LABELLED, Sources(data.data_root()))
