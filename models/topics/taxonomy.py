@@ -7,7 +7,7 @@ the head is fitted on at start-up, in NumPy, in well under a second:
 1. the taxonomy's own texts (weight ``scoring.seed_weight``: they define the categories);
 2. the shipped bank (``taxonomy_bank.npz``, named by the taxonomy's ``bank`` key, looked up next to the file
    and then among the shipped resources): embeddings of the dev
-   part of the project's labelled complaints (``tests/data/categories_labelled.jsonl``), written by
+   and bank parts of the project's labelled complaints (``tests/data/categories_labelled.jsonl``), written by
    ``tousu evaluate categories --write-bank``; used only when it was computed with the serving encoder,
    rows of categories the taxonomy lacks are dropped;
 3. the user's own labelled examples (``TOUSU_CATEGORY_EXAMPLES``: JSONL ``{"text", "category"}``, 10-20 per
