@@ -214,7 +214,8 @@ def _embedding_quality(encoder: OnnxEncoder) -> dict[str, Any]:
     """What the trunk's sentence embedding (mean of its last layer) is worth to the stages that read it:
     root-cause categories (a head on the taxonomy texts + the labelled dev part, the recipe served before the
     bank part was labelled, scored on the blind part; and the head on the taxonomy texts alone) and clustering
-    (KMeans with 77 clusters on BANKING77's test split, NMI / ARI against its 77 intents: the topic stage's kind of question)."""
+    (KMeans with 77 clusters on BANKING77's test split, NMI / ARI against its 77 intents: the topic stage's
+    kind of question)."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
