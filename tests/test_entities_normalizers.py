@@ -736,3 +736,91 @@ def test_identifiers_blind8_kinds(text: str, lang: str, found: list[tuple[str, s
 def test_philippine_dates_are_month_first() -> None:
     assert _times7("paid ₱800 on 9/5/2025", "en", "en") == [("9/5/2025", "2025-09-05")]
     assert _times7("paid R1,800 on 9/5/2025", "en", "en") == [("9/5/2025", "2025-05-09")]
+
+
+# -- what the ninth blind part showed -- (evaluation/reports/entities_written_blind9_first.json)
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("拼多多上19.9包邮买的数据线", "cn", [(19.9, "CNY")]),  # a price before 包邮
+        ("裝修師傅話8萬全包，後尾又要加錢", "hk", [(80000, "HKD")]),  # before 全包, its 万 inside
+        ("送貨要加300樓層費", "tw", [(300, "TWD")]),  # a fee noun after it (楼层费 like 上楼费)
+        ("这件衣服包邮吗，买了3包邮票", "cn", []),  # packs of stamps
+        ("我住18楼，12楼梯坏了", "cn", []),
+        ("信用卡被盜刷了5筆，共計12,600元", "tw", [(12600, "TWD")]),  # 5笔: a count of transactions
+        ("一共转了2笔，每笔500", "cn", [(500, "CNY")]),
+        ("APP一直报错503，充值200也没到账", "cn", [(200, "CNY")]),  # an HTTP status code
+        ("网页打开显示502，", "cn", []),
+        ("衣服500，裤子300", "cn", [(500, "CNY"), (300, "CNY")]),  # a price that looks like a code stays money
+        ("我住的房间是1208，前台说退300押金", "cn", [(300, "CNY")]),  # a room number
+        ("车位是2201，物业费每月收380", "cn", [(380, "CNY")]),
+        ("門牌是1502，送錯地址", "tw", []),
+        ("在門市買的耳機，三千二百九十九，用兩天就沒聲音", "tw", [(3299, "TWD")]),  # a spoken price between commas
+        ("排队的人，三百多，等了两小时", "cn", []),  # nothing bought or paid before it
+        ("人民币升值了", "cn", []),
+        ("在借呗借了2万，分6期", "cn", [(20000, "CNY")]),  # a loan
+        ("借了3本书没还", "cn", []),
+        ("贷款20万买的车", "cn", [(200000, "CNY")]),
+        ("提车落地16万8，比别家贵", "cn", [(168000, "CNY")]),  # a car's on-the-road price (16万8 = 168,000)
+        ("飞机落地3小时才出来，落地窗也坏了", "cn", []),
+        ("每公斤8.8，称出来不对", "cn", [(8.8, "CNY")]),  # a unit price: the amount only
+        ("每平方米3.5元，车位每平米2.5", "cn", [(3.5, "CNY"), (2.5, "CNY")]),
+        ("每平米3个插座", "cn", []),
+        ("卡被扣了680年费，说好免年费", "cn", [(680, "CNY")]),  # an annual fee, not a year
+        ("商家把1200退到我的支付宝", "cn", [(1200, "CNY")]),  # refunded
+        ("卖家把800转给了我", "cn", [(800, "CNY")]),
+        ("把3个退给商家", "cn", []),
+        ("They charged $95 instead of 60", "en", [(95, "USD"), (60, "USD")]),  # compared with money just named
+        ("My bill was $120, up from 80 last month", "en", [(120, "USD"), (80, "USD")]),
+        ("The total was $300 rather than 250 as agreed", "en", [(300, "USD"), (250, "USD")]),
+        ("Charged me $40 instead of the usual 3 times", "en", [(40, "USD")]),
+        ("the usual 85 is fine by me", "en", []),  # no money named before it
+    ],
+)
+def test_money_blind9_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
+    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "surface", "amount", "currency"),
+    [
+        ("出院收了台幣三千五，", "tw", "台币三千五", 3500, "TWD"),
+        ("佢收咗港幣八百", "hk", "港币八百", 800, "HKD"),
+        ("换汇给了人民币两千多", "hk", "人民币两千多", 2000, "CNY"),
+    ],
+)
+def test_a_currency_word_is_inside_the_span(text: str, region: str, surface: str, amount: float, currency: str) -> None:
+    norm = normalize(text).text
+    [money] = find_money(norm, region)
+    assert norm[money.start : money.end] == surface
+    assert (money.amount, money.currency) == (amount, currency)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "region", "found"),
+    [
+        ("等了二十天一封邮件都没收到", "zh", "cn", [("二十天", "P20D")]),  # a Chinese-numeral duration before 一
+        ("吃了兩天一點用都沒有", "zh", "tw", [("两天", "P2D")]),
+        ("三天一次，两年一换", "zh", "cn", []),  # how often, not how long
+        ("被扣了300年费", "zh", "cn", []),  # an annual fee, not a year
+        ("9月份的電費", "zh", "tw", [("9月份", "2023-09")]),  # a month named alone: over 31 days ahead
+        ("4月份的账单", "zh", "cn", [("4月份", "2024-04")]),  # within 31 days: the anchor's year
+        ("2月的账单多了", "zh", "cn", [("2月", "2024-02")]),
+        ("3月到5月一直在扣费", "zh", "cn", [("3月", "2024-03"), ("5月", "2023-05")]),
+        ("宝宝8月龄，保质期6月，十月怀胎，一月一次，分3月还清", "zh", "cn", []),  # ages, lengths, rates
+        ("我爸82岁了，等了三小时", "zh", "cn", [("三小时", "PT3H")]),  # an age is no duration
+        ("my daughter is 5 years old and we waited 4 hours", "en", "en", [("4 hours", "PT4H")]),
+        ("she is 82 years of age", "en", "en", []),
+        ("charged on the 15th even though I cancelled", "en", "en", [("15th", "2024-03-15")]),
+        ("it leaks on the 4th floor even though", "en", "en", []),
+    ],
+)
+def test_times_blind9_kinds(text: str, lang: str, region: str, found: list[tuple[str, str]]) -> None:
+    assert _times7(text, lang, region) == [(normalize(span).text, value) for span, value in found]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("16万8", 168000), ("3万2000", 32000), ("10万零500", 100500), ("2万5千", 25000)]
+)
+def test_arabic_digits_before_wan_keep_their_value(text: str, value: float) -> None:
+    assert parse_number(text) == value  # 16万8 is 168,000 (not 1 and 6 read digit by digit)

@@ -12,8 +12,11 @@ shipping fee), as a price with its unit (三百八一套, 一斤樱桃六十八,
 a thing (2.5万的沙发), the price a thing was bought for (899买的耳机), coupon thresholds and discounts
 (满3000折300), a 3-6 digit amount standing alone between commas (小米14，5999，用了两周) and one
 added to or compared with money just named (花了488，打车又是120多 / 平时也就两百左右), the price of a pack
-(五斤装一百三十九) and both ends of a range whose one end says it is money (40到50块, $40 to 50). Counts,
-percentages, sizes and versions stay out (3件, 20%, 500ml, 6.18.2), and so does 一毛都没拿到 ("not a cent").
+(五斤装一百三十九) and both ends of a range whose one end says it is money (40到50块, $40 to 50), loans and car prices
+(借了3万, 落地16.8万), amounts paid over (把2350退给他), prices before 包邮 / 全包, a currency word before Chinese
+numerals (新台币一万二, the word inside the span) and in English an amount compared with one just named ("$212.47
+instead of the usual 85"). Counts, percentages, sizes and versions stay out (3件, 3笔, 20%, 500ml, 6.18.2), so do room
+numbers and HTTP status codes (病房是1203, 网页显示404), and 一毛都没拿到 ("not a cent").
 Indian English counts in lakhs and crores (1.8 lakh = 180,000 INR). Philippine pesos are ₱ / PHP; South African
 rand is R before the amount (R4 870, a space for the thousands), read where the message is from South Africa.
 元, 块, $ and the bare amounts are read in the currency of the message's region
@@ -74,7 +77,12 @@ _END = r"(?=[，。！？、；,.!?;:：)）\s]|$)"
 _CLAUSE_END = (
     rf"(?=[，,。；;！!]|\s*$|\s(?=[\u4e00-\u9fff])(?!\s(?:{_BLOCK}|[{_CLS}]|{alternation(_M['block_nouns'])})))"
 )
-_NOT_COUNT = rf"(?![\d.%A-Za-z]|{_BLOCK}|个|小时|分钟|周|星期|倍|遍|层|楼|岁|名|分|折|成|米|号|万|千)"
+#: 3笔 counts transactions (被盗刷了3笔); 600楼梯费 / 300楼层费 are fees, 3万分12期 a loan in instalments
+_NOT_COUNT = (
+    rf"(?![\d.%A-Za-z]|{_BLOCK}|个|小时|分钟|周|星期|倍|遍|层|楼(?!梯|层费)|岁|名|分(?!\d{{1,2}}期|[一二三四五六七八九十两]{{1,3}}期)"
+    r"|折|成|米|号|万|千|笔(?![记芯试画])"
+    r")"
+)
 
 # ￥99 / RMB 300 / HK$200 / 人民币100元
 _PREFIXED = re.compile(
@@ -82,6 +90,13 @@ _PREFIXED = re.compile(
     rf"(?:\s?(?P<unit>元|块))?"
     r"(?:\s(?P<code>CAD|AUD|NZD|SGD|USD|HKD|TWD|MYR)\b)?",  # $75 CAD: the code after the amount says which dollar
     re.IGNORECASE,
+)
+#: Currency words (not symbols or codes) before an amount said in Chinese numerals: 新台币一万二, 人民币三千五,
+#: 港币五百蚊 (the word is inside the span, as 人民币100 is).
+_WORD_PREFIXES = {k: v for k, v in PREFIXES.items() if not k.isascii() and len(k) > 1}
+_WORD_PREFIXED = re.compile(
+    rf"{alternation(_WORD_PREFIXES)}(?P<num>{_CN_UNIT_NUMBER})(?P<approx>{_APPROX})?(?P<unit>元|块|蚊)?"
+    rf"(?![{_CLS}]|{_BLOCK})"
 )
 # 120元 / 一百二十块钱 / 三块五 / 20 dollars / 200多块 / 3元5角
 _SUFFIXED = re.compile(
@@ -99,17 +114,22 @@ _BARE = re.compile(
     rf"(?:{_CONTEXT}|费)\s?{_FILLER}(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>\d+[千万]\d+|(?:{ARABIC_NUMBER})[万千kK]?"
     rf"|{_CN_UNIT_NUMBER})(?:(?P<approx>{_APPROX})|(?![多几])){_NOT_COUNT}"
 )
-# 加100上楼费 / 收560检测费 / 150的打孔费 / 三百运费 / 999含运: an amount before the fee it pays
+# 加100上楼费 / 收560检测费 / 150的打孔费 / 三百运费 / 999含运 / 9.9包邮 / 8万全包: an amount before the fee it pays
 _FEE = re.compile(
-    rf"(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:{ARABIC_NUMBER})|{_CN_UNIT_NUMBER})(?:元|块)?(?:的)?"
-    rf"(?!月(?!租|费)|年(?!费)|[{_CLS.replace('月', '').replace('年', '')}]|周|度|号|楼|层|%)"
-    rf"[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮|违约金|保证金|押金|订金|定金)"
+    rf"(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块)?(?:的)?"
+    rf"(?!月(?!租|费)|年(?!费)|包(?!邮(?!票|件|局|政|箱|递|寄))"
+    rf"|[{_CLS.replace('月', '').replace('年', '').replace('包', '')}]|周|度|号|楼(?!梯|层费)|层(?!费)|%)"
+    rf"[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮|全包|违约金|保证金|押金|订金|定金)"
 )
+#: 每平米 / 每平方米 / 每公斤 ...: units of two or three characters after 每 (fixed-width lookbehinds, one each)
+_PER_UNIT = "|".join(f"(?<=每{u})" for u in ("平米", "平方", "平方米", "公斤", "千克", "公里", "小时", "立方"))
 # 三百八一套 / 12.8一斤: a price before its unit; 一斤樱桃六十八 / 一晚六百 / 每米80: after it
 _UNIT_PRICE = re.compile(
     rf"(?<![\d.A-Za-z一])(?<!\d,)(?P<num>{_ANY_NUMBER})(?:元|块)?(?=一[{_CLS}])"
     # 每米80 / 每个30: the price of each unit, right after it (铜管超了3米每米80; 每个人打了20 is no price)
-    rf"|(?:(?<=一[{_PRICE_UNITS}])[\u4e00-\u9fff]{{0,3}}?|(?<=每[{_PRICE_UNITS}米]))(?P<num2>{_CN_UNIT_NUMBER}|\d+(?:\.\d+)?万|\d{{2,}}(?:\.\d+)?){_END}"
+    # 每平米2.8 / 每公斤12.5: after a unit of area or weight too, and a price with its decimals
+    rf"|(?:(?<=一[{_PRICE_UNITS}])[\u4e00-\u9fff]{{0,3}}?|(?<=每[{_PRICE_UNITS}米])|{_PER_UNIT})"
+    rf"(?P<num2>{_CN_UNIT_NUMBER}|\d+(?:\.\d+)?万|\d{{2,}}(?:\.\d+)?|\d\.\d{{1,2}}){_END}"
     # 298四人套餐 / 99双人餐: the price of a set meal or voucher, before it
     rf"|(?<![\d.A-Za-z])(?P<num3>[1-9]\d{{1,4}}(?:\.\d{{1,2}})?)(?=(?:[一二两三四五六七八九十]|\d)?人?(?:套餐|餐券|代金券|团购券))"
 )
@@ -125,6 +145,12 @@ _OF_THING = re.compile(
 _BOUGHT = re.compile(
     rf"(?<![\d.,A-Za-z双\-/在])(?P<num>\d+(?:\.\d+)?|{_CN_UNIT_NUMBER})(?:元|块)?(?=买的|买了|买回|入手|拿下|下单的|抢的|抢了|拍的|拍下)"
 )
+# 平台把2350退给他了 / 2350转给了卖家 / 把五百赔给我: an amount before the verb that pays it (back) to someone
+_PAID_OVER = re.compile(
+    rf"(?<![\d.,A-Za-z\-/第])(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?"
+    r"(?=(?:退|转|赔|还|汇|付|补|垫)(?:了|咗)?给|(?:退还|退回|返还|转账)(?:了|咗)?给)"
+    rf"|(?<=把)(?P<num2>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?(?=退|转|赔|还|汇|付|补|垫|扣|划)"
+)
 # 满300减50 / 滿3000折300 (Taiwan: 折 = off): the threshold and the discount of a coupon
 _COUPON = re.compile(
     rf"满(?P<num>{ARABIC_NUMBER}|{_CN_UNIT_NUMBER})(?:元|块)?(?:减|折|送|返)(?P<num2>{ARABIC_NUMBER}|{_CN_UNIT_NUMBER})"
@@ -135,6 +161,11 @@ _COUPON = re.compile(
 _ALONE = re.compile(
     r"(?<=[，,])(?<!\d,)(?<!\d，)\s?(?P<num>(?!(?:19|20)\d\d[，,。\s])(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d{2,5})"
     r"(?:\.\d{1,2})?)\s?(?=[，,。]|\s?×\s?\d|\s[xX*]\s\d)"
+)
+# 买的吹风机，四千九百九十，型号…: the same in Chinese numerals, a spoken price (with 百 / 千 / 万), only where the
+# sentence before it says what was bought or paid (:func:`_vetoed`): a count between commas is as likely
+_ALONE_CN = re.compile(
+    r"(?<=[，,])\s?(?P<num>(?=[零一二两三四五六七八九十百千万]*[百千万])[零一二两三四五六七八九十百千万]{2,12})\s?(?=[，,。；;！!]|$)"
 )
 # 网课6980，/ 一束康乃馨199，/ 健身包年1988，: a price written straight after what it bought, ending a clause
 _AFTER_THING = re.compile(
@@ -171,6 +202,16 @@ _EN_BARE = re.compile(
     rf"(?P<num>{_EN_NUM})(?![\d.,]?\d)(?:\s?(?P<scale>{_SCALE})|(?!\s?{_EN_BLOCK})(?![A-Za-z%]))"
     rf"|(?<![\d.A-Za-z$£€])(?<!\d,)(?P<num2>{_EN_NUM})\s(?:[a-z]+\s)?{alternation(_M['en_fee_nouns'])}"
     rf"|(?<![\d.A-Za-z$£€])(?<!\d,)(?P<num3>{_EN_NUM})\s(?:each|apiece|per (?:night|month|person|item|piece|unit))\b",
+    re.IGNORECASE,
+)
+#: charged me $212.47 instead of the usual 85 / up from 60: a bare amount compared with money named before it in the
+#: same sentence (money only where one was, as :data:`_PARALLEL`)
+_EN_PARALLEL = re.compile(
+    r"\b(?:(?:instead\sof|rather\sthan|up\sfrom|down\sfrom|compared\s(?:to|with)|versus|vs\.?)\s"
+    r"(?:(?:the|my|our|their|a|an)\s)?(?:(?:usual|normal|regular|typical|standard|expected|original|agreed|quoted"
+    r"|advertised|promised|old|previous)\s)?"
+    r"|\bthe\s(?:usual|normal|regular|typical|standard|agreed|quoted|advertised|promised)\s)"
+    rf"(?P<num>{_EN_NUM})(?![\d.,]?\d)(?!\s?{_EN_BLOCK})(?![A-Za-z%])",
     re.IGNORECASE,
 )
 # two hundred bucks / fifty dollars: an amount spelled out, before a currency word
@@ -255,6 +296,11 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
         if currency == "USD" and text[max(0, m.start() - 3) : m.start()].upper().endswith(("HK", "NT")):
             continue
         found.append(MoneyMatch(m.start(), end, amount, currency, bool(m.group("approx")), 0.95))
+    for m in _WORD_PREFIXED.finditer(text):
+        amount = parse_number(m.group("num"))
+        currency = _WORD_PREFIXES[text[m.start() : m.start("num")]]
+        if amount:
+            found.append(MoneyMatch(m.start(), m.end(), amount, currency, bool(m.group("approx")), confidence=0.95))
     for m in _EN_WORDS.finditer(text):
         amount = parse_en_words(m.group("num"))
         if amount and not _a_weight(text, m):  # None for "one fifty"; "a dollar" says no number at all
@@ -264,6 +310,7 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
     bare: tuple[re.Pattern[str], ...] = ()
     if region != "en":
         bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING, _BOUGHT, _ALONE, _AFTER_THING, _AFTER_THING_CN, _PACK)
+        bare += (_PAID_OVER, _ALONE_CN)
     for m in _COUPON.finditer(text) if region != "en" else ():
         for group in ("num", "num2"):
             amount = parse_number(m.group(group))
@@ -282,10 +329,9 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
             currency = local
             if "scale" in m.re.groupindex and m.group("scale"):  # paid 1.8 lakh
                 amount, end, currency = amount * SCALES[m.group("scale").lower()], m.end("scale"), _M["scale_currency"]
-            confidence = 0.7 if regex in (_ALONE, _AFTER_THING, _AFTER_THING_CN) else 0.8
+            confidence = 0.7 if regex in (_ALONE, _AFTER_THING, _AFTER_THING_CN, _ALONE_CN) else 0.8
             found.append(MoneyMatch(m.start(group), end, amount, currency, approximate, confidence=confidence))
-    if region != "en":
-        found += _parallel(text, found, local)
+    found += _parallel(text, found, local, _PARALLEL if region != "en" else _EN_PARALLEL)
     found += _range_starts(text, found) + _range_ends(text, found)
     return _longest(found)
 
@@ -364,17 +410,19 @@ def _range_starts(text: str, found: list[MoneyMatch]) -> list[MoneyMatch]:
     return out
 
 
-def _parallel(text: str, found: list[MoneyMatch], currency: str) -> list[MoneyMatch]:
-    """Amounts added to or compared with money named earlier in the same sentence (:data:`_PARALLEL`)."""
+def _parallel(text: str, found: list[MoneyMatch], currency: str, pattern: re.Pattern[str]) -> list[MoneyMatch]:
+    """Amounts added to or compared with money named earlier in the same sentence (:data:`_PARALLEL`, in English
+    :data:`_EN_PARALLEL`)."""
     out: list[MoneyMatch] = []
-    for m in _PARALLEL.finditer(text):
-        amount = parse_number(m.group("num"))
+    for m in pattern.finditer(text):
+        amount = parse_number(m.group("num").replace(",", ""))
         if amount is None or amount < 10:
             continue  # 又是3: a count far more often
         if not any(f.end <= m.start() and not _SENTENCE_END.search(text, f.end, m.start()) for f in found):
             continue
-        end = m.end("approx") if m.group("approx") else m.end("num")
-        out.append(MoneyMatch(m.start("num"), end, amount, currency, bool(m.group("approx")), confidence=0.75))
+        approx = "approx" in m.re.groupindex and bool(m.group("approx"))
+        end = m.end("approx") if approx else m.end("num")
+        out.append(MoneyMatch(m.start("num"), end, amount, currency, approx, confidence=0.75))
     return out
 
 
@@ -385,6 +433,19 @@ _YEAR = re.compile(r"(?:19|20)\d\d")
 #: A pass or a subscription right before a number: the number is its price, even when it looks like a year.
 _PASS_BEFORE = re.compile(r"(?:包年|包月|年卡|月卡|季卡|次卡|年费|会籍)$")
 _FESTIVALS = frozenset({"618", "1111", "1212", "315", "十一", "十二", "双十一", "双十二"})
+#: A room, a bed, a seat or a parking space named right before the number (病房是1203, 房间1208, 床位系12): its number.
+_PLACE_NUMBER_BEFORE = re.compile(
+    r"(?:号|号码|编码|房|室|房间|房号|病房|病床|床|床位|座位|车位|门牌|单元|工号|分机|楼)(?:是|系|为|在|号)?[:：]?\s?$"
+)
+#: HTTP status codes (404, 500, 502 ...) where a page, a link or an app is talked about (撳入去系404, 网页显示500).
+_HTTP_CODES = frozenset({"400", "401", "403", "404", "405", "408", "429", "500", "502", "503", "504"})
+_HTTP_CONTEXT = re.compile(
+    r"<url>|link|链接|连结|网址|网页|页面|网站|app|APP|App|打开|点开|点进去|入去|进去|揿|报错|错误|显示|error|Error|ERROR"
+)
+#: What was bought or paid before a Chinese-numeral amount alone between commas (:data:`_ALONE_CN`).
+_BOUGHT_BEFORE = re.compile(r"买|购|入手|下单|拍下|订了|订的|花|付|收费|收了|价|卖|刷了|扣了")
+#: Loans (借了 / 贷款): before a classifier the number counts things (借了3本书), not money.
+_LOAN_BEFORE = re.compile(r"(?:借|贷)\S{0,3}$")
 
 
 def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float, text: str) -> bool:
@@ -394,6 +455,10 @@ def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float,
         return True  # 12306退票手续费: the railway's site
     if regex is _BARE:
         before = text[max(0, m.start() - 3) : m.start(group)]
+        if _LOAN_BEFORE.search(text, max(0, m.start() - 1), m.start(group)) and (
+            amount < 10 or re.match(rf"[{_CLS}本辆名位些]", text[m.end(group) : m.end(group) + 1])
+        ):
+            return True  # 借了3本书 / 借了2个: things lent, not money
         return (
             (amount < 10 and _weak_context(before))
             or (amount < 100 and m.group(0).startswith("不到"))  # 不到350 is a price; 不到20 an age or a count
@@ -402,6 +467,20 @@ def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float,
         )
     if regex is _BOUGHT or (regex is _OF_THING and group == "num3"):  # 618买的 / 2024的订单: a festival, a year
         return amount < 10 or _festival_or_date(num) or bool(_YEAR.fullmatch(num))
+    if regex is _PAID_OVER:
+        return amount < 10 or _festival_or_date(num) or bool(_YEAR.fullmatch(num))
+    if regex in (_ALONE, _AFTER_THING, _AFTER_THING_CN, _ALONE_CN) and (
+        _PLACE_NUMBER_BEFORE.search(text, max(0, m.start(group) - 6), m.start(group))
+        or (num in _HTTP_CODES and _HTTP_CONTEXT.search(text, max(0, m.start(group) - 24), m.start(group)))
+    ):
+        return True  # 病房是1203: a room; 揿入去系404: a page that is not there
+    if regex is _ALONE_CN:
+        sentence = _SENTENCE_END.split(text[: m.start(group)])[-1]
+        return (
+            amount < 100
+            or not _BOUGHT_BEFORE.search(sentence)
+            or bool(_BODY.search(text, m.end(group), m.end(group) + 8))
+        )
     spaced = text[m.end(group) : m.end(group) + 1].isspace() and m.end(group) < len(text.rstrip())
     if regex is _AFTER_THING and spaced and not _PASS_BEFORE.search(text, 0, m.start(group)):
         return True  # 年卡3680 还有…: a space ends the price only after a pass (显卡是3430 不错 is a model)

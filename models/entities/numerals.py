@@ -24,6 +24,8 @@ CN_NUMBER = f"[{CN_CHARS}]{{1,16}}"
 #: Arabic number: 1,299.00 / 1299 / 1.2 (a Chinese comma folded to "," before a digit is no thousands separator)
 ARABIC_NUMBER = r"\d{1,3}(?:,\d{3})+(?![\d])(?:\.\d+)?|\d+(?:\.\d+)?"
 _ARABIC_RE = re.compile(rf"^(?:{ARABIC_NUMBER})$")
+#: Arabic digits before 万 / 千 and what follows it: 16万8 (168,000: the dropped unit), 3万2000, 2万5千.
+_MIXED_BIG = re.compile(r"(?P<head>\d+)(?P<unit>[万千])(?P<rest>\d*|[\d零一二两三四五六七八九十百千]+)")
 
 
 def parse_chinese(text: str) -> float | None:
@@ -83,6 +85,16 @@ def parse_number(text: str) -> float | None:
         head = parse_arabic(text[:-1])
         if head is not None:
             return head * SUFFIX_MULTIPLIERS[suffix]
+    if m := _MIXED_BIG.fullmatch(text):  # 16万8 / 3万2000 / 2万5千: Arabic digits before 万 or 千, then the rest
+        big = SUFFIX_MULTIPLIERS[m["unit"]]
+        rest = m["rest"]
+        tail: float | None = 0.0
+        if len(rest) == 1 and (rest.isdigit() or rest in DIGITS):  # the dropped unit: 16万8 = 160,000 + 8,000
+            tail = (int(rest) if rest.isdigit() else DIGITS[rest]) * big / 10
+        elif rest:  # 3万2000; 10万零500 (零: no unit dropped)
+            tail = parse_number(rest.lstrip("零") or "0")
+        if tail is not None and tail < big:
+            return int(m["head"]) * big + tail
     if text[0].isdigit():  # 3千5 / 2万5千: Arabic digits mixed with Chinese units
         mixed = "".join("零一二三四五六七八九"[int(c)] if c.isdigit() else c for c in text)
         if "." not in mixed:

@@ -15,7 +15,9 @@ Durations (三天, 两个小时, 一周, "48 hours", "a 14-day window") become `
 上周末 / "last weekend" is the ISO week it is in; 大年初三 / 大年三十 are days of the lunar table (春节 + 2, 除夕);
 114年9月3日 is a Taiwan (ROC) year; 8/3/2025 is day first where the message names a day-first country's currency;
 "half past two today" and "3pm yesterday" (the clock before its day) are one point; after a word that moves or
-books something ahead (改到, 预约, "rescheduled to") a date without a year stays in the anchor's year.
+books something ahead (改到, 预约, "rescheduled to") a date without a year stays in the anchor's year. A Chinese month
+named alone (10月份账单, 6月的账单) is that month, resolved like 3月15日; ages ("7 years old") and annual fees (300年费)
+are no durations.
 
 Without an anchor nothing is guessed: the wall clock is never used. A relative point is returned
 as ``{"value": null, "relative": {"days": -1}, "time": "15:00"}`` and a date without a year as
@@ -73,6 +75,8 @@ _NOT_DAY = (
 )
 _ZH_SMALL = r"(?:\d{1,3}|[零一二两三四五六七八九十]{1,4})"
 _ZH_UNITS = "工作日|工作天|天|日|周|星期|礼拜|月|年|小时|钟头|分钟|钟"
+#: What is counted after 一 in a rate (三天一包, 两小时一瓶): how often, not how long
+_PER = "包瓶杯粒片颗支盒袋罐份"
 _EN_UNITS = r"business days?|working days?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?"
 
 # -- Chinese ------------------------------------------------------------------------------------------
@@ -123,7 +127,11 @@ _ZH_DURATION = re.compile(
     rf"(?P<n>\d{{1,6}}(?:\.\d{{1,3}})?|[零一二两三四五六七八九十百]{{1,6}}|半|成(?=[个粒]))(?P<more>多)?(?P<ge>个|粒)?(?P<more2>多)?"
     # 周1 is Monday, 16年10月 a month and 1小时40分钟 one length (no partial span), but 30日15GB is a 30-day plan of
     # 15GB: an Arabic number right after the unit ends the duration only where it is data or money
-    rf"(?P<half>半)?(?P<u>{_ZH_UNITS})(?!前|以前|之前|后|以后|之后|[一二三四五六日天末])"
+    # 周一 / 星期天 are weekdays, 3月一号 a date; after 天 / 小时 a 一 starts the next words (等了十天一分钱都没看到)
+    # unless it says how often (三天一次, 一天一包: a rate)
+    rf"(?P<half>半)?(?P<u>{_ZH_UNITS})(?!前|以前|之前|后|以后|之后|天|末)"
+    rf"(?!(?<=[周期拜])[一二三四五六日]|(?<=月)(?<!个月)[一二三四五六七八九十]|(?<![周期拜])[二三四五六日]"
+    rf"|一(?:[次回趟遍顿换]|[{_PER}]))"
     r"(?!\d(?![\d.]*\s?(?:[GMT]B?|元|块|蚊|%)))"
 )
 
@@ -165,7 +173,7 @@ _EN_DURATION = re.compile(
     # "a 4-day trip", "the 14-day window": the hyphenated length is a duration too
     rf"(?:\b(?P<n>\d+(?:\.\d+)?|{_EN_NUM})(?:\s(?:more\s|full\s|whole\s)?|-)(?P<u>{_EN_UNITS}|fortnights?)\b"
     r"(?!-old|\s(?:high|low)\b)"  # a 6-year-old, a 52-week high: an age, a price record
-    rf"(?P<andhalf>\sand\sa\shalf\b)?(?!\s+ago)"
+    rf"(?P<andhalf>\sand\sa\shalf\b)?(?!\s+ago)(?!\s+(?:old|of\sage)\b)"  # my son is 7 years old: an age
     rf"|\b(?P<halfhour>half an hour)\b)",
     re.IGNORECASE,
 )
@@ -181,7 +189,8 @@ _EN_BARE_DAY = re.compile(
     r"the\s(?P<day>(?P<d>[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)\b)"  # "the" is outside the span (guideline)
     rf"(?P<at>\s(?:at|around|about)\s{_EN_CLOCK})?"
     r"(?=\s*(?:[,.;:!?)]|$)|\s(?:and|or|but|when|so|because|to|as|then|which|with|they|we|i|it|he|she|you|my|is|was"
-    r"|please|this|last|next)\b)",
+    r"|please|this|last|next|even|though|although|while|since|until|till|after|before|yet|if|not|instead|already|again"
+    r"|our|your|their|me|us)\b)",
     re.IGNORECASE,
 )
 #: "end of last month", "the end of March": the month's last day (like 上个月底); the article before it is outside.
@@ -478,6 +487,8 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
         if unit_word == "年" and (len(n_text) == 4 or re.fullmatch(r"1[01]\d", n_text)):
             continue  # 2024年, 113年度 (a Taiwan ROC year, 2024): a year, no wait of a century
         following = text[m.end() : m.end() + 1]
+        if unit_word == "年" and not m.group("ge") and following in ("费", "薪"):
+            continue  # 被扣了300年费 / 30年薪: an annual fee or salary, the amount is money
         if unit_word in ("周", "星期", "礼拜") and following and following in "一二三四五六日天末":
             continue  # 礼拜五 is Friday, not a duration (at the end of the text nothing follows)
         if unit_word == "日" and region != "hk" and n_text.isdigit() and following not in ("内", "以", "之"):
@@ -543,8 +554,8 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
         roc = m.group("roc") or m.group("roc2")
         if roc:
             year = int(roc) + _ROC_OFFSET
-        if year is None and day is None and not rel and not month_end:
-            return None  # 3月 alone
+        if year is None and day is None and not rel and not month_end and not _month_alone(m):
+            return None  # 3月 alone, where it is no month named (3月一次, 12月龄)
     elif m.group("rel"):
         word = m.group("rel")
         rel["days"] = REL_DAYS[word]
@@ -608,6 +619,30 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
     if (month is not None and not 1 <= month <= 12) or (day is not None and not 1 <= day <= 31):
         return None
     return Timex(0, 0, year, month, day, rel, weekday, grain, hour, minute, month_end=month_end)
+
+
+#: Before a month number that names no month: a longer number, a model, an ordinal, "every", a count (个); and
+#: before a bare one (no 份), a length (保修12月, 分12月还, 近3月).
+_NOT_MONTH_BEFORE = re.compile(r"[\dA-Za-z.\-/第每几个多]$")
+_LENGTH_BEFORE = re.compile(r"(?:保修|质保|保质期?|有效期|分|共|满|近|前|头|连续|整整|足足)$")
+#: After a bare month (no 份, no day) where it is a count or a length, not the month: 3月以上, 6月龄, 12月期, 3月一次,
+#: 十月怀胎.
+_NOT_MONTH_AFTER = re.compile(r"[\d二三四五六七八九十半多以之内期龄大租费薪供息次号日怀]|一[次期回趟换]|左右")
+
+
+def _month_alone(m: re.Match[str]) -> bool:
+    """10月份账单 / 6月的账单: a Chinese month named alone is that month (guideline), 份 or not; without 份, not where
+    the words around make it a count or a length, and 一月 (also "one month") only with 份."""
+    text, start, end = m.string, m.start("m2"), m.end("cnd")
+    if m.group("clock") or m.group("part") or _NOT_MONTH_BEFORE.search(text, max(0, start - 1), start):
+        return False
+    if text[start:end].endswith("份"):
+        return True
+    return (
+        m.group("m2") != "一"
+        and not _LENGTH_BEFORE.search(text, max(0, start - 4), start)
+        and not _NOT_MONTH_AFTER.match(text, end)
+    )
 
 
 def _zh_clock(m: re.Match[str], part: str | None) -> tuple[int, int] | None:

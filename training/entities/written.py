@@ -1,6 +1,6 @@
 """Build the hand-written entity set (``tests/data/entities_written.jsonl``) from its marked-up sources.
 
-The messages are written by hand in ``tests/data/entities_written_<part>.txt`` (dev, blind, blind2 ... blind8) (rules:
+The messages are written by hand in ``tests/data/entities_written_<part>.txt`` (dev, blind, blind2 ... blind9) (rules:
 ``tests/data/entities_guideline.md``), one message per line with inline marks, so that nobody
 has to count character offsets::
 
@@ -48,6 +48,7 @@ SOURCES = {
     "blind6": DATA / "entities_written_blind6.txt",
     "blind7": DATA / "entities_written_blind7.txt",
     "blind8": DATA / "entities_written_blind8.txt",
+    "blind9": DATA / "entities_written_blind9.txt",
 }
 #: The blind parts, in the order they were written (each scored once before it was fixed).
 BLIND_PARTS = tuple(part for part in SOURCES if part != "dev")
