@@ -118,6 +118,21 @@ class OnnxEncoder:
     def load(cls, artifact: Path, precision: Precision = "int8", threads: int = 0) -> OnnxEncoder:
         return cls(artifact, precision=precision, threads=threads)
 
+    def clear_caches(self) -> bool:
+        """Empty the tokenizer's word cache (False where this tokenizers release has no way to).
+
+        The Unigram model caches the pieces of every pre-tokenized word it has seen, up to 10,000 words, and a
+        Chinese "word" there is a whole run of text between spaces: tokenizing 18,000 distinct reviews in six
+        batches grew a process by 33.6 MB, 10.6 MB once the cache was emptied. The service empties it with
+        the allocators' trim after heavy work; the answers do not change, the next messages only re-tokenize
+        their words.
+        """
+        clear = getattr(self.tokenizer.model, "_clear_cache", None)  # tokenizers >= 0.20
+        if clear is None:
+            return False
+        clear()
+        return True
+
     def close(self) -> None:
         """Stop the window threads (the session itself is freed with the object)."""
         if self._pool is not None:

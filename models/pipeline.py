@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from models.encoder import Encoder, EncoderOutput, FloatArray
+from models.encoder import Encoder, EncoderOutput, FloatArray, OnnxEncoder
 from models.pii import mask_evidence, pattern_pii
 from models.schema import Analysis, AnalysisWarning
 from models.sentiment import SentimentModel
@@ -139,6 +139,12 @@ class Analyzer:
         self.sentiment = sentiment
         self.stages = tuple(stages)
         self.observers: list[StageObserver] = []
+
+    def release_caches(self) -> None:
+        """Empty caches that grow with the texts seen (the tokenizer's word cache): the service calls this
+        after heavy work, before giving freed memory back to the system."""
+        if isinstance(self.encoder, OnnxEncoder):
+            self.encoder.clear_caches()
 
     @property
     def model_versions(self) -> dict[str, str]:

@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
             max_batch_cost=settings.batch_max_windows,
             express_cost=settings.batch_express_windows,
             deadline_s=settings.request_deadline_s,
-            on_drained=_trim_after(settings.memory_trim_windows),
+            on_drained=_trim_after(settings.memory_trim_windows, analyzer.release_caches),
         )
         cache = make_cache(settings.redis_url, settings.cache_namespace, settings.cache_max_items)
         app.state.registry = registry
@@ -130,13 +130,15 @@ def create_app(settings: Settings | None = None, registry_loader: RegistryLoader
     return app
 
 
-def _trim_after(windows: int) -> Callable[[int], None] | None:
-    """The batcher's ``on_drained``: give freed memory back once ``windows`` or more were computed."""
+def _trim_after(windows: int, release_caches: Callable[[], None]) -> Callable[[int], None] | None:
+    """The batcher's ``on_drained``: once ``windows`` or more were computed, empty the caches that grow with
+    the texts seen and give freed memory back."""
     if windows <= 0:
         return None
 
     def trim(spent: int) -> None:
         if spent >= windows:
+            release_caches()
             release_memory()
 
     return trim
@@ -157,4 +159,5 @@ def _warm_up(registry: Registry, max_batch: int, max_chars: int) -> None:
     analyzer.analyze_batch([AnalysisInput.prepare(t) for t in texts])
     for text in longest_texts(max_chars):
         analyzer.analyze_batch([AnalysisInput.prepare(text)])
+    analyzer.release_caches()
     release_memory()

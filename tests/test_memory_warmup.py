@@ -15,7 +15,7 @@ from models.ort_options import session_options
 from models.pipeline import AnalysisInput
 from models.registry import Registry
 from models.text import detect_language
-from service.app import create_app, longest_texts
+from service.app import _trim_after, create_app, longest_texts
 from service.settings import Settings
 from tests.conftest import fake_registry
 
@@ -144,3 +144,27 @@ def test_big_blocks_go_back_to_the_system_when_freed() -> None:
     if done.returncode == 77:
         pytest.skip("not glibc")
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.model
+def test_emptying_the_tokenizer_cache_changes_no_answer(registry: Registry) -> None:
+    """The word cache that grows with new long texts is emptied after heavy work; tokens stay the same."""
+    encoder = registry.analyzer.encoder
+    assert isinstance(encoder, OnnxEncoder)
+    texts = ["快递三天没动静，客服电话也打不通", "Charged twice for one order, still no refund", *longest_texts(600)]
+    before = [t.windows for t in encoder.preprocess(texts)]
+    assert encoder.clear_caches()
+    assert [t.windows for t in encoder.preprocess(texts)] == before
+    registry.analyzer.release_caches()  # what the service's trim calls
+    assert [t.windows for t in encoder.preprocess(texts)] == before
+
+
+def test_the_trim_after_heavy_work_empties_caches_before_giving_memory_back() -> None:
+    emptied: list[bool] = []
+    trim = _trim_after(64, lambda: emptied.append(True))
+    assert trim is not None
+    trim(63)  # light work since the queue last ran empty: nothing to give back
+    assert emptied == []
+    trim(64)
+    assert emptied == [True]
+    assert _trim_after(0, lambda: None) is None  # turned off
