@@ -102,6 +102,14 @@ def _boundary(key: str, alias: str, at: int, digits_after: bool = False) -> bool
     return not (before.isascii() and before.isalnum()) and not glued_after
 
 
+def preload() -> None:
+    """Build the party index and its patterns now (start-up), not inside the first request that names a party:
+    objects built during a big request stay for the life of the process and keep CPython's memory arenas
+    of that request's transient objects from being freed (`docs/operations.md`, memory)."""
+    _index()
+    _patterns()
+
+
 def find_party(text: str) -> tuple[Party, str] | None:
     """The party a span names and the folded rest after its alias, or None."""
     index = _index()

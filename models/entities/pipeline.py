@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.encoder import EncoderOutput
+from models.entities import parties, region, staff
 from models.entities.lexicon import load
 from models.entities.parties import gazetteer_names
 from models.entities.spacy_import import import_spacy
@@ -87,6 +88,15 @@ def _add_tail(nlp: Language, head_dir: Path | None = None, lang: str = "zh", thr
     nlp.add_pipe("tousu_resolve")
     nlp.add_pipe("tousu_normalize")
     nlp.add_pipe("tousu_staff")
+
+
+def preload_resources() -> None:
+    """Build the lazily cached entity resources (party index, country and staff patterns) at start-up: built
+    inside a big request instead, they stay for the life of the process in CPython memory arenas that the
+    request's transient objects filled, and keep those arenas from being freed."""
+    parties.preload()
+    region.preload()
+    staff.preload()
 
 
 def head_types(head_dir: Path | None, lang: str) -> tuple[str, ...]:
@@ -175,6 +185,7 @@ class EntityPipelines:
         from models.entities.components import register_extensions  # registers the factories too
 
         register_extensions()
+        preload_resources()
         zh = build_zh(config, branch_dir, encoder_dir, threads, head_dir)
         en = build_en(config, branch_dir, encoder_dir, head_dir, threads)
         head = bool(head_types(head_dir, "zh") or head_types(head_dir, "en"))

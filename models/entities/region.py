@@ -57,6 +57,12 @@ def writes_day_first(text: str) -> bool:
     return country is not None and country not in MONTH_FIRST
 
 
+def preload() -> None:
+    """Build the cached patterns now (start-up), not inside the first request that needs them (see
+    :func:`models.entities.parties.preload`)."""
+    _country_patterns()
+
+
 @cache
 def _country_patterns() -> dict[str, re.Pattern[str]]:
     """``english_country_patterns`` compiled, one alternation per country."""

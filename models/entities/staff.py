@@ -66,6 +66,12 @@ class _Lexicon:
     before_en: re.Pattern[str]  # ... "manager [Tom Hill]", "rep, [Jake]"
 
 
+def preload() -> None:
+    """Build the cached patterns now (start-up), not inside the first request that needs them (see
+    :func:`models.entities.parties.preload`)."""
+    _lexicon()
+
+
 @cache
 def _lexicon() -> _Lexicon:
     data = load("staff")
