@@ -431,6 +431,7 @@ def markdown(result: dict[str, Any]) -> str:
     cv = result["threshold_cv"]
     gains = [r["with_examples"]["accuracy"] - r["without_source"]["accuracy"] for r in fs.values()]
     gain_lo, gain_hi = min(gains), max(gains)
+    f1_falls = sum(r["with_examples"]["macro_f1"] < r["without_source"]["macro_f1"] for r in fs.values())
     lines += [
         "",
         "## `other`",
@@ -454,7 +455,8 @@ def markdown(result: dict[str, Any]) -> str:
         "- The real Chinese complaints are mostly product reviews, so product quality and delivery dominate them;",
         "  the rare categories (account, app, privacy, installation) are carried mostly by the written texts.",
         agreement_line(result["annotator_agreement"]),
-        f"- Few-shot accuracy changes by {gain_lo:+.1%} to {gain_hi:+.1%} per source and macro-F1 mostly falls:",
+        f"- Few-shot accuracy changes by {gain_lo:+.1%} to {gain_hi:+.1%} per source and macro-F1 falls for "
+        f"{f1_falls} of {len(fs)} sources:",
         "  the example files follow each source's class mix (up to 20 of the common categories, one to four of",
         "  the rare ones), which pulls the head towards the common ones; a user's own file with 10-20 of every",
         "  category does not have this skew.",
