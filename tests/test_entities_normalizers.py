@@ -824,3 +824,77 @@ def test_times_blind9_kinds(text: str, lang: str, region: str, found: list[tuple
 )
 def test_arabic_digits_before_wan_keep_their_value(text: str, value: float) -> None:
     assert parse_number(text) == value  # 16万8 is 168,000 (not 1 and 6 read digit by digit)
+
+
+# -- what the tenth blind part showed -- (evaluation/reports/entities_written_blind10_first.json)
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("在京东买的平板3299，用了一周就黑屏", "cn", [(3299, "CNY")]),  # the price after what was bought
+        ("上个月订的床垫1.2万，一直没发货", "cn", [(12000, "CNY")]),
+        ("买的鞋子42，码数不对", "cn", []),  # a size, under 100
+        ("买的房子2019，", "cn", []),  # a year
+        ("订的套房第1808，空调坏了", "cn", []),
+        ("瑜伽馆月卡四百八下周一办的", "cn", [(480, "CNY")]),  # a pass and its spoken price
+        ("年卡3次都没用", "cn", []),
+        ("实付88 本来应该是72才对", "cn", [(88, "CNY"), (72, "CNY")]),  # compared with money just named
+        ("应该3天就到", "cn", []),
+        ("退了200 应该15号到账", "cn", [(200, "CNY")]),
+        ("全款价谈好12.6万", "cn", [(126000, "CNY")]),  # agreed
+        ("佢上星期转咗八千俾我", "hk", [(8000, "HKD")]),  # paid over to someone
+        ("过了3天给我回复", "cn", []),
+        ("上个月的单1280 今个月又收", "cn", [(1280, "CNY")]),  # a bill of N
+        ("我的单12345678还没到", "cn", []),  # an order's number
+        ("报价写着2万5", "cn", [(25000, "CNY")]),
+        ("账单显示多了300", "cn", [(300, "CNY")]),
+        ("明明收了HK$680，点会多咗二百", "hk", [(680, "HKD"), (200, "HKD")]),  # more by N than money named
+        ("只赔了500 少了两百", "cn", [(500, "CNY"), (200, "CNY")]),
+        ("少了两件衣服", "cn", []),
+        ("一共1200的空调安装和350的PVC管材费", "cn", [(1200, "CNY"), (350, "CNY")]),  # the second of "A的X和B的Y费"
+        ("车险年缴4,280 今年涨了", "cn", [(4280, "CNY")]),  # a premium by the year
+        ("每月交300，交了2年", "cn", [(300, "CNY")]),
+        ("自助餐每人598 4个人结账变2,790", "cn", [(598, "CNY"), (2790, "CNY")]),  # each person, the bill came to
+        ("每人3个，每位两张票", "cn", []),
+        (
+            "牙科一颗种植牙8800 种了2颗 发票上写着19,800 多收了2200",
+            "cn",
+            [(8800, "CNY"), (19800, "CNY"), (2200, "CNY")],
+        ),
+        ("疫苗打了2剂，又打了3针", "tw", []),  # doses are counts
+        ("发票12345678开错了", "cn", []),  # an invoice's number
+        ("價錢一萬兩千八", "tw", [(12800, "TWD")]),
+        ("滿299免運 我點了310還是收了60元運費", "tw", [(299, "TWD"), (310, "TWD"), (60, "TWD")]),
+        ("花了500 点了20份", "cn", [(500, "CNY")]),  # a count after 点了
+        ("花了5000 买了2019款", "cn", [(5000, "CNY")]),  # a model year
+        ("我点了215份", "tw", []),
+    ],
+)
+def test_money_blind10_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
+    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        (
+            "charged twice on 3/14 and on 3/15 for $40",
+            [("3/14", "2024-03-14"), ("3/15", "2024-03-15")],
+        ),  # US: month first
+        ("it has 4/5 stars on 4/5 stars", []),  # a rating
+        ("waited 2 hrs and 15 mins at the desk", [("2 hrs and 15 mins", "PT2H15M")]),  # one length, like 1小时40分钟
+        ("delayed 1 hour 5 minutes", [("1 hour 5 minutes", "PT1H5M")]),
+        ("yesterday at 6.30 the driver left", [("yesterday at 6.30", "2024-03-19T06:30:00+08:00")]),  # a dot clock
+        ("sold at 4.99 each", []),  # a price, no day before it
+    ],
+)
+def test_en_times_blind10_kinds(text: str, found: list[tuple[str, str]]) -> None:
+    assert _times7(text, "en", "en") == found
+
+
+def test_an_indian_landline_with_its_std_code() -> None:
+    text = "Paid ₹2,400 twice. Call 022-2345 6789 or 0484-2345678, ticket SR7734102869"
+    phones = [(m.value, text[m.start : m.end]) for m in find_identifiers(text, "en") if m.type == "PHONE"]
+    assert phones == [("+912223456789", "022-2345 6789"), ("+914842345678", "0484-2345678")]
+    assert [m.value for m in find_identifiers("Paid $2,400. Ref 022-2345 6789", "en") if m.type == "PHONE"] != [
+        "+912223456789"
+    ]

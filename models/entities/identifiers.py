@@ -227,7 +227,14 @@ _NATIONAL: dict[str, tuple[re.Pattern[str], str]] = {
         "+60",
     ),
     "sg": (re.compile(rf"(?<![A-Za-z0-9+])[689]\d{{3}}\s?\d{{4}}{_E}"), "+65"),
-    "in": (re.compile(rf"(?<![A-Za-z0-9+])0?[6-9]\d{{4}}\s?\d{{5}}{_E}"), "+91"),  # 09845012377: trunk 0
+    # 09845012377: trunk 0; landlines 0 + an STD code set off by a separator (080-4718 2250, 0484-2345678)
+    "in": (
+        re.compile(
+            rf"(?<![A-Za-z0-9+])(?:0?[6-9]\d{{4}}\s?\d{{5}}|0[1-9]\d[\s-]\d{{4}}[\s-]?\d{{4}}"
+            rf"|0[1-9]\d\d[\s-]\d{{3}}[\s-]?\d{{4}}|0[1-9]\d{{3}}[\s-]\d{{6}}){_E}"
+        ),
+        "+91",
+    ),
     # the Philippines: mobiles 0917 845 2231 (11 digits), Metro Manila (02) 8123 4567
     "ph": (
         re.compile(rf"(?<![A-Za-z0-9+])(?:09\d{{2}}[\s-]?\d{{3}}[\s-]?\d{{4}}|\(02\)\s?\d{{4}}[\s-]?\d{{4}}){_E}"),

@@ -17,6 +17,9 @@ added to or compared with money just named (花了488，打车又是120多 / 平
 numerals (新台币一万二, the word inside the span) and in English an amount compared with one just named ("$212.47
 instead of the usual 85"). Counts, percentages, sizes and versions stay out (3件, 3笔, 20%, 500ml, 6.18.2), so do room
 numbers and HTTP status codes (病房是1203, 网页显示404), and 一毛都没拿到 ("not a cent").
+Also what was agreed, written or came to (裸车价谈好15.8万, 收据却写6,850, 结帐变5,808), premiums (年缴6,380), a bill
+(嘅单四万二), a pass (年卡三千六), each person's price (每人880), a price after what was bought (买的手机4999，) and
+amounts paid over to someone (过咗一万六俾佢); doses (打了2剂) stay counts.
 Indian English counts in lakhs and crores (1.8 lakh = 180,000 INR). Philippine pesos are ₱ / PHP; South African
 rand is R before the amount (R4 870, a space for the thousands), read where the message is from South Africa.
 元, 块, $ and the bare amounts are read in the currency of the message's region
@@ -108,10 +111,15 @@ _SUFFIXED = re.compile(
 _FILLER = (
     r"(?:突然|竟然|居然|足足|整整|高达|就|也|都|又|只|还"
     r"|(?:每次|每笔|每月|每个月|一个月|每年|一年|每季)(?:收|交|付|要)?)?"
+    # 裸车价谈好15.8万 / 报价写明3千 / 结帐变5,808: what was agreed, written or came to
+    r"(?:谈好|说好|讲好|讲明|写明|写着|写住|变成|变)?"
 )
+#: A receipt, an invoice or a bill that says an amount (收据却写6,850, 发票上写着): with the verb, as 发票12345678
+#: alone is the invoice's number.
+_DOCUMENT = r"(?:收据|收条|发票|单据|小票)上?(?:却|也|又|明明|竟然|居然)?(?:写|写着|写明|写住|显示|开了|开的)"
 # 花了两千五 / 退款1.2万 (bare numbers after a money word)
 _BARE = re.compile(
-    rf"(?:{_CONTEXT}|费)\s?{_FILLER}(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>\d+[千万]\d+|(?:{ARABIC_NUMBER})[万千kK]?"
+    rf"(?:(?:{_CONTEXT}|费)\s?{_FILLER}|{_DOCUMENT})(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>\d+[千万]\d+|(?:{ARABIC_NUMBER})[万千kK]?"
     rf"|{_CN_UNIT_NUMBER})(?:(?P<approx>{_APPROX})|(?![多几])){_NOT_COUNT}"
 )
 # 加100上楼费 / 收560检测费 / 150的打孔费 / 三百运费 / 999含运 / 9.9包邮 / 8万全包: an amount before the fee it pays
@@ -119,7 +127,7 @@ _FEE = re.compile(
     rf"(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块)?(?:的)?"
     rf"(?!月(?!租|费)|年(?!费)|包(?!邮(?!票|件|局|政|箱|递|寄))"
     rf"|[{_CLS.replace('月', '').replace('年', '').replace('包', '')}]|周|度|号|楼(?!梯|层费)|层(?!费)|%)"
-    rf"[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮|全包|违约金|保证金|押金|订金|定金)"
+    rf"(?:(?<=的)[A-Za-z]{{2,5}})?[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮|全包|违约金|保证金|押金|订金|定金)"
 )
 #: 每平米 / 每平方米 / 每公斤 ...: units of two or three characters after 每 (fixed-width lookbehinds, one each)
 _PER_UNIT = "|".join(f"(?<=每{u})" for u in ("平米", "平方", "平方米", "公斤", "千克", "公里", "小时", "立方"))
@@ -150,6 +158,26 @@ _PAID_OVER = re.compile(
     rf"(?<![\d.,A-Za-z\-/第])(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?"
     r"(?=(?:退|转|赔|还|汇|付|补|垫)(?:了|咗)?给|(?:退还|退回|返还|转账)(?:了|咗)?给)"
     rf"|(?<=把)(?P<num2>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?(?=退|转|赔|还|汇|付|补|垫|扣|划)"
+    # 过咗一万六俾佢 (Cantonese 过数: a transfer) / 转了5000给他 / 付了三千给师傅: paid over, then to whom
+    rf"|(?:(?<=过咗)|(?<=过了)|(?<=转咗)|(?<=转了)|(?<=付咗)|(?<=付了)|(?<=入咗)|(?<=汇了)|(?<=俾咗)|(?<=给了))"
+    rf"(?P<num3>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?(?=俾|畀|给)"
+)
+#: 每人880吃到饱 / 人均三百: the price of each person (each person's count says its classifier: 每人3个)
+_PER_HEAD = re.compile(
+    rf"(?:(?<=每人)|(?<=每位)|(?<=每个人)|(?<=每位大人)|(?<=每大人))(?P<num>[1-9]\d{{1,4}}(?:\.\d{{1,2}})?|{_CN_UNIT_NUMBER})"
+    rf"(?![\d.%A-Za-z]|[{_CLS}]|{_BLOCK}|个|分|岁|名|层|楼|号|点|张|票|斤|公里|小时|分钟)"
+)
+#: 住院三日嘅单四万二 / 上个月的单1280: a bill of that amount (an order's number is longer: 的单12345678)
+_BILL = re.compile(
+    rf"(?<=[的嘅])单\s?(?P<num>[1-9]\d{{1,4}}(?:\.\d{{1,2}})?(?!\d)|\d+(?:\.\d+)?[万千]|{_CN_UNIT_NUMBER})"
+    rf"(?![\d.%A-Za-z号]|[{_CLS}]|{_BLOCK})"
+)
+#: 买的手机4999， / 订的沙发2.5万， / 买了件大衣三千二，: the price after what was bought, ending its clause
+_BOUGHT_THING = re.compile(
+    # the thing, not where it is (买的房子在1203 / 住在 / 第 / 号 / 房: a place or an ordinal, no price)
+    r"(?:买的|买了|订的|订了|入手的|拍的|下单的)(?:(?![在住第号房室位於于])[\u4e00-\u9fff]){1,6}?"
+    rf"(?P<num>[1-9]\d{{0,2}}(?:,\d{{3}})+(?:\.\d{{1,2}})?|[1-9]\d{{2,5}}(?:\.\d{{1,2}})?|\d+(?:\.\d+)?[万千]"
+    rf"|{_CN_UNIT_NUMBER})(?P<approx>多)?(?=[，,。；;！!]|\s*$|\s(?=[\u4e00-\u9fff]))"
 )
 # 满300减50 / 滿3000折300 (Taiwan: 折 = off): the threshold and the discount of a coupon
 _COUPON = re.compile(
@@ -189,7 +217,8 @@ _PACK = re.compile(
 _PARALLEL = re.compile(
     rf"(?:{alternation(_M['parallel_before'])})(?:{alternation(_M['parallel_filler'])}){{0,3}}\s?"
     rf"(?P<num>(?:{ARABIC_NUMBER})[万千kK]?|\d+[千万]\d+|{_CN_UNIT_NUMBER})(?:(?P<approx>{_APPROX})|(?![多几])){_NOT_COUNT}"
-    r"(?![点:：房室栋座期届级])"  # 又是12点 / 还是1803房: a time, a room
+    # 又是12点 / 还是1803房 / 点了20份 / 买了2019款: a time, a room, a count, a model
+    rf"(?![点:：房室栋座期届级款型版代]|[{_CLS}])"
 )
 _SENTENCE_END = re.compile(r"[。！？!?\n]")
 _EN_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?"
@@ -310,7 +339,7 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
     bare: tuple[re.Pattern[str], ...] = ()
     if region != "en":
         bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING, _BOUGHT, _ALONE, _AFTER_THING, _AFTER_THING_CN, _PACK)
-        bare += (_PAID_OVER, _ALONE_CN)
+        bare += (_PAID_OVER, _ALONE_CN, _PER_HEAD, _BILL, _BOUGHT_THING)
     for m in _COUPON.finditer(text) if region != "en" else ():
         for group in ("num", "num2"):
             amount = parse_number(m.group(group))
@@ -329,7 +358,7 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
             currency = local
             if "scale" in m.re.groupindex and m.group("scale"):  # paid 1.8 lakh
                 amount, end, currency = amount * SCALES[m.group("scale").lower()], m.end("scale"), _M["scale_currency"]
-            confidence = 0.7 if regex in (_ALONE, _AFTER_THING, _AFTER_THING_CN, _ALONE_CN) else 0.8
+            confidence = 0.7 if regex in (_ALONE, _AFTER_THING, _AFTER_THING_CN, _ALONE_CN, _BOUGHT_THING) else 0.8
             found.append(MoneyMatch(m.start(group), end, amount, currency, approximate, confidence=confidence))
     found += _parallel(text, found, local, _PARALLEL if region != "en" else _EN_PARALLEL)
     found += _range_starts(text, found) + _range_ends(text, found)
@@ -469,6 +498,15 @@ def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float,
         return amount < 10 or _festival_or_date(num) or bool(_YEAR.fullmatch(num))
     if regex is _PAID_OVER:
         return amount < 10 or _festival_or_date(num) or bool(_YEAR.fullmatch(num))
+    if regex is _BOUGHT_THING:
+        return (
+            amount < 100
+            or bool(_YEAR.fullmatch(num))
+            or num in _FESTIVALS
+            or bool(_PLACE_NUMBER_BEFORE.search(text, max(0, m.start(group) - 6), m.start(group)))
+            or bool(_BODY.search(text, m.end(group), m.end(group) + 8))
+            or text[m.start(group) - 1] in "码号型款版代"  # 买的鞋码420 / 买的型号X: a size, a model
+        )
     if regex in (_ALONE, _AFTER_THING, _AFTER_THING_CN, _ALONE_CN) and (
         _PLACE_NUMBER_BEFORE.search(text, max(0, m.start(group) - 6), m.start(group))
         or (num in _HTTP_CODES and _HTTP_CONTEXT.search(text, max(0, m.start(group) - 24), m.start(group)))

@@ -149,6 +149,8 @@ _EN_DAYSPEC = (
     # "2 hours later" is after an event, not the message
     rf"|(?P<ago>\b(?P<an>\d+|{_EN_NUM})\s(?P<au>{_EN_UNITS}|fortnights?)\s(?P<adir>ago))"
     rf"|(?P<bwd>\b(?P<bw>{_EN_FULL_WEEKDAYS})\b)(?:\s(?P<bwpart>{_EN_PARTS}))?"
+    # "on 8/9": a month and a day without a year after "on" (month first unless the message writes the day first)
+    r"|(?P<onmd>(?<=\bon\s)(?P<m9>1[0-2]|0?[1-9])/(?P<d9>3[01]|[12]\d|0?[1-9])(?![\d/]|\.\d|\s?(?:stars?|points?)\b))"
 )
 _EN_HOURS = {w: n for w, n in load("numerals")["en_words"]["units"].items() if 1 <= n <= 12}
 #: Minutes of a clock said in words: "half past two", "quarter to five", "ten past six", "three o'clock".
@@ -163,7 +165,9 @@ _EN_WORD_CLOCK = (
 )
 _EN_CLOCK = (
     r"(?P<clock>\b(?P<h>1[0-2]|0?[1-9])(?:[:.](?P<mi>[0-5]\d))?\s?(?P<ap>a\.m\.|p\.m\.|am\b|pm\b)"
-    rf"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:])|\b(?P<noon>noon|midnight)\b|{_EN_WORD_CLOCK})"
+    rf"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:])|\b(?P<noon>noon|midnight)\b|{_EN_WORD_CLOCK}"
+    # "last night at 7.45": a dot between hour and minute (Britain, Australia), only after "at" and a day
+    r"|(?<=at\s)(?P<h3>[01]?\d|2[0-3])\.(?P<mi3>[0-5]\d)(?![\d.%]|\.\d|\s?(?:each|per|a\s|an\s)))"
 )
 _EN_POINT = re.compile(
     rf"(?:{_EN_DAYSPEC})?(?P<conn>\s(?:at|around|about)\s|\s)?(?:{_EN_CLOCK})?",
@@ -174,6 +178,8 @@ _EN_DURATION = re.compile(
     rf"(?:\b(?P<n>\d+(?:\.\d+)?|{_EN_NUM})(?:\s(?:more\s|full\s|whole\s)?|-)(?P<u>{_EN_UNITS}|fortnights?)\b"
     r"(?!-old|\s(?:high|low)\b)"  # a 6-year-old, a 52-week high: an age, a price record
     rf"(?P<andhalf>\sand\sa\shalf\b)?(?!\s+ago)(?!\s+(?:old|of\sage)\b)"  # my son is 7 years old: an age
+    # 6 hours 20 minutes / 2 hrs and 15 mins: one length, as 1小时40分钟 is
+    r"(?:(?:(?<=hours)|(?<=hour)|(?<=hrs)|(?<=hr))(?P<mins>,?\s(?:and\s)?(?P<mn>[1-5]?\d)\s(?:minutes?|mins?)\b(?!\s+ago)))?"
     rf"|\b(?P<halfhour>half an hour)\b)",
     re.IGNORECASE,
 )
@@ -673,8 +679,8 @@ def _find_en(text: str) -> list[Timex]:
     for m in _EN_POINT.finditer(text):
         clock = m.group("clock")
         has_day = m.group("conn") is None or m.start("conn") > m.start()
-        if m.end() == m.start() or (not clock and not has_day):
-            continue
+        if m.end() == m.start() or (not clock and not has_day) or (m.group("h3") and not has_day):
+            continue  # "at 4.99" alone is a price as often as a time: the dot clock only after its day
         t = _en_point(m, day_first)
         if t is None:
             continue
@@ -701,6 +707,9 @@ def _find_en(text: str) -> list[Timex]:
             n, unit = n * 2, "W"
         if m.group("andhalf"):
             n += 0.5
+        if m.group("mins") and unit == "H" and n == int(n):
+            out.append(Timex(m.start(), m.end(), duration=f"PT{int(n)}H{int(m.group('mn'))}M", confidence=0.9))
+            continue
         out.append(Timex(m.start(), m.end(), duration=_units_to_iso(n, unit), confidence=0.9))
     for m in _EN_MONTH_ONLY.finditer(text):
         month = MONTHS_EN[m.group("mo").lower()]
@@ -750,6 +759,8 @@ def _en_clock(m: re.Match[str], part: str | None = None) -> tuple[int, int]:
         return (12, 0) if g("noon").lower() == "noon" else (0, 0)
     if g("h2"):
         return int(g("h2")), int(g("mi2"))
+    if g("h3"):  # at 7.45 said with "last night": 19:45
+        return _hour_for_part(int(g("h3")), part), int(g("mi3"))
     if g("wclock"):
         return _en_word_clock(m, part)
     hour = int(g("h")) % 12 + (12 if g("ap").lower().startswith("p") else 0)
@@ -798,6 +809,9 @@ def _en_point(m: re.Match[str], day_first: bool = False) -> Timex | None:
         month, day = (second, first) if first > 12 or (day_first and second <= 12) else (first, second)
         if year < 100:
             year += 2000
+    elif g("onmd"):
+        first, second = int(g("m9")), int(g("d9"))
+        month, day = (second, first) if day_first and second <= 12 else (first, second)
     elif g("md"):
         month, day = MONTHS_EN[g("mn").lower()], int(g("d4"))
         year = int(g("y4")) if g("y4") else None
