@@ -255,7 +255,8 @@ def breakdown(items: Sequence[Labelled], y: np.ndarray, pred: np.ndarray, names:
             for src in sorted({it.source for it in items})
             if (m := mask & np.asarray([it.source == src for it in items])).any()
         }
-    real = np.asarray([it.source != "written" for it in items])
+    # the scored parts only: the bank part is fitted on and never scored
+    real = np.asarray([it.source != "written" and it.split in ("dev", "blind") for it in items])
     out["all_real"] = scores(y[real], pred[real], names)
     return out
 
