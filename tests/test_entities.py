@@ -250,7 +250,7 @@ def test_answers_inside_the_memory_zone_are_those_of_a_plain_run(pipelines: Enti
 
 def test_building_the_pipelines_builds_the_lazy_resources_before_any_message() -> None:
     """The party index and the country and staff patterns are built at start-up (15-17 ms each), not inside
-    the first request that needs them, where they would also pin that request's memory arenas."""
+    the first request that needs them."""
     from models.entities import parties, region, staff
 
     lazy = (parties._index, parties._patterns, region._country_patterns, staff._lexicon)

@@ -494,9 +494,8 @@ def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float,
             # 加了17951: a dialling prefix; an extra charge that large says 元 or 万
             or (amount >= 10000 and text[max(0, m.start() - 1) : m.start(group)].rstrip("了").endswith("加"))
         )
-    if regex is _BOUGHT or (regex is _OF_THING and group == "num3"):  # 618买的 / 2024的订单: a festival, a year
-        return amount < 10 or _festival_or_date(num) or bool(_YEAR.fullmatch(num))
-    if regex is _PAID_OVER:
+    # 618买的 / 2024的订单 / 把618退给: a festival, a year
+    if regex in (_BOUGHT, _PAID_OVER) or (regex is _OF_THING and group == "num3"):
         return amount < 10 or _festival_or_date(num) or bool(_YEAR.fullmatch(num))
     if regex is _BOUGHT_THING:
         return (

@@ -91,9 +91,9 @@ def _add_tail(nlp: Language, head_dir: Path | None = None, lang: str = "zh", thr
 
 
 def preload_resources() -> None:
-    """Build the lazily cached entity resources (party index, country and staff patterns) at start-up: built
-    inside a big request instead, they stay for the life of the process in CPython memory arenas that the
-    request's transient objects filled, and keep those arenas from being freed."""
+    """Build the lazily cached entity resources (party index, country and staff patterns, 15-17 ms each for the
+    index and the staff lexicon) at start-up, not inside the first request that needs them. (It does not change
+    the memory left after big requests: `docs/operations.md`.)"""
     parties.preload()
     region.preload()
     staff.preload()
