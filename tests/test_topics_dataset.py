@@ -533,3 +533,27 @@ def test_a_worker_without_torch_fits_dataset_topics() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["3", "False"]
+
+
+def test_airline_agreed_reasons_align_with_the_tweets_and_leave_out_cant_tell() -> None:
+    """The rows the topics evaluation scores apart: same order as the tweets, full agreement only."""
+    import csv
+
+    from training import data
+    from training.sentiment.data import undo_airline_leak
+    from training.topics.data import airline_complaints, airline_reason_agreed
+
+    texts, reasons, _ = airline_complaints()
+    agreed = airline_reason_agreed()
+    assert len(agreed) == len(texts)
+    assert 0.2 < sum(agreed) / len(agreed) < 0.5  # a third of the tweets: the reasons are noisy
+    assert not any(a and r == "Can't Tell" for a, r in zip(agreed, reasons, strict=True))
+    confidence: dict[str, float] = {}
+    with (data.data_root() / "airline_tweets_en" / "Tweets.csv").open(encoding="utf-8") as fh:
+        seen: set[str] = set()
+        for row in csv.DictReader(fh):
+            if row["airline_sentiment"] == "negative" and row["negativereason"] and row["tweet_id"] not in seen:
+                seen.add(row["tweet_id"])
+                confidence.setdefault(undo_airline_leak(row["text"].strip()), float(row["negativereason_confidence"]))
+    for text, reason, ok in zip(texts, reasons, agreed, strict=True):
+        assert ok == (confidence[text] >= 0.999 and reason != "Can't Tell"), text

@@ -193,6 +193,22 @@ def _read_jsonl(path: Path) -> list[Record]:
     return out
 
 
+def _airline_negative_rows() -> list[dict[str, str]]:
+    """The negative tweets with a reason, first row per tweet_id, texts with the label leak undone."""
+    from training.sentiment.data import undo_airline_leak
+
+    rows: list[dict[str, str]] = []
+    seen: set[str] = set()
+    with (data.data_root() / "airline_tweets_en" / "Tweets.csv").open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            text = undo_airline_leak((row.get("text") or "").strip())
+            reason = (row.get("negativereason") or "").strip()
+            if text and reason and row["airline_sentiment"] == "negative" and row["tweet_id"] not in seen:
+                seen.add(row["tweet_id"])
+                rows.append({**row, "text": text, "negativereason": reason})
+    return rows
+
+
 def airline_complaints() -> tuple[list[str], list[str], list[str]]:
     """Negative tweets to six US airlines with the complaint's reason: (texts, reasons, airlines).
 
@@ -201,17 +217,22 @@ def airline_complaints() -> tuple[list[str], list[str], list[str]]:
     The reason (Customer Service Issue, Late Flight, Lost Luggage, ...) is what went wrong; the
     airline (every tweet @-mentions one) is who it happened with.
     """
-    from training.sentiment.data import undo_airline_leak
+    rows = _airline_negative_rows()
+    return [r["text"] for r in rows], [r["negativereason"] for r in rows], [r.get("airline") or "" for r in rows]
 
-    texts, reasons, airlines = [], [], []
-    seen: set[str] = set()
-    with (data.data_root() / "airline_tweets_en" / "Tweets.csv").open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            text = undo_airline_leak((row.get("text") or "").strip())
-            reason = (row.get("negativereason") or "").strip()
-            if text and reason and row["airline_sentiment"] == "negative" and row["tweet_id"] not in seen:
-                seen.add(row["tweet_id"])
-                texts.append(text)
-                reasons.append(reason)
-                airlines.append(row.get("airline") or "")
-    return texts, reasons, airlines
+
+def airline_reason_agreed() -> list[bool]:
+    """Per tweet of :func:`airline_complaints` (same order): its reason is one the crowd agreed on.
+
+    The release gives each reason a ``negativereason_confidence`` (the annotators' agreement, weighted by
+    their trust scores); 1.0 means every annotator chose that reason. "Can't Tell" is no subject. These
+    rows are where the reason labels are clean enough to score a clustering against (a third of the tweets).
+    """
+    out = []
+    for r in _airline_negative_rows():
+        try:
+            confidence = float(r.get("negativereason_confidence") or 0.0)
+        except ValueError:
+            confidence = 0.0
+        out.append(confidence >= 0.999 and r["negativereason"] != "Can't Tell")
+    return out
