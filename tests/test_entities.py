@@ -258,3 +258,8 @@ def test_building_the_pipelines_builds_the_lazy_resources_before_any_message() -
         built.cache_clear()
     EntityPipelines.build(EntityConfig(zh="lac", en="spacy"))
     assert [built.cache_info().currsize for built in lazy] == [1, 1, 1, 1]
+
+
+def test_top_ups_name_no_carrier_but_ups_does(pipelines: EntityPipelines) -> None:
+    assert by_type(extract(pipelines, "Why did my top ups fail? Two top-ups are still pending"), "ORG") == []
+    assert by_type(extract(pipelines, "ups lost my package and the UPS guy never came"), "ORG") == ["ups", "UPS"]

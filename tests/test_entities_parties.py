@@ -121,3 +121,22 @@ def test_pipeline_gives_each_spelling_one_party_id() -> None:
     found = pipelines.extract([EntityRequest(normalize(t), lang) for t, lang in texts])
     ids = [{e.normalized["id"] for e in ents if e.type == "ORG" and isinstance(e.normalized, dict)} for ents in found]
     assert all("jd" in i for i in ids), ids
+
+
+@pytest.mark.parametrize(
+    ("text", "carrier"),
+    [
+        ("Why did my top ups fail?", False),  # BANKING77: "top ups" made UPS the party of a dozen card questions
+        ("I have two pending top-ups", False),
+        ("follow ups never happen", False),
+        ("ups lost my package", True),
+        ("shipped it via ups last week", True),
+        ("The UPS guy never came", True),
+        ("Top UPS driver threw my parcel", True),  # written as the name
+    ],
+)
+def test_a_lowercase_name_closing_an_english_compound_is_no_carrier(text: str, carrier: bool) -> None:
+    from models.entities.components import in_lowercase_compound
+
+    start = text.lower().index("ups")
+    assert in_lowercase_compound(text, start, start + 3) is not carrier

@@ -396,6 +396,27 @@ def make_token_head(nlp: Language, name: str, directory: str, lang: str, threads
 
 
 # -- resolution and normalisation ---------------------------------------------------------------------------
+def _compound_heads() -> dict[str, frozenset[str]]:
+    from models.entities.lexicon import load
+
+    table = load("organizations").get("lowercase_compounds", {})
+    return {name: frozenset(words) for name, words in table.items() if not name.startswith("_")}
+
+
+_COMPOUND_HEADS = _compound_heads()
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)[\s-]+$")
+
+
+def in_lowercase_compound(text: str, start: int, end: int) -> bool:
+    """A lower-case name that closes an English compound noun ("top ups", "follow-ups"): no organisation."""
+    name = text[start:end]
+    heads = _COMPOUND_HEADS.get(name)
+    if not heads or name != name.lower():
+        return False
+    before = _WORD_BEFORE.search(text, max(0, start - 12), start)
+    return before is not None and before.group(1).lower() in heads
+
+
 class ResolveComponent:
     """Candidates -> ``doc.ents``: patterns > gazetteer > statistical, then the longer span."""
 
@@ -404,6 +425,10 @@ class ResolveComponent:
         candidates: list[tuple[int, int, Span, EntityInfo]] = []
         for key in ("structured", "gazetteer", "products", "statistical"):
             for span in doc.spans.get(key, []):
+                if key in ("gazetteer", "statistical") and in_lowercase_compound(
+                    doc.text, span.start_char, span.end_char
+                ):
+                    continue
                 # span_ruler matches (the gazetteer) carry no info of their own
                 info = info_of(span, key) or EntityInfo("gazetteer", "", 0.95)
                 rank = PRIORITY["pattern" if key == "structured" else "gazetteer" if key == "products" else key]
