@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from models.entities.lexicon import alternation, load
+from models.entities.lexicon import alternation, load, may_start, trie_alternation
 from models.entities.region import english_country, region_of
 
 _ID = load("identifiers")
@@ -307,22 +307,30 @@ _FILLER = (
     r"(?:[:：#]\s*)?(?:\(|（)?"
     r"(?:(?:they|you|he|she) (?:gave|sent) (?:me|us) (?:is|was) )?$"  # voice: "the reference number they gave me is"
 )
-_CONTEXT_RE = re.compile(
-    "(?:"
-    + "|".join(
-        f"(?P<{name}>{alternation(w.lower() for w in words)})"
-        for name, words in (
-            ("order", _ID["order_keywords"] + _ID["carriers"]),
-            ("phone", _ID["phone_keywords"]),
-            ("card", _ID["card_keywords"]),
-            ("id", _ID["id_keywords"]),
-            ("device", _ID["device_keywords"] + _ID["product_keywords"]),
-        )
+_CONTEXT_WORDS: tuple[tuple[str, list[str]], ...] = tuple(
+    (name, [w.lower() for w in words])
+    for name, words in (
+        ("order", _ID["order_keywords"] + _ID["carriers"]),
+        ("phone", _ID["phone_keywords"]),
+        ("card", _ID["card_keywords"]),
+        ("id", _ID["id_keywords"]),
+        ("device", _ID["device_keywords"] + _ID["product_keywords"]),
     )
+)
+#: A keyword of each kind, then the filler up to the number. Only which kind's group matched is read, never which
+#: word: so each kind's words are a prefix tree (a position that starts no word fails at its first character,
+#: and the tree still tries every word there), and the look-ahead skips the positions that start no keyword at
+#: all. The leftmost match and, at its position, the first kind in this order are the alternation's.
+_CONTEXT_RE = re.compile(
+    may_start(w for _, words in _CONTEXT_WORDS for w in words)
+    + "(?:"
+    + "|".join(f"(?P<{name}>{trie_alternation(words)})" for name, words in _CONTEXT_WORDS)
     + ")"
     + _FILLER
 )
-_CARRIER_RE = re.compile(alternation(w.lower() for w in _ID["carriers"] + _ID["platforms"]))
+#: Only whether a carrier or platform is named is read: a prefix tree finds one where the alternation does.
+_CARRIER_RE = re.compile(trie_alternation(w.lower() for w in _ID["carriers"] + _ID["platforms"]))
+_CLAUSE_BREAK = re.compile(r"[,.;!?，。；！？]")
 _CLASS_OF = {"ORDER_ID": "order", "PHONE": "phone", "EMAIL": "email"}
 
 
@@ -337,7 +345,7 @@ def context_class(text: str, start: int) -> str | None:
     m = _CONTEXT_RE.search(window)
     if m is not None:
         return next(name for name in ("order", "phone", "card", "id", "device") if m.group(name) is not None)
-    clause = re.split(r"[,.;!?，。；！？]", window)[-1]
+    clause = _CLAUSE_BREAK.split(window)[-1]
     return "order_weak" if _CARRIER_RE.search(clause) else None
 
 

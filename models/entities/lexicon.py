@@ -49,6 +49,29 @@ def _trail(word: str, trail: bool) -> str:
     return r"(?![A-Za-z0-9])" if trail and word[-1:].isascii() and word[-1:].isalnum() else ""
 
 
+def may_start(words: Iterable[str] = (), extra: str = "", lead: bool = True) -> str:
+    """A look-ahead that holds where one of ``words`` (as :func:`alternation` writes them) can start, or where a
+    character of the class body ``extra`` (``\\d\\s`` ...) stands.
+
+    Put in front of a pattern whose every non-empty match starts with one of them, it changes no match: the
+    regex engine tries the whole pattern at every position of a text, and this one test skips at once the
+    positions where the pattern could only fail or match the empty string (a long alternation fails there word
+    by word). ``lead``: as in :func:`alternation`, a word that starts with a Latin letter starts no match right
+    after another Latin letter. A case-insensitive pattern folds the class as it folds the words.
+    """
+    latin: set[str] = set()
+    other: set[str] = set()
+    for word in words:
+        if word:
+            (latin if lead and _latin_letter(word[0]) else other).add(word[0])
+    branches = []
+    if latin:
+        branches.append(_LEAD + "[" + "".join(re.escape(c) for c in sorted(latin)) + "]")
+    if other or extra:
+        branches.append("[" + extra + "".join(re.escape(c) for c in sorted(other)) + "]")
+    return "(?=" + "|".join(branches) + ")" if branches else "(?!)"
+
+
 def trie_alternation(words: Iterable[str], lead: bool = True, trail: bool = True, fold_case: bool = False) -> str:
     """What :func:`alternation` matches, and in the same order (longest first), written as a prefix tree.
 

@@ -33,8 +33,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from models.entities.lexicon import alternation, load
-from models.entities.numerals import ARABIC_NUMBER, CN_NUMBER, DIGITS, EN_WORD_NUMBER, parse_en_words, parse_number
+from models.entities.lexicon import alternation, load, may_start
+from models.entities.numerals import (
+    ARABIC_NUMBER,
+    CN_CHARS,
+    CN_NUMBER,
+    DIGITS,
+    EN_WORD_NUMBER,
+    parse_en_words,
+    parse_number,
+)
 from models.entities.region import english_country
 
 _M = load("money")
@@ -66,6 +74,11 @@ SCALES: dict[str, int] = _M["scale_words"]
 _SCALE = alternation(SCALES, lead=False)
 _REGIONAL_UNITS = frozenset(_M["regional_units"])
 _CN_UNIT_NUMBER = rf"(?=[{''.join(DIGITS)}十百千万拾佰仟]*[十百千万拾佰仟])[{''.join(DIGITS)}十百千万拾佰仟]{{2,12}}"
+#: Look-aheads for patterns whose every match starts with its amount (an Arabic digit, or a character of
+#: :data:`_CN_UNIT_NUMBER` / :data:`~models.entities.numerals.CN_NUMBER`), or with one of its money words: the
+#: regex engine then skips the other positions at once, where the pattern fails anyway (the matches stay the same).
+_AMOUNT_STARTS = may_start(extra=rf"\d{''.join(DIGITS)}十百千万拾佰仟")
+_CN_NUMBER_STARTS = may_start(extra=rf"\d{CN_CHARS}")
 _ANY_NUMBER = rf"(?:{ARABIC_NUMBER})(?:万|千)?\d?|{_CN_UNIT_NUMBER}"
 _CLS = _M["unit_classifiers"]
 _BLOCK_NOUNS = alternation(_M["block_nouns"])
@@ -89,7 +102,7 @@ _NOT_COUNT = (
 
 # ￥99 / RMB 300 / HK$200 / 人民币100元
 _PREFIXED = re.compile(
-    rf"(?<![A-Za-z]){_PREFIX}\s?(?P<num>{ARABIC_NUMBER})(?:(?P<mult>[万千kK](?![A-Za-z]))|\s?(?P<scale>{_SCALE}))?"
+    rf"{may_start(PREFIXES)}(?<![A-Za-z]){_PREFIX}\s?(?P<num>{ARABIC_NUMBER})(?:(?P<mult>[万千kK](?![A-Za-z]))|\s?(?P<scale>{_SCALE}))?"
     rf"(?:\s?(?P<unit>元|块))?"
     r"(?:\s(?P<code>CAD|AUD|NZD|SGD|USD|HKD|TWD|MYR)\b)?",  # $75 CAD: the code after the amount says which dollar
     re.IGNORECASE,
@@ -103,7 +116,7 @@ _WORD_PREFIXED = re.compile(
 )
 # 120元 / 一百二十块钱 / 三块五 / 20 dollars / 200多块 / 3元5角
 _SUFFIXED = re.compile(
-    rf"(?<![\d.A-Za-z]){_NOT_THOUSANDS_TAIL}(?P<num>{_NUMBER})(?:\s?(?P<scale>{_SCALE}))?(?P<approx>{_APPROX})?\s?"
+    rf"{_CN_NUMBER_STARTS}(?<![\d.A-Za-z]){_NOT_THOUSANDS_TAIL}(?P<num>{_NUMBER})(?:\s?(?P<scale>{_SCALE}))?(?P<approx>{_APPROX})?\s?"
     rf"(?P<unit>{_SUFFIX})(?P<tail>{_TAIL})",
     re.IGNORECASE,
 )
@@ -119,12 +132,13 @@ _FILLER = (
 _DOCUMENT = r"(?:收据|收条|发票|单据|小票)上?(?:却|也|又|明明|竟然|居然)?(?:写|写着|写明|写住|显示|开了|开的)"
 # 花了两千五 / 退款1.2万 (bare numbers after a money word)
 _BARE = re.compile(
+    rf"{may_start(_M['context_before'], extra='费收发单小')}"  # 费 and the first characters of _DOCUMENT
     rf"(?:(?:{_CONTEXT}|费)\s?{_FILLER}|{_DOCUMENT})(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>\d+[千万]\d+|(?:{ARABIC_NUMBER})[万千kK]?"
     rf"|{_CN_UNIT_NUMBER})(?:(?P<approx>{_APPROX})|(?![多几])){_NOT_COUNT}"
 )
 # 加100上楼费 / 收560检测费 / 150的打孔费 / 三百运费 / 999含运 / 9.9包邮 / 8万全包: an amount before the fee it pays
 _FEE = re.compile(
-    rf"(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块)?(?:的)?"
+    rf"{_AMOUNT_STARTS}(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块)?(?:的)?"
     rf"(?!月(?!租|费)|年(?!费)|包(?!邮(?!票|件|局|政|箱|递|寄))"
     rf"|[{_CLS.replace('月', '').replace('年', '').replace('包', '')}]|周|度|号|楼(?!梯|层费)|层(?!费)|%)"
     rf"(?:(?<=的)[A-Za-z]{{2,5}})?[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮|全包|违约金|保证金|押金|订金|定金)"
@@ -144,10 +158,10 @@ _UNIT_PRICE = re.compile(
 # 2.5万的沙发 / 三百九的保护套 / 3万2 (the dropped unit of spoken prices) / 46.8的单子 (any amount before what an
 # order buys)
 _OF_THING = re.compile(
-    rf"(?<![\d.A-Za-z]){_NOT_THOUSANDS_TAIL}(?P<num>(?:\d+(?:\.\d+)?万|{_CN_UNIT_NUMBER}))(?:(?P<approx>多)|(?!多))"
+    rf"{_AMOUNT_STARTS}(?:(?<![\d.A-Za-z]){_NOT_THOUSANDS_TAIL}(?P<num>(?:\d+(?:\.\d+)?万|{_CN_UNIT_NUMBER}))(?:(?P<approx>多)|(?!多))"
     rf"(?=的(?!{_BLOCK}|{_BLOCK_NOUNS}))"
     rf"|(?<![\d.A-Za-z]){_NOT_THOUSANDS_TAIL}(?P<num2>\d+万\d){_END}"
-    rf"|(?<![\d.A-Za-z第]){_NOT_THOUSANDS_TAIL}(?P<num3>[1-9]\d{{0,5}}(?:\.\d{{1,2}})?|0\.\d{{1,2}})(?=的{alternation(_M['order_nouns'])}(?![量数]))"
+    rf"|(?<![\d.A-Za-z第]){_NOT_THOUSANDS_TAIL}(?P<num3>[1-9]\d{{0,5}}(?:\.\d{{1,2}})?|0\.\d{{1,2}})(?=的{alternation(_M['order_nouns'])}(?![量数])))"
 )
 # 899买的耳机 / 2999入手: the price a thing was bought for, before the verb
 _BOUGHT = re.compile(
@@ -155,12 +169,12 @@ _BOUGHT = re.compile(
 )
 # 平台把2350退给他了 / 2350转给了卖家 / 把五百赔给我: an amount before the verb that pays it (back) to someone
 _PAID_OVER = re.compile(
-    rf"(?<![\d.,A-Za-z\-/第])(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?"
+    rf"{_AMOUNT_STARTS}(?:(?<![\d.,A-Za-z\-/第])(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?"
     r"(?=(?:退|转|赔|还|汇|付|补|垫)(?:了|咗)?给|(?:退还|退回|返还|转账)(?:了|咗)?给)"
     rf"|(?<=把)(?P<num2>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?(?=退|转|赔|还|汇|付|补|垫|扣|划)"
     # 过咗一万六俾佢 (Cantonese 过数: a transfer) / 转了5000给他 / 付了三千给师傅: paid over, then to whom
     rf"|(?:(?<=过咗)|(?<=过了)|(?<=转咗)|(?<=转了)|(?<=付咗)|(?<=付了)|(?<=入咗)|(?<=汇了)|(?<=俾咗)|(?<=给了))"
-    rf"(?P<num3>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?(?=俾|畀|给)"
+    rf"(?P<num3>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?(?=俾|畀|给))"
 )
 #: 每人880吃到饱 / 人均三百: the price of each person (each person's count says its classifier: 每人3个)
 _PER_HEAD = re.compile(
@@ -226,11 +240,12 @@ _EN_BLOCK = alternation(_M["en_block_after"])
 _EN_CONTEXT = alternation(_M["en_context_before"])
 _EN_FILLER = r"(?:(?:about|around|almost|over|nearly|only|just|another|an extra|extra)\s)?"
 # paid 1450 / charged me 75 / refund of 64 / the 15.99 shipping fee / 59 each
+_EN_BARE_STARTS = may_start(_M["en_context_before"], extra=r"\d")  # a money word, or the amount
 _EN_BARE = re.compile(
-    rf"{_EN_CONTEXT}\s{_EN_FILLER}"
+    rf"{_EN_BARE_STARTS}(?:{_EN_CONTEXT}\s{_EN_FILLER}"
     rf"(?P<num>{_EN_NUM})(?![\d.,]?\d)(?:\s?(?P<scale>{_SCALE})|(?!\s?{_EN_BLOCK})(?![A-Za-z%]))"
     rf"|(?<![\d.A-Za-z$£€])(?<!\d,)(?P<num2>{_EN_NUM})\s(?:[a-z]+\s)?{alternation(_M['en_fee_nouns'])}"
-    rf"|(?<![\d.A-Za-z$£€])(?<!\d,)(?P<num3>{_EN_NUM})\s(?:each|apiece|per (?:night|month|person|item|piece|unit))\b",
+    rf"|(?<![\d.A-Za-z$£€])(?<!\d,)(?P<num3>{_EN_NUM})\s(?:each|apiece|per (?:night|month|person|item|piece|unit))\b)",
     re.IGNORECASE,
 )
 #: charged me $212.47 instead of the usual 85 / up from 60: a bare amount compared with money named before it in the

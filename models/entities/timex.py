@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta
 from typing import Any
 
-from models.entities.lexicon import alternation, load
+from models.entities.lexicon import alternation, load, may_start
 from models.entities.numerals import parse_en_number, parse_number
 from models.entities.region import writes_day_first
 
@@ -117,9 +117,16 @@ _ZH_CLOCK = (
     r"(?:(?P<mi>\d{1,2}|[零一二三四五六七八九十]{1,3})分?|(?P<half>半)|(?P<q>一刻|三刻)|多|几|整(?!个))?"
     r"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:]))"
 )
-_ZH_POINT = re.compile(
-    rf"(?:{_ZH_DAYSPEC})?(?P<part>{_ZH_PARTS})?(?:\s?{_ZH_CLOCK})?(?:左右)?",
+#: Every part of a point is optional, so it matches (the empty string) everywhere; a non-empty match starts with a
+#: digit, a space (before the clock), a Chinese numeral or one of the words and characters its alternatives start
+#: with (民国, 去年, 昨天, 上周, 个月, 星期, 月底, 半, 几, 下午, 左右). The look-ahead skips every
+#: other position, where the match could only be empty (:func:`_find_zh` skips those).
+_ZH_POINT_STARTS = may_start(
+    (*REL_YEARS, *(k for k in REL_DAYS if not k.isascii()), *(k for k in DAY_PARTS if not k.isascii())),
+    extra=r"\d\s民〇零一二两三四五六七八九十上这本今下呢个周星礼月半几左",
 )
+_ZH_POINT_BODY = rf"(?:{_ZH_DAYSPEC})?(?P<part>{_ZH_PARTS})?(?:\s?{_ZH_CLOCK})?(?:左右)?"
+_ZH_POINT = re.compile(_ZH_POINT_STARTS + _ZH_POINT_BODY)
 _ZH_DURATION = re.compile(
     # a Chinese numeral may follow digits (ZTO7852…三天没动了), an Arabic one is then part of a longer number; a lone
     # 一 after an amount is "per" ($98一个月, 1200一年: a rate, not a duration)
@@ -169,10 +176,13 @@ _EN_CLOCK = (
     # "last night at 7.45": a dot between hour and minute (Britain, Australia), only after "at" and a day
     r"|(?<=at\s)(?P<h3>[01]?\d|2[0-3])\.(?P<mi3>[0-5]\d)(?![\d.%]|\.\d|\s?(?:each|per|a\s|an\s)))"
 )
-_EN_POINT = re.compile(
-    rf"(?:{_EN_DAYSPEC})?(?P<conn>\s(?:at|around|about)\s|\s)?(?:{_EN_CLOCK})?",
-    re.IGNORECASE,
-)
+#: As :data:`_ZH_POINT`, every part is optional; a non-empty match starts with a space (``conn``), a digit after no
+#: digit (each alternative that starts with a digit has ``\b`` or a look-behind for a digit before it) or a Latin
+#: letter after no Latin letter (``\b`` or :func:`~models.entities.lexicon.alternation`'s look-behind): the
+#: look-ahead skips every other position, where the match could only be empty.
+_EN_POINT_STARTS = r"(?=\s|(?<!\d)\d|(?<![A-Za-z])[A-Za-z])"
+_EN_POINT_BODY = rf"(?:{_EN_DAYSPEC})?(?P<conn>\s(?:at|around|about)\s|\s)?(?:{_EN_CLOCK})?"
+_EN_POINT = re.compile(_EN_POINT_STARTS + _EN_POINT_BODY, re.IGNORECASE)
 _EN_DURATION = re.compile(
     # "a 4-day trip", "the 14-day window": the hyphenated length is a duration too
     rf"(?:\b(?P<n>\d+(?:\.\d+)?|{_EN_NUM})(?:\s(?:more\s|full\s|whole\s)?|-)(?P<u>{_EN_UNITS}|fortnights?)\b"
@@ -212,9 +222,12 @@ _EN_YEAR = re.compile(
     r"|still|too|either|yet|alone)\b)",
     re.IGNORECASE,
 )
+_FEST_WORDS = [*FESTIVALS, *LUNAR, *FEST_ALIASES]
 _FEST_RE = re.compile(
+    # a match starts with a year word, last / this / next after no letter (\b), or the name after no letter
+    rf"{may_start([*REL_YEARS, 'last', 'this', 'next', *_FEST_WORDS])}"
     rf"(?:(?P<yrel>{alternation(REL_YEARS)})|\b(?P<eyrel>last|this|next)\s)?"
-    rf"(?<![\d.A-Za-z])(?P<name>{alternation([*FESTIVALS, *LUNAR, *FEST_ALIASES])})(?![\d%A-Za-z元块号室楼米克]|\.\d)",
+    rf"(?<![\d.A-Za-z])(?P<name>{alternation(_FEST_WORDS)})(?![\d%A-Za-z元块号室楼米克]|\.\d)",
     re.IGNORECASE,
 )
 #: 除夕中午 / 春节晚上 / 双11零点 / 双十一凌晨一点: a festival and a part of its day, a clock time or both are one span.
@@ -677,9 +690,11 @@ def _find_en(text: str) -> list[Timex]:
     day_first = writes_day_first(text)
     out: list[Timex] = []
     for m in _EN_POINT.finditer(text):
+        if m.end() == m.start():
+            continue
         clock = m.group("clock")
         has_day = m.group("conn") is None or m.start("conn") > m.start()
-        if m.end() == m.start() or (not clock and not has_day) or (m.group("h3") and not has_day):
+        if (not clock and not has_day) or (m.group("h3") and not has_day):
             continue  # "at 4.99" alone is a price as often as a time: the dot clock only after its day
         t = _en_point(m, day_first)
         if t is None:
