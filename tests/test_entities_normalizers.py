@@ -243,6 +243,29 @@ def test_constrained_viterbi_never_starts_an_entity_with_inside() -> None:
     assert all(0 < s.confidence <= 1 for s in spans)
 
 
+def test_decoded_spans_are_whole_latin_words() -> None:
+    """A span that stops inside a word piece by piece ("Le|eds", "B|14") is read as the whole word; Chinese
+    characters are boundaries of their own, and a piece of a word the previous span took is no new span."""
+    import numpy as np
+
+    from models.entities.bio import bio_labels, decode
+
+    labels = bio_labels(("ORG", "LOCATION"))  # O B-ORG I-ORG B-LOCATION I-LOCATION
+    o, b_org, b_loc = [0.9, 0.03, 0.03, 0.02, 0.02], [0.1, 0.8, 0.05, 0.03, 0.02], [0.1, 0.03, 0.02, 0.8, 0.05]
+
+    def spans(text: str, pieces: list[tuple[int, int]], rows: list[list[float]]) -> list[tuple[str, str]]:
+        found = decode(np.array(rows, dtype=np.float32), pieces, labels, text)
+        return [(text[s.start : s.end], s.type) for s in found]
+
+    text = "the Leeds branch"  # pieces: the | Le | eds | branch
+    assert spans(text, [(0, 3), (3, 6), (6, 9), (9, 16)], [o, b_org, o, o]) == [("Leeds", "ORG")]
+    text = "gate B14 now"  # gate | B | 14 | now: the 14 starts a span of its own inside the word B14
+    assert spans(text, [(0, 4), (4, 6), (6, 8), (8, 12)], [o, b_loc, b_org, o]) == [("B14", "LOCATION")]
+    text = "在北京店"  # Chinese: 北 and 京 are pieces and boundaries alike
+    assert spans(text, [(0, 1), (1, 2), (2, 3), (3, 4)], [o, b_loc, o, o]) == [("北", "LOCATION")]
+    assert spans("Paris", [(0, 5)], [b_loc]) == [("Paris", "LOCATION")]
+
+
 # -- what the blind parts showed (evaluation/reports/entities_written_blind{3,4,5}_first.json): each list holds the
 # cases of blind3, then those of blind4 and blind5
 @pytest.mark.parametrize(

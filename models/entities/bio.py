@@ -62,10 +62,31 @@ class TagSpan:
     confidence: float  # mean probability of the decoded tags over the span's tokens
 
 
+def _in_word(char: str) -> bool:
+    """A character of a Latin-script word (letters and digits: "Leeds", "B14", "iPhone13")."""
+    return char.isascii() and char.isalnum()
+
+
+def whole_words(lo: int, hi: int, text: str) -> tuple[int, int]:
+    """``[lo, hi)`` widened to the Latin-script words it cuts: a name is made of whole words.
+
+    The tokenizer splits a rare word into pieces ("Leeds" -> "Le" "eds") and the head tags each piece;
+    a span that stops inside a word ("Le") is read as the whole word, as word-level aggregation of token
+    predictions does (the label of the word is the label its span starts with). Chinese characters are
+    left alone: every one of them is a possible boundary.
+    """
+    while 0 < lo < len(text) and _in_word(text[lo - 1]) and _in_word(text[lo]):
+        lo -= 1
+    while 0 < hi < len(text) and _in_word(text[hi - 1]) and _in_word(text[hi]):
+        hi += 1
+    return lo, hi
+
+
 def decode(
     probs: FloatArray, offsets: Sequence[tuple[int, int]], labels: Sequence[str], text: str | None = None
 ) -> list[TagSpan]:
-    """Calibrated token probabilities (T, C) -> spans (whitespace trimmed when ``text`` is given)."""
+    """Calibrated token probabilities (T, C) -> spans; with ``text``, whitespace trimmed and spans widened to
+    whole Latin-script words (:func:`whole_words`; of two spans that then overlap, the first stays)."""
     start, pair = transitions(labels)
     n = min(len(probs), len(offsets))
     path = viterbi(np.log(np.clip(probs[:n], 1e-9, 1.0)).astype(np.float32), start, pair)
@@ -82,6 +103,11 @@ def decode(
                 lo += 1
             while hi > lo and text[hi - 1].isspace():
                 hi -= 1
+            if hi > lo:
+                lo, hi = whole_words(lo, hi, text)
+            if spans and lo < spans[-1].end:  # a word the previous span already took ("Le" + "eds")
+                cur.clear()
+                return
         if hi > lo:
             conf = float(np.mean([probs[k, path[k]] for k in cur]))
             spans.append(TagSpan(lo, hi, kind, conf))
