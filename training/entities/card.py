@@ -89,6 +89,7 @@ LOSO_SYSTEMS = (
     ("raw", "LAC / spaCy"),
     ("served", "stage before"),
     ("served_with_head", "stage now"),
+    ("served_with_head_no_base", "stage now, no LAC / spaCy"),
 )
 
 
@@ -164,7 +165,9 @@ LOSO_NOTE = (
     "`LAC / spaCy` = the raw statistical NER served before (LAC for Chinese, en_core_web_sm for English), "
     "`stage before` = the whole entity stage as served before the head (patterns, ORG gazetteer, product "
     "patterns, LAC / spaCy), `stage now` = that stage with the head serving the types chosen below (the "
-    "left-out head in place of the served one). Neither LAC nor spaCy was trained on any of these sources' "
+    "left-out head in place of the served one), `stage now, no LAC / spaCy` = the same without LAC / spaCy (the "
+    "head's types from the head, the other types from the patterns, the gazetteer and the product patterns "
+    "only). Neither LAC nor spaCy was trained on any of these sources' "
     "test splits, but both were trained on news text of their own (LAC on Baidu's corpus, spaCy on OntoNotes)."
 )
 
@@ -176,6 +179,27 @@ def _head_served() -> str:
     serve = json.loads(path.read_text(encoding="utf-8")).get("serve", {})
     parts = [f"{lang} {', '.join(types)}" for lang, types in serve.items() if types]
     return "; ".join(parts) or "none"
+
+
+def _replaced() -> str:
+    path = HEAD_DIR / "config.json"
+    langs = json.loads(path.read_text(encoding="utf-8")).get("replaces_base", []) if path.is_file() else []
+    names = {"zh": "Chinese", "en": "English"}
+    if not langs:
+        return ""
+    return (
+        f", and not run at all in {' and '.join(names.get(lang, lang) for lang in langs)}, where the head replaces it"
+        " (its other types come from the patterns, the gazetteer and the product patterns)"
+    )
+
+
+def _encoder_note(seconds: float) -> str:
+    if seconds:
+        return "cold: no token states cached"
+    return (
+        "the token states were cached; cold they take 79 s for the 18.4k sentences on a quiet machine, "
+        "311 s on a busy one"
+    )
 
 
 def head_section() -> str:
@@ -201,21 +225,23 @@ MLP ({h["hidden"]} hidden, GELU) -> {len(config["labels"])} BIO tags, temperatur
 constrained Viterbi decoding. No encoder run of its own: it reads the states the served pass already has.
 
 **Served**: Chinese {", ".join(serve["zh"]) or "nothing"}, English {", ".join(serve["en"]) or "nothing"} from
-the head; the other types from LAC / spaCy as before (with the gazetteer and patterns in front of both).
-Rule: the head serves a type of a language where its mean left-out F1 over the sources of that language
-labelling the type beats the stage served before it.
+the head; the other types from LAC / spaCy as before (with the gazetteer and patterns in front of both), except in
+{" and ".join(config.get("replaces_base", [])) or "no language"}, where no LAC / spaCy runs at all.
+Rules: the head serves a type of a language where its mean left-out F1 over the sources of that language
+labelling the type beats the stage served before it; it replaces LAC / spaCy in a language where the stage with
+it and without them scores at least the F1 of the stage with both (mean over that language's left-out
+sources, each source's types), since the base model then costs time for nothing.
 
 Training data (up to 2,000 training and 500 test sentences per source; Weibo and WNUT-17: all of their
 train and dev files, dev as the test split because the official test splits are held out):
 
 {model_card.table(sources, ["source", "lang", "types", "train", "test", "licence"])}
 
-Training time on {m["machine"]}, shared with other jobs (load average 9-13 during the run, the recipe at
-nice 10): encoder pass over the corpus {t["encoder_s"]} s here because the token states were cached (cold:
-311 s for the 18.4k sentences at 43-90 sentences/s), seven left-out heads with their baselines
-{t["loso_train_s"]} s, the served head {t["final_train_s"]} s, total {t["total_s"]} s ({m["date"]}); on a
-quiet machine the same run takes about a third of that. Token states are cached as float16 in
-`~/.cache/tousu/ner/<encoder version>/`.
+Training time on {m["machine"]}: encoder pass over the corpus {t["encoder_s"]} s
+({_encoder_note(t["encoder_s"])}),
+seven left-out heads with their baselines {t["loso_train_s"]} s, the served head {t["final_train_s"]} s, total
+{t["total_s"]} s ({m["date"]}; 2,161 s on 2026-12-06 with the machine shared by other jobs, load average 9-13).
+Token states are cached as float16 in `~/.cache/tousu/ner/<encoder version>/`.
 
 Cost when serving: the head reads the states the encoder pass already computed and runs as a small ONNX
 graph (built at start-up); measured A/B on the same machine and messages, it adds 0.4 ms to a short
@@ -319,7 +345,7 @@ Offsets refer to the original text; personal data (PHONE, EMAIL, ID_NUMBER, PERS
 addresses) is masked in answers unless `options.include_pii`.
 
 **Served statistical NER**: Chinese `{choice["zh"]}`, English `{choice["en"]}`, except for the types the token
-head won on left-out sources ({_head_served()}; section "Token head" below): per language, the best
+head won on left-out sources ({_head_served()}; section "Token head" below){_replaced()}: per language, the best
 micro-F1 on the labelled complaint set, the only set out of domain for every candidate (the public
 held-out splits are the token branch's own training domain, so they favour it); the public F1 breaks
 ties within 0.01 (`tousu evaluate entities`, report `evaluation/reports/entities.md`, measured

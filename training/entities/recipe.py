@@ -118,21 +118,26 @@ def score(pred: list[Gold], gold: list[Gold], types: Sequence[str]) -> dict[str,
 
 # -- the systems served before the head ----------------------------------------------------------------------------
 def baseline_systems() -> dict[str, Callable[[list[NormalizedText], str], list[Gold]]]:
-    """``raw``: LAC (zh) / spaCy (en) alone; ``served``: the whole entity stage as served before the head."""
+    """``raw``: LAC (zh) / spaCy (en) alone; ``served``: the whole entity stage as served before the head;
+    ``served_no_base``: that stage without LAC / spaCy (patterns, gazetteer, product patterns only)."""
     from evaluation.entities import lac_candidate, spacy_candidate
     from models.entities.pipeline import EntityConfig, EntityPipelines, EntityRequest
 
     lac, spacy = lac_candidate(False), spacy_candidate()
-    pipelines = EntityPipelines.build(EntityConfig("lac", "spacy"))
+    pipelines = EntityPipelines.build(EntityConfig("lac", "spacy"), without_base=())
+    no_base = EntityPipelines.build(EntityConfig("lac", "spacy"), without_base=("zh", "en"))
 
     def raw(norms: list[NormalizedText], lang: str) -> list[Gold]:
         return (lac if lang == "zh" else spacy)(norms)
 
-    def served(norms: list[NormalizedText], lang: str) -> list[Gold]:
-        out = pipelines.extract([EntityRequest(n, lang) for n in norms])
-        return [{(e.start, e.end, e.type) for e in ents if e.type in TYPES} for ents in out]
+    def stage(p: EntityPipelines) -> Callable[[list[NormalizedText], str], list[Gold]]:
+        def run(norms: list[NormalizedText], lang: str) -> list[Gold]:
+            out = p.extract([EntityRequest(n, lang) for n in norms])
+            return [{(e.start, e.end, e.type) for e in ents if e.type in TYPES} for ents in out]
 
-    return {"raw": raw, "served": served}
+        return run
+
+    return {"raw": raw, "served": stage(pipelines), "served_no_base": stage(no_base)}
 
 
 def combined(served: list[Gold], head: list[Gold], head_types: Sequence[str]) -> list[Gold]:
@@ -156,6 +161,21 @@ def mean_f1(loso: dict[str, Any], system: str, lang: str, kind: str) -> float | 
         if LOSO_SOURCES[source][0] == lang and kind in LOSO_SOURCES[source][1]
     ]
     return round(float(np.mean(values)), 4) if values else None
+
+
+def replaces_base(loso: dict[str, Any], serve: dict[str, list[str]]) -> list[str]:
+    """Languages where the head serves some type and the stage with it but without LAC / spaCy scores at least
+    the F1 (over each source's types) of the stage with it and with them, on the mean over left-out sources:
+    the base model then costs time (en_core_web_sm: about half of an English message's entity stage) for
+    nothing."""
+    out = []
+    for lang in ("zh", "en"):
+        entries = [e for e in loso.values() if e["lang"] == lang and "served_with_head_no_base" in e]
+        with_base = float(np.mean([e["served_with_head"]["all"]["f1"] for e in entries])) if entries else 0.0
+        without = float(np.mean([e["served_with_head_no_base"]["all"]["f1"] for e in entries])) if entries else -1.0
+        if serve.get(lang) and without >= with_base:
+            out.append(lang)
+    return out
 
 
 def choose(loso: dict[str, Any]) -> dict[str, list[str]]:
@@ -217,6 +237,9 @@ def main(argv: Sequence[str] = ()) -> int:
             "head": score(pred, test.gold, types),
         }
         for name, system in systems.items():
+            if name == "served_no_base":
+                entry["_served_no_base"] = system(test.norms, lang)
+                continue
             entry[name] = score(system(test.norms, lang), test.gold, types)
         if "served" in systems:
             entry["_served"] = systems["served"](test.norms, lang)
@@ -229,10 +252,15 @@ def main(argv: Sequence[str] = ()) -> int:
     for source, entry in loso.items():
         lang, types = entry["lang"], entry["types"]
         if "_served" in entry:
-            both = combined(entry.pop("_served"), entry.pop("_head"), serve[lang])
+            head_pred = entry.pop("_head")
+            both = combined(entry.pop("_served"), head_pred, serve[lang])
             entry["served_with_head"] = score(both, data[source]["test"].gold, types)
+            alone = combined(entry.pop("_served_no_base"), head_pred, serve[lang])
+            entry["served_with_head_no_base"] = score(alone, data[source]["test"].gold, types)
         for key in [k for k in entry if k.startswith("_")]:
             entry.pop(key)
+
+    no_base = replaces_base(loso, serve) if systems else []
 
     # 6. the served head, on every source
     final, final_s = train_head([data[s]["train"] for s in LOSO_SOURCES], cfg)
@@ -258,6 +286,7 @@ def main(argv: Sequence[str] = ()) -> int:
         "labels": list(LABELS),
         "temperature": round(final.temperature, 4),
         "serve": serve,
+        "replaces_base": no_base,
         "input": f"[layer 8 | last layer] token states of {encoder.name}/{encoder.version}, window of 3 tokens",
         "head": asdict(cfg),
         "sources": {
@@ -277,6 +306,7 @@ def main(argv: Sequence[str] = ()) -> int:
         "loso": loso,
         "in_source": in_source,
         "serve": serve,
+        "replaces_base": no_base,
         "timings": timings,
         "machine": model_card.machine(),
         "date": time.strftime("%Y-%m-%d"),
@@ -284,9 +314,11 @@ def main(argv: Sequence[str] = ()) -> int:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     summary = {
         source: {
-            name: entry[name]["all"]["f1"] for name in ("head", "raw", "served", "served_with_head") if name in entry
+            name: entry[name]["all"]["f1"]
+            for name in ("head", "raw", "served", "served_with_head", "served_with_head_no_base")
+            if name in entry
         }
         for source, entry in loso.items()
     }
-    print(json.dumps({"loso_f1": summary, "serve": serve, "timings": timings}, indent=2))
+    print(json.dumps({"loso_f1": summary, "serve": serve, "replaces_base": no_base, "timings": timings}, indent=2))
     return 0
