@@ -162,13 +162,11 @@ def build_en(
     """``base``: run the statistical NER of ``config.en`` (False: the head and the patterns alone)."""
     spacy = import_spacy()
     nlp: Language
-    if not base:
+    if not base or config.en == "branch":
         nlp = spacy.blank("en")
         _add_common_head(nlp, "en")
-    elif config.en == "branch":
-        nlp = spacy.blank("en")
-        _add_common_head(nlp, "en")
-        nlp.add_pipe("tousu_branch_ner", config={"directory": str(branch_dir), "encoder_dir": str(encoder_dir)})
+        if base:
+            nlp.add_pipe("tousu_branch_ner", config={"directory": str(branch_dir), "encoder_dir": str(encoder_dir)})
     else:
         nlp = spacy.load(EN_MODEL, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
         _add_common_head(nlp, "en")
