@@ -263,3 +263,8 @@ def test_building_the_pipelines_builds_the_lazy_resources_before_any_message() -
 def test_top_ups_name_no_carrier_but_ups_does(pipelines: EntityPipelines) -> None:
     assert by_type(extract(pipelines, "Why did my top ups fail? Two top-ups are still pending"), "ORG") == []
     assert by_type(extract(pipelines, "ups lost my package and the UPS guy never came"), "ORG") == ["ups", "UPS"]
+
+
+def test_a_run_of_symbols_is_no_organisation(pipelines: EntityPipelines) -> None:
+    """LAC tags this Weibo post (emoji and replacement characters, nothing else) as one ORG."""
+    assert extract(pipelines, "☀☀☀☀☀☀☀☀☀☀☀" + "\ufffd" * 16) == []

@@ -429,6 +429,8 @@ class ResolveComponent:
                     doc.text, span.start_char, span.end_char
                 ):
                     continue
+                if key == "statistical" and not any(c.isalnum() for c in span.text):
+                    continue  # LAC tags a run of emoji and replacement characters as an ORG: a name has letters
                 # span_ruler matches (the gazetteer) carry no info of their own
                 info = info_of(span, key) or EntityInfo("gazetteer", "", 0.95)
                 rank = PRIORITY["pattern" if key == "structured" else "gazetteer" if key == "products" else key]
