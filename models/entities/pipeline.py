@@ -118,7 +118,8 @@ def head_types(head_dir: Path | None, lang: str) -> tuple[str, ...]:
 def head_replaces_base(head_dir: Path | None, lang: str) -> bool:
     """Whether the head's stage for ``lang`` runs without LAC / spaCy (it serves some type there, and the stage
     without the base model scored at least as well on the left-out sources of that language)."""
-    return bool(head_types(head_dir, lang)) and lang in _head_config(head_dir).get("replaces_base", ())
+    config = _head_config(head_dir)
+    return bool(config.get("serve", {}).get(lang)) and lang in config.get("replaces_base", ())
 
 
 def build_zh(

@@ -155,10 +155,12 @@ def combined(served: list[Gold], head: list[Gold], head_types: Sequence[str]) ->
 
 
 def mean_f1(loso: dict[str, Any], system: str, lang: str, kind: str) -> float | None:
+    """Mean left-out F1 of ``system`` over the sources of ``lang`` that label ``kind`` (``all``: every source,
+    each over its own types)."""
     values = [
         entry[system][kind]["f1"]
         for source, entry in loso.items()
-        if LOSO_SOURCES[source][0] == lang and kind in LOSO_SOURCES[source][1]
+        if LOSO_SOURCES[source][0] == lang and (kind == "all" or kind in LOSO_SOURCES[source][1])
     ]
     return round(float(np.mean(values)), 4) if values else None
 
@@ -170,10 +172,9 @@ def replaces_base(loso: dict[str, Any], serve: dict[str, list[str]]) -> list[str
     nothing."""
     out = []
     for lang in ("zh", "en"):
-        entries = [e for e in loso.values() if e["lang"] == lang and "served_with_head_no_base" in e]
-        with_base = float(np.mean([e["served_with_head"]["all"]["f1"] for e in entries])) if entries else 0.0
-        without = float(np.mean([e["served_with_head_no_base"]["all"]["f1"] for e in entries])) if entries else -1.0
-        if serve.get(lang) and without >= with_base:
+        with_base = mean_f1(loso, "served_with_head", lang, "all")
+        without = mean_f1(loso, "served_with_head_no_base", lang, "all")
+        if serve.get(lang) and with_base is not None and without is not None and without >= with_base:
             out.append(lang)
     return out
 
