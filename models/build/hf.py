@@ -17,7 +17,9 @@ from safetensors.numpy import save_file
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
 from models.build.e5s1 import E5S1File, Vocab
+from models.build.vocabulary import kept_ids, trim
 
+_WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 _FULLWIDTH_TILDE = "\uff5e"
 _PRIVATE_USE = "\ue000"
 
@@ -37,7 +39,7 @@ def state_dict(src: E5S1File) -> dict[str, npt.NDArray[np.float32]]:
     h = src.header
     t = src.tensor
     sd: dict[str, npt.NDArray[np.float32]] = {
-        "embeddings.word_embeddings.weight": t("emb.word", (h.vocab, h.hidden)),
+        _WORD_EMBEDDINGS: t("emb.word", (h.vocab, h.hidden)),
         "embeddings.position_embeddings.weight": t("emb.pos", (h.max_positions, h.hidden)),
         "embeddings.token_type_embeddings.weight": t("emb.type", (h.type_vocab, h.hidden)),
         "embeddings.LayerNorm.weight": t("emb.ln.w", (h.hidden,)),
@@ -120,12 +122,22 @@ def build_tokenizer(vocab: Vocab) -> Tokenizer:
     return tok
 
 
-def write_hf_model(src: E5S1File, out: Path) -> None:
-    """Write ``model.safetensors``, ``config.json`` and tokenizer files into ``out``."""
+def write_hf_model(src: E5S1File, out: Path, full_vocabulary: bool = False) -> None:
+    """Write ``model.safetensors``, ``config.json`` and tokenizer files into ``out``.
+
+    The vocabulary is trimmed to the scripts of customer text (:mod:`models.build.vocabulary`: the same
+    pieces and states for text in those scripts) unless ``full_vocabulary``.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    save_file(state_dict(src), str(out / "model.safetensors"), metadata={"format": "pt"})
-    (out / "config.json").write_text(json.dumps(bert_config(src), indent=2, sort_keys=True))
-    build_tokenizer(src.vocab).save(str(out / "tokenizer.json"))
+    vocab, weights, config = src.vocab, state_dict(src), bert_config(src)
+    if not full_vocabulary:
+        ids = kept_ids(vocab)
+        vocab = trim(vocab, ids)
+        weights[_WORD_EMBEDDINGS] = np.ascontiguousarray(weights[_WORD_EMBEDDINGS][ids])
+        config.update(vocab_size=len(ids), pad_token_id=vocab.pad)
+    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+    build_tokenizer(vocab).save(str(out / "tokenizer.json"))
     tokenizer_config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": "<s>",
