@@ -6,6 +6,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from service.jobs.executor import JobExecutor
 from service.jobs.files import JobFiles
 from service.jobs.queue import LocalQueue
@@ -188,18 +190,22 @@ def _queued_upload(store: JobStore, files: JobFiles, n: int) -> str:
     return job_id
 
 
-def test_reaper_recovers_a_job_the_api_accepted_but_never_sent(tmp_path: Path, database: str | None) -> None:
+def test_reaper_recovers_a_job_the_api_accepted_but_never_sent(
+    tmp_path: Path, database: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The API died between inserting the job and sending its prepare message."""
-    settings = job_settings(tmp_path, database_url=database, jobs_lease_s=0.5)
+    settings = job_settings(tmp_path, database_url=database, jobs_lease_s=30.0)
     store = JobStore.open(database, settings.jobs_dir)
     files = JobFiles(settings.jobs_dir)
     job_id = _queued_upload(store, files, 25)
     queue = RecordingQueue()
     reaper = Reaper(store, files, queue, lambda _: False, settings)
     assert reaper.run_once().prepares == []  # within the grace period: the API may still be sending it
-    time.sleep(0.6)
-    assert reaper.run_once().prepares == [job_id]
-    assert Reaper(store, files, queue, lambda _: False, settings).run_once().prepares == []  # sent once
+    later = time.time() + 31.0  # past the grace period, without a timing race on a busy machine
+    with monkeypatch.context() as m:
+        m.setattr(time, "time", lambda: later)
+        assert reaper.run_once().prepares == [job_id]
+        assert Reaper(store, files, queue, lambda _: False, settings).run_once().prepares == []  # sent once
 
     local = LocalQueue(1)
     executor = JobExecutor(store, files, local, settings, analyzer=make_registry().analyzer)
@@ -214,17 +220,21 @@ def test_reaper_recovers_a_job_the_api_accepted_but_never_sent(tmp_path: Path, d
     store.close()
 
 
-def test_reaper_resends_chunk_messages_that_were_never_sent_or_lost(tmp_path: Path, database: str | None) -> None:
-    settings = job_settings(tmp_path, database_url=database, jobs_lease_s=0.3, jobs_requeue_after_s=3.0)
+def test_reaper_resends_chunk_messages_that_were_never_sent_or_lost(
+    tmp_path: Path, database: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = job_settings(tmp_path, database_url=database, jobs_lease_s=30.0, jobs_requeue_after_s=300.0)
     store = JobStore.open(database, settings.jobs_dir)
     files = JobFiles(settings.jobs_dir)
     job_id = _running(store, chunks=2)  # split, then the process died before sending
     queue = RecordingQueue()
     reaper = Reaper(store, files, queue, lambda _: False, settings)
     assert reaper.run_once().resent == []  # within the grace period
-    time.sleep(0.4)
+    clock = [time.time()]  # then time moves on by whole leases, without a timing race on a busy machine
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    clock[0] += 31.0
     assert sorted(reaper.run_once().resent) == [(job_id, 0), (job_id, 1)]
-    time.sleep(0.4)
+    clock[0] += 31.0
     assert reaper.run_once().resent == []  # the broker holds them: nothing to do
     queue.forget_all()  # Redis restarted without persistence
     assert sorted(reaper.run_once().resent) == [(job_id, 0), (job_id, 1)]
