@@ -129,10 +129,11 @@ _FILLER = (
 )
 #: A receipt, an invoice or a bill that says an amount (收据却写6,850, 发票上写着): with the verb, as 发票12345678
 #: alone is the invoice's number.
-_DOCUMENT = r"(?:收据|收条|发票|单据|小票)上?(?:却|也|又|明明|竟然|居然)?(?:写|写着|写明|写住|显示|开了|开的)"
+_DOCUMENTS = ("收据", "收条", "发票", "单据", "小票")
+_DOCUMENT = rf"(?:{'|'.join(_DOCUMENTS)})上?(?:却|也|又|明明|竟然|居然)?(?:写|写着|写明|写住|显示|开了|开的)"
 # 花了两千五 / 退款1.2万 (bare numbers after a money word)
 _BARE = re.compile(
-    rf"{may_start(_M['context_before'], extra='费收发单小')}"  # 费 and the first characters of _DOCUMENT
+    rf"{may_start([*_M['context_before'], '费', *_DOCUMENTS])}"
     rf"(?:(?:{_CONTEXT}|费)\s?{_FILLER}|{_DOCUMENT})(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>\d+[千万]\d+|(?:{ARABIC_NUMBER})[万千kK]?"
     rf"|{_CN_UNIT_NUMBER})(?:(?P<approx>{_APPROX})|(?![多几])){_NOT_COUNT}"
 )
