@@ -67,10 +67,9 @@ def corpus(n: int = TEXTS, seed: int = 0) -> list[str]:
     texts += [t for t, _, _ in data.tosarcasm()]
     texts += [t for t, _ in data.isarcasmeval()]
     texts += [t for t, _ in data.semeval_irony()]
-    for split in ("train",):
-        texts += [e.text for e in ner.taobao(split)]
-        texts += [e.text for e in ner.weibo(split)]
-        texts += [e.text for e in ner.resume(split)]
+    texts += [e.text for e in ner.taobao("train")]
+    texts += [e.text for e in ner.weibo("train")]
+    texts += [e.text for e in ner.resume("train")]
     texts += [e.text for e in ner.dh_msra()]
     unique = sorted({t.strip() for t in texts if len(t.strip()) >= 4})
     random.Random(seed).shuffle(unique)

@@ -5,8 +5,8 @@ session options and a faster CRF decode.
 the CRF with a NumPy Viterbi that spends more time than the network on a long message (3.8 ms of 10.4 for
 300 characters). :class:`Lac` runs the same graph with the service's session options and decodes with
 :func:`viterbi`: the same recursion over a transposed transition matrix, so each step reduces contiguous
-rows (1.5-2x faster) and returns the same path (``tests/test_entities_lac.py`` compares it with the
-package's on real text).
+rows (about 1.5x faster: 2.6 instead of 3.8 ms) and returns the same path
+(``tests/test_entities_fastpaths.py`` compares it with the package's on real text).
 """
 
 from __future__ import annotations
