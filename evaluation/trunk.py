@@ -69,15 +69,17 @@ def _texts(n: int, seed: int) -> tuple[list[str], list[str]]:
     return short, long
 
 
-def _manifest(out: Path, name: str, layers: int, vocabulary: dict[str, Any] | None = None) -> None:
-    """The served manifest with this trunk's name, layers, files and (when given) vocabulary."""
+def _manifest(
+    out: Path, name: str, layers: int, vocabulary: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None
+) -> None:
+    """The served manifest with this trunk's name, layers, files, metrics and (when given) vocabulary."""
     from models.build import sha256_file
 
     served = json.loads((ROOT / "artifacts" / "e5-small" / "manifest.json").read_text())
     files: dict[str, dict[str, Any]] = {
         p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in sorted(out.glob("*.onnx"))
     }
-    manifest = {**served, "name": name, "num_layers": layers, "files": files, "metrics": {}}
+    manifest = {**served, "name": name, "num_layers": layers, "files": files, "metrics": metrics or {}}
     if vocabulary is not None:
         manifest["vocabulary"] = vocabulary
     manifest["version"] = files["model.int8.onnx"]["sha256"][:12]
@@ -165,17 +167,10 @@ def build_students(root: Path, served: OnnxEncoder, sizes: Sequence[int] = (1, 2
             optimise(tmp / f"raw{k}.onnx", out[k] / "model.fp32.onnx", src.header.heads, src.header.hidden)
             shutil.copy(tmp / "hf" / "tokenizer.json", out[k] / "tokenizer.json")
             quantise_int8(out[k] / "model.fp32.onnx", out[k] / "model.int8.onnx")
-            _manifest(out[k], f"e5-small-l{TRUNCATED_LAYERS}-student{k}", TRUNCATED_LAYERS + k, vocabulary_of_served())
-            manifest = json.loads((out[k] / "manifest.json").read_text())
-            manifest["metrics"] = {"student": metrics}
-            (out[k] / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+            # the served manifest's vocabulary summary carries over: the student reads the served tokenizer
+            name = f"e5-small-l{TRUNCATED_LAYERS}-student{k}"
+            _manifest(out[k], name, TRUNCATED_LAYERS + k, metrics={"student": metrics})
     return out
-
-
-def vocabulary_of_served() -> dict[str, Any] | None:
-    served = json.loads((ROOT / "artifacts" / "e5-small" / "manifest.json").read_text())
-    vocabulary: dict[str, Any] | None = served.get("vocabulary")
-    return vocabulary
 
 
 def build_static(root: Path, served: OnnxEncoder, calibration: list[str]) -> Path:
@@ -356,6 +351,7 @@ def main(argv: Sequence[str] = ()) -> int:
 
     fp32 = OnnxEncoder(served_dir, "fp32")
     streams = os.cpu_count() or 1
+    truncated_name = f"l{TRUNCATED_LAYERS} (first {TRUNCATED_LAYERS} layers, dynamic int8)"
     # name -> (encoder, artifact, static graph, heads would be retrained on it)
     variants: dict[str, tuple[OnnxEncoder, Path, bool, bool]] = {
         "served (12 layers, dynamic int8)": (served, served_dir, False, True),
@@ -371,7 +367,7 @@ def main(argv: Sequence[str] = ()) -> int:
             False,
             False,  # the same states on text of the kept scripts (checked below): nothing to retrain
         ),
-        f"l{TRUNCATED_LAYERS} (first {TRUNCATED_LAYERS} layers, dynamic int8)": (
+        truncated_name: (
             OnnxEncoder(truncated_dir, "int8", streams=1),
             truncated_dir,
             False,
@@ -386,7 +382,6 @@ def main(argv: Sequence[str] = ()) -> int:
     }
     for k, directory in student_dirs.items():
         variants[student_name(k)] = (OnnxEncoder(directory, "int8", streams=1), directory, False, True)
-    truncated_name = f"l{TRUNCATED_LAYERS} (first {TRUNCATED_LAYERS} layers, dynamic int8)"
     probe_texts = short[:64] + long[:16]
     ref_8, ref_last = _pooled(fp32, fp32.preprocess(probe_texts), 16)
     rows: dict[str, dict[str, Any]] = {}
