@@ -233,10 +233,10 @@ def build_static(root: Path, served: OnnxEncoder, calibration: list[str]) -> Pat
 class StaticInt8Encoder(OnnxEncoder):
     """The static int8 graph run as fp32 is: padded batches, one call (its scales are fixed)."""
 
-    def _run(self, rows: list[tuple[int, ...]]) -> tuple[FloatArray, FloatArray]:
+    def _run(self, rows: list[tuple[int, ...]], session: Any = None) -> tuple[FloatArray, FloatArray]:
         self.precision = "fp32"
         try:
-            return super()._run(rows)
+            return super()._run(rows, session)
         finally:
             self.precision = "int8"
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from models.ort_options import cpu_session
+from models.ort_options import cpu_session, shared_initializers
 
 Precision = Literal["fp32", "int8"]
 FloatArray = npt.NDArray[np.float32]
@@ -100,13 +101,23 @@ class OnnxEncoder:
         self.bos = self._special("<s>")
         self.eos = self._special("</s>")
         self.pad = self._special("<pad>")
-        self.session = cpu_session(model_file, threads)
         # int8 runs one window per call (see ``_run``); the windows of a batch then run as ``streams``
-        # concurrent calls of the same session (ONNX Runtime releases the GIL and ``run`` is thread-safe).
-        # The answers do not change: each window is still computed alone, and the integer GEMMs give the
-        # same bits whatever thread computes them (``tests/test_encoder_streams.py``).
+        # concurrent calls (ONNX Runtime releases the GIL and ``run`` is thread-safe). The answers do not
+        # change: each window is still computed alone, and the integer GEMMs give the same bits whatever
+        # thread computes them (``tests/test_encoder_streams.py``).
         self.streams = (streams or os.cpu_count() or 1) if precision == "int8" else 1
         self._pool = ThreadPoolExecutor(self.streams, thread_name_prefix="tousu-encoder") if self.streams > 1 else None
+        # Two sessions of the one graph, sharing its embedding table (207 MB, held once): ``session`` runs a
+        # window while no other encoder call is in progress (a lone message), its threads spinning between
+        # operators; ``stream_session`` runs everything else, its threads sleeping between operators: the
+        # concurrent windows of a batch, and the calls of two batcher lanes at once (spinning threads of
+        # overlapping runs fight for the cores). Both give the same bits.
+        two = self._pool is not None
+        self._initializers = shared_initializers(model_file) if two else {}
+        self.session = cpu_session(model_file, threads, spin=two, initializers=self._initializers)
+        self.stream_session = cpu_session(model_file, threads, initializers=self._initializers) if two else self.session
+        self._calls = 0  # encoder calls in progress (``forward``), under ``_calls_lock``
+        self._calls_lock = threading.Lock()
 
     def _special(self, token: str) -> int:
         idx = self.tokenizer.token_to_id(token)
@@ -168,28 +179,38 @@ class OnnxEncoder:
 
     def forward(self, items: list[Tokenized]) -> list[EncoderOutput]:
         rows = [w for item in items for w in item.windows]
-        h8, last = self._run(rows)
+        with self._calls_lock:
+            self._calls += 1
+            alone = self._calls == 1
+        try:
+            h8, last = self._run(rows, self.session if alone and len(rows) == 1 else self.stream_session)
+        finally:
+            with self._calls_lock:
+                self._calls -= 1
         return _pool(items, rows, h8, last)
 
     def embed(self, texts: list[str]) -> FloatArray:
         """Sentence embeddings (L2-normalised mean pooling), e5 ``query:`` style."""
         return np.stack([o.embedding for o in self.forward(self.preprocess(texts))])
 
-    def _run(self, rows: list[tuple[int, ...]]) -> tuple[FloatArray, FloatArray]:
+    def _run(self, rows: list[tuple[int, ...]], session: Any = None) -> tuple[FloatArray, FloatArray]:
         """Token states of layer 8 and of the last layer, (rows, max length, H), zero past each row's end.
 
         The int8 graph quantises activations dynamically with one scale per tensor, so in a padded
         batch every row would be quantised with its neighbours' range: a message's answer would depend
         on what else was in its micro-batch (measured: sentiment probabilities moved by up to 0.12).
         int8 therefore runs one window per call (still faster than batched fp32 on this CPU); fp32 is
-        batch-invariant and runs padded batches.
+        batch-invariant and runs padded batches. ``session``: which of the two runs it (default: the
+        sleeping ``stream_session``, safe beside any other call).
         """
+        session = session or self.stream_session
         if self.precision == "int8" and len(rows) > 1:
             if self._pool is None:
-                singles = [self._run([row]) for row in rows]
+                singles = [self._run([row], session) for row in rows]
             else:  # longest windows first, so the streams finish together
                 order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-                done = dict(zip(order, self._pool.map(lambda i: self._run([rows[i]]), order), strict=True))
+                runs = self._pool.map(lambda i: self._run([rows[i]], session), order)
+                done = dict(zip(order, runs, strict=True))
                 singles = [done[i] for i in range(len(rows))]
             length = max(len(r) for r in rows)
             h8 = np.zeros((len(rows), length, self.hidden_size), dtype=np.float32)
@@ -204,7 +225,7 @@ class OnnxEncoder:
         for i, row in enumerate(rows):
             ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
-        h8, last = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        h8, last = session.run(None, {"input_ids": ids, "attention_mask": mask})
         return np.asarray(h8, dtype=np.float32), np.asarray(last, dtype=np.float32)
 
 
