@@ -921,3 +921,45 @@ def test_an_indian_landline_with_its_std_code() -> None:
     assert [m.value for m in find_identifiers("Paid $2,400. Ref 022-2345 6789", "en") if m.type == "PHONE"] != [
         "+912223456789"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("充电宝，一百二十九买的", "cn", [(129, "CNY")]),  # the whole number after a clause break, not 百二十九
+        ("关税三百多也交了", "cn", [(300, "CNY")]),  # a tax is paid like a fee
+        ("退税300到账了吗", "cn", [(300, "CNY")]),
+        ("这一百五就当白花了", "cn", [(150, "CNY")]),  # an amount the customer says was wasted
+        ("餐點都冷了，420等於白花", "tw", [(420, "TWD")]),
+        ("網頁寫住一千二仲話有9折", "hk", [(1200, "HKD")]),  # a spoken price a page says
+        ("网页写着一千二百字", "cn", []),  # a count of characters, not 一千二 of 一千二百
+        ("app显示三百多人在排队", "cn", []),
+    ],
+)
+def test_money_blind11_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
+    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+
+
+def test_blind11_identifier_kinds() -> None:
+    # a waybill glued to a date: the date keeps its month (SF + 13 digits, then 11月18日)
+    assert _ids("顺丰SF163882507910411月18日就签收了") == [("ORDER_ID", "SF1638825079104", "code", "SF1638825079104")]
+    # a Shopee order number (yymmdd + 8 letters and digits) with no order word, at the start of the message
+    assert _ids("260705J8KQ2XRT still not delivered", "en") == [
+        ("ORDER_ID", "260705J8KQ2XRT", "shopee_order", "260705J8KQ2XRT")
+    ]
+    # an Australian hotline (4 + 3 + 3); a North American 1-800 number has seven digits after it
+    assert _ids("Rang 1300 655 506 three times", "en") == [("PHONE", "1300 655 506", "toll_free", "+611300655506")]
+    assert all(m[3] != "+611800123456" for m in _ids("Call 1800 123 4567 for help", "en"))
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "found"),
+    [
+        ("charged on the 14th and again on the 16th for the same plan", "en", ["14th", "16th"]),
+        ("delivery by end of month", "en", ["end of month"]),
+        ("本来春节前就该到的，结果初七才送来", "zh", ["春节", "初七"]),  # the New Year named: 初七 is its 7th day
+        ("我儿子读初三，成绩不好", "zh", []),  # a school year
+    ],
+)
+def test_times_blind11_kinds(text: str, lang: str, found: list[str]) -> None:
+    assert [text[t.start : t.end] for t in find_times(text, lang)] == found

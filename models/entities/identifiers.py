@@ -213,6 +213,9 @@ UK_RE = re.compile(
 #: Australian numbers in national format, read in English messages only: mobiles 04xx xxx xxx, landlines
 #: (02) 9xxx xxxx: 9 digits after the 0 (UK numbers have 10).
 AU_RE = re.compile(rf"(?<![A-Za-z0-9+])(?:04\d{{2}}[\s-]?\d{{3}}[\s-]?\d{{3}}|\(0[2378]\)\s?\d{{4}}[\s-]?\d{{4}}){_E}")
+#: Australian hotlines, 1300 (local rate) and 1800 (free): 4 + 3 + 3 digits, no country code in the number. The
+#: North American 1-800 has seven digits after it, so the two never read the same.
+AU_HOTLINE_RE = re.compile(rf"(?<![A-Za-z0-9+\-])1[38]00[\s-]?\d{{3}}[\s-]?\d{{3}}{_E}(?![\s-]\d)")
 #: A Hong Kong number read out in Chinese digits (九一二三 四五六七), in Cantonese messages only.
 HK_DIGIT_PHONE_RE = re.compile(rf"(?<![{''.join(_CN_PHONE_DIGITS)}])[二三五六七九](?:\s?{_CN_D}){{7}}(?!\s?{_CN_D})")
 #: A mainland landline read out in Chinese digits (零二一六四八七三三零九), after a phone word only.
@@ -510,6 +513,8 @@ def _regional_phones(text: str, lang: str, region: str) -> list[IdMatch]:
                 out.append(IdMatch("PHONE", m.start(), m.end(), "in", 0.9, "+91" + digits))
         for m in AU_RE.finditer(text):
             out.append(IdMatch("PHONE", m.start(), m.end(), "au", 0.9, "+61" + _digits(m.group())[1:]))
+        for m in AU_HOTLINE_RE.finditer(text):  # a company's line, not a person's
+            out.append(IdMatch("PHONE", m.start(), m.end(), "toll_free", 0.9, "+61" + _digits(m.group())))
         for m in UK_RE.finditer(text):
             out.append(IdMatch("PHONE", m.start(), m.end(), "uk", 0.88, "+44" + _digits(m.group("num"))))
     return out
@@ -558,6 +563,29 @@ def _part_of(inner: IdMatch, outer: IdMatch, text: str) -> bool:
     return inner.start > outer.start and text[inner.start - 1] in "-./"
 
 
+#: A month and day right after a candidate's last digits (SF163882507910411月18日: the waybill, then 11月18日).
+_DATE_AFTER = re.compile(r"月\d{1,2}[日号]")
+
+
+def _unglue_dates(text: str, candidates: list[IdMatch]) -> list[IdMatch]:
+    """An ORDER_ID candidate glued to a date gives the date its month: the last one or two digits, 1-12.
+
+    Of the cuts, the one that leaves a known format (SF + 13 digits) wins, then the longer month (11 over 1).
+    """
+    out: list[IdMatch] = []
+    for m in candidates:
+        if m.type != "ORDER_ID" or not _DATE_AFTER.match(text, m.end):
+            out.append(m)
+            continue
+        cuts = [k for k in (2, 1) if text[m.end - k : m.end].isdigit() and 1 <= int(text[m.end - k : m.end]) <= 12]
+        known = [k for k in cuts if any(r.fullmatch(text, m.start, m.end - k) for _, r, _ in FORMATS)]
+        k = (known or cuts or [0])[0]
+        if k and m.end - k - m.start >= 6 and m.value.endswith(text[m.end - k : m.end]):
+            m = IdMatch(m.type, m.start, m.end - k, m.subtype, m.confidence, m.value[:-k])
+        out.append(m)
+    return out
+
+
 def find_identifiers(
     text: str, lang: str = "zh", types: frozenset[str] | None = None, region: str | None = None
 ) -> list[IdMatch]:
@@ -568,7 +596,7 @@ def find_identifiers(
     """
     region = region or region_of(text, lang)
     scored = []
-    for match in _candidates(text, lang, region):
+    for match in _unglue_dates(text, _candidates(text, lang, region)):
         score = _score(match, context_class(text, match.start))
         if score >= 0.5:
             scored.append((score, match))

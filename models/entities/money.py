@@ -73,6 +73,7 @@ REGIONAL: dict[str, str] = _M["regional"]
 SCALES: dict[str, int] = _M["scale_words"]
 _SCALE = alternation(SCALES, lead=False)
 _REGIONAL_UNITS = frozenset(_M["regional_units"])
+_CN_NUMERAL_CHARS = frozenset(f"{''.join(DIGITS)}十百千万拾佰仟")
 _CN_UNIT_NUMBER = rf"(?=[{''.join(DIGITS)}十百千万拾佰仟]*[十百千万拾佰仟])[{''.join(DIGITS)}十百千万拾佰仟]{{2,12}}"
 #: Look-aheads for patterns whose every match starts with its amount (an Arabic digit, or a character of
 #: :data:`_CN_UNIT_NUMBER` / :data:`~models.entities.numerals.CN_NUMBER`), or with one of its money words: the
@@ -133,8 +134,8 @@ _DOCUMENTS = ("收据", "收条", "发票", "单据", "小票")
 _DOCUMENT = rf"(?:{'|'.join(_DOCUMENTS)})上?(?:却|也|又|明明|竟然|居然)?(?:写|写着|写明|写住|显示|开了|开的)"
 # 花了两千五 / 退款1.2万 (bare numbers after a money word)
 _BARE = re.compile(
-    rf"{may_start([*_M['context_before'], '费', *_DOCUMENTS])}"
-    rf"(?:(?:{_CONTEXT}|费)\s?{_FILLER}|{_DOCUMENT})(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>\d+[千万]\d+|(?:{ARABIC_NUMBER})[万千kK]?"
+    rf"{may_start([*_M['context_before'], '费', '税', *_DOCUMENTS])}"
+    rf"(?:(?:{_CONTEXT}|费|税)\s?{_FILLER}|{_DOCUMENT})(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>\d+[千万]\d+|(?:{ARABIC_NUMBER})[万千kK]?"
     rf"|{_CN_UNIT_NUMBER})(?:(?P<approx>{_APPROX})|(?![多几])){_NOT_COUNT}"
 )
 # 加100上楼费 / 收560检测费 / 150的打孔费 / 三百运费 / 999含运 / 9.9包邮 / 8万全包: an amount before the fee it pays
@@ -166,11 +167,11 @@ _OF_THING = re.compile(
 )
 # 899买的耳机 / 2999入手: the price a thing was bought for, before the verb
 _BOUGHT = re.compile(
-    rf"(?<![\d.,A-Za-z双\-/在])(?P<num>\d+(?:\.\d+)?|{_CN_UNIT_NUMBER})(?:元|块)?(?=买的|买了|买回|入手|拿下|下单的|抢的|抢了|拍的|拍下)"
+    rf"(?<![\d.A-Za-z双\-/在])(?<!\d,)(?P<num>\d+(?:\.\d+)?|{_CN_UNIT_NUMBER})(?:元|块)?(?=买的|买了|买回|入手|拿下|下单的|抢的|抢了|拍的|拍下)"
 )
 # 平台把2350退给他了 / 2350转给了卖家 / 把五百赔给我: an amount before the verb that pays it (back) to someone
 _PAID_OVER = re.compile(
-    rf"{_AMOUNT_STARTS}(?:(?<![\d.,A-Za-z\-/第])(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?"
+    rf"{_AMOUNT_STARTS}(?:(?<![\d.A-Za-z\-/第])(?<!\d,)(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?"
     r"(?=(?:退|转|赔|还|汇|付|补|垫)(?:了|咗)?给|(?:退还|退回|返还|转账)(?:了|咗)?给)"
     rf"|(?<=把)(?P<num2>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?(?=退|转|赔|还|汇|付|补|垫|扣|划)"
     # 过咗一万六俾佢 (Cantonese 过数: a transfer) / 转了5000给他 / 付了三千给师傅: paid over, then to whom
@@ -193,6 +194,17 @@ _BOUGHT_THING = re.compile(
     r"(?:买的|买了|订的|订了|入手的|拍的|下单的)(?:(?![在住第号房室位於于])[\u4e00-\u9fff]){1,6}?"
     rf"(?P<num>[1-9]\d{{0,2}}(?:,\d{{3}})+(?:\.\d{{1,2}})?|[1-9]\d{{2,5}}(?:\.\d{{1,2}})?|\d+(?:\.\d+)?[万千]"
     rf"|{_CN_UNIT_NUMBER})(?P<approx>多)?(?=[，,。；;！!]|\s*$|\s(?=[\u4e00-\u9fff]))"
+)
+#: 这一百五就当白花了 / 420等於白花 / 三千块打水漂: an amount the customer says was wasted
+_WASTED = re.compile(
+    rf"{_AMOUNT_STARTS}(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块|蚊)?"
+    r"(?=(?:就|都|也|算是|等于|等於)?(?:当|当作|算|算是)?(?:是)?(?:白花|白给|白交|白付|打水漂|打了水漂))"
+)
+#: 网页写着一千二 / 标价三百八 / 价签上写住一千二: a spoken price (百 / 千 / 万) that a page, a tag or a sign says
+_SAYS = re.compile(
+    r"(?:写住|写着|写明|标着|标明|标价|标的|显示|写的)(?:是|系|为)?"
+    rf"(?P<num>(?=[{''.join(DIGITS)}十百千万]*[百千万])[{''.join(DIGITS)}十百千万]{{2,12}})"
+    rf"(?![{''.join(DIGITS)}十百千万])(?P<approx>多)?(?:元|块|蚊)?{_NOT_COUNT}"
 )
 # 满300减50 / 滿3000折300 (Taiwan: 折 = off): the threshold and the discount of a coupon
 _COUPON = re.compile(
@@ -355,7 +367,7 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
     bare: tuple[re.Pattern[str], ...] = ()
     if region != "en":
         bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING, _BOUGHT, _ALONE, _AFTER_THING, _AFTER_THING_CN, _PACK)
-        bare += (_PAID_OVER, _ALONE_CN, _PER_HEAD, _BILL, _BOUGHT_THING)
+        bare += (_PAID_OVER, _ALONE_CN, _PER_HEAD, _BILL, _BOUGHT_THING, _WASTED, _SAYS)
     for m in _COUPON.finditer(text) if region != "en" else ():
         for group in ("num", "num2"):
             amount = parse_number(m.group(group))
@@ -367,6 +379,9 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
             amount = parse_number(m.group(group).replace(",", "") if regex is _EN_BARE else m.group(group))
             if amount is None or amount == 0 or _vetoed(regex, m, group, amount, text):
                 continue
+            first, before = m.group(group)[0], text[m.start(group) - 1] if m.start(group) else ""
+            if first in _CN_NUMERAL_CHARS and before in _CN_NUMERAL_CHARS:
+                continue  # 百二十九 of 一百二十九: the middle of a number the pattern could not start at
             end = m.end(group)
             approximate = "approx" in m.re.groupindex and bool(m.group("approx"))
             if approximate:

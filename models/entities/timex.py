@@ -206,12 +206,12 @@ _EN_BARE_DAY = re.compile(
     rf"(?P<at>\s(?:at|around|about)\s{_EN_CLOCK})?"
     r"(?=\s*(?:[,.;:!?)]|$)|\s(?:and|or|but|when|so|because|to|as|then|which|with|they|we|i|it|he|she|you|my|is|was"
     r"|please|this|last|next|even|though|although|while|since|until|till|after|before|yet|if|not|instead|already|again"
-    r"|our|your|their|me|us)\b)",
+    r"|our|your|their|me|us|for|from|without)\b)",
     re.IGNORECASE,
 )
 #: "end of last month", "the end of March": the month's last day (like 上个月底); the article before it is outside.
 _EN_MONTH_END = re.compile(
-    rf"\bend\sof\s(?:(?P<rel>last|this|next)\smonth|the\smonth|(?P<mo>{_EN_FULL_MONTHS})(?:,?\s(?P<y>(?:19|20)\d{{2}}))?)\b",
+    rf"\bend\sof\s(?:(?P<rel>last|this|next)\smonth|(?:the\s)?month|(?P<mo>{_EN_FULL_MONTHS})(?:,?\s(?P<y>(?:19|20)\d{{2}}))?)\b",
     re.IGNORECASE,
 )
 #: "In 2025." / "since 2019, ...": a year alone after a preposition, where the sentence goes on with a pause or a
@@ -240,9 +240,11 @@ _ZH_GE_HALF = re.compile(rf"(?<![\d零一二两三四五六七八九十百几多
 _FEST_BEFORE = alternation(_FEST_CONTEXT["before"])
 _FEST_AFTER = alternation(_FEST_CONTEXT["after"])
 #: Days of the first lunar month (大年初三, 正月十五) and New Year's Eve (大年三十): counted from 春节 / 除夕 in the
-#: per-year table. 初三 alone is also a school year, so the month must be named.
+#: per-year table. 初三 alone is also a school year, so the month must be named, or the New Year (春节, 过年 ...)
+#: elsewhere in the message (春节前就该到的，结果初七才送来).
 _LUNAR_DAY = re.compile(
-    rf"(?:(?P<yrel>{alternation(REL_YEARS)}))?(?:(?:大年|正月)(?P<day>初[一二三四五六七八九十]|十[一二三四五六七八九]?"
+    rf"(?:(?P<yrel>{alternation(REL_YEARS)}))?(?:(?:大年|正月|(?P<bare>(?=初)))"
+    r"(?P<day>初[一二三四五六七八九十]|十[一二三四五六七八九]?"
     r"|二十[一二三四五六七八九]?|廿[一二三四五六七八九])|(?P<eve>大年三十|大年夜))(?![一二三四五六七八九十])"
 )
 #: 3-6到3-8: month-day written with a hyphen, read only as both ends of a range (3-5 alone is a count range).
@@ -401,10 +403,15 @@ def _find_festivals(text: str) -> list[Timex]:
     return out
 
 
+_NEW_YEAR = re.compile(r"春节|过年|新年|年前|年后|年假|正月|拜年|除夕|年三十|大年")
+
+
 def _find_lunar_days(text: str) -> list[Timex]:
     """大年初三 / 正月十五 / 大年三十 (with 去年 before them and a time after): dates of the lunar calendar."""
     out: list[Timex] = []
     for m in _LUNAR_DAY.finditer(text):
+        if m.group("bare") is not None and (not m.group("day").startswith("初") or not _NEW_YEAR.search(text)):
+            continue  # 初三 alone: a school year, unless the message speaks of the New Year
         rel: dict[str, float] = {"years": REL_YEARS[m.group("yrel")]} if m.group("yrel") else {}
         if m.group("eve"):
             name, offset = "除夕", 0

@@ -1,6 +1,6 @@
 """Build the hand-written entity set (``tests/data/entities_written.jsonl``) from its marked-up sources.
 
-The messages are written by hand in ``tests/data/entities_written_<part>.txt`` (dev, blind, blind2 ... blind10) (rules:
+The messages are written by hand in ``tests/data/entities_written_<part>.txt`` (dev, blind, blind2 ... blind11) (rules:
 ``tests/data/entities_guideline.md``), one message per line with inline marks, so that nobody
 has to count character offsets::
 
@@ -50,6 +50,7 @@ SOURCES = {
     "blind8": DATA / "entities_written_blind8.txt",
     "blind9": DATA / "entities_written_blind9.txt",
     "blind10": DATA / "entities_written_blind10.txt",
+    "blind11": DATA / "entities_written_blind11.txt",
 }
 #: The blind parts, in the order they were written (each scored once before it was fixed).
 BLIND_PARTS = tuple(part for part in SOURCES if part != "dev")
