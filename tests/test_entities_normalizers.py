@@ -963,3 +963,9 @@ def test_blind11_identifier_kinds() -> None:
 )
 def test_times_blind11_kinds(text: str, lang: str, found: list[str]) -> None:
     assert [text[t.start : t.end] for t in find_times(text, lang)] == found
+
+
+def test_a_number_of_years_ago_is_no_new_year() -> None:
+    text = "我三年前买的，现在儿子初三了"  # a school year
+    assert [text[t.start : t.end] for t in find_times(text, "zh")] == ["三年前"]
+    assert [t.lunar_offset for t in find_times("年前买的，初六才发货", "zh")] == [5]

@@ -403,7 +403,8 @@ def _find_festivals(text: str) -> list[Timex]:
     return out
 
 
-_NEW_YEAR = re.compile(r"春节|过年|新年|年前|年后|年假|正月|拜年|除夕|年三十|大年")
+#: Words of the Chinese New Year (not 三年前: a number of years ago).
+_NEW_YEAR = re.compile(r"春节|过年|新年|(?<![\d一二两三四五六七八九十几多])年[前后]|正月|拜年|除夕|年三十|大年")
 
 
 def _find_lunar_days(text: str) -> list[Timex]:
