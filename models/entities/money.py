@@ -73,12 +73,14 @@ REGIONAL: dict[str, str] = _M["regional"]
 SCALES: dict[str, int] = _M["scale_words"]
 _SCALE = alternation(SCALES, lead=False)
 _REGIONAL_UNITS = frozenset(_M["regional_units"])
-_CN_NUMERAL_CHARS = frozenset(f"{''.join(DIGITS)}十百千万拾佰仟")
-_CN_UNIT_NUMBER = rf"(?=[{''.join(DIGITS)}十百千万拾佰仟]*[十百千万拾佰仟])[{''.join(DIGITS)}十百千万拾佰仟]{{2,12}}"
+#: The characters of a number in Chinese: its digits and its units (十百千万, and their banking forms).
+_CN_NUMERALS = f"{''.join(DIGITS)}十百千万拾佰仟"
+_CN_NUMERAL_CHARS = frozenset(_CN_NUMERALS)
+_CN_UNIT_NUMBER = rf"(?=[{_CN_NUMERALS}]*[十百千万拾佰仟])[{_CN_NUMERALS}]{{2,12}}"
 #: Look-aheads for patterns whose every match starts with its amount (an Arabic digit, or a character of
 #: :data:`_CN_UNIT_NUMBER` / :data:`~models.entities.numerals.CN_NUMBER`), or with one of its money words: the
 #: regex engine then skips the other positions at once, where the pattern fails anyway (the matches stay the same).
-_AMOUNT_STARTS = may_start(extra=rf"\d{''.join(DIGITS)}十百千万拾佰仟")
+_AMOUNT_STARTS = may_start(extra=rf"\d{_CN_NUMERALS}")
 _CN_NUMBER_STARTS = may_start(extra=rf"\d{CN_CHARS}")
 _ANY_NUMBER = rf"(?:{ARABIC_NUMBER})(?:万|千)?\d?|{_CN_UNIT_NUMBER}"
 _CLS = _M["unit_classifiers"]
