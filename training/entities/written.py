@@ -1,6 +1,6 @@
 """Build the hand-written entity set (``tests/data/entities_written.jsonl``) from its marked-up sources.
 
-The messages are written by hand in ``tests/data/entities_written_<part>.txt`` (dev, blind, blind2 ... blind11) (rules:
+The messages are written by hand in ``tests/data/entities_written_<part>.txt`` (dev, blind, blind2 ... blind12) (rules:
 ``tests/data/entities_guideline.md``), one message per line with inline marks, so that nobody
 has to count character offsets::
 
@@ -51,6 +51,7 @@ SOURCES = {
     "blind9": DATA / "entities_written_blind9.txt",
     "blind10": DATA / "entities_written_blind10.txt",
     "blind11": DATA / "entities_written_blind11.txt",
+    "blind12": DATA / "entities_written_blind12.txt",
 }
 #: The blind parts, in the order they were written (each scored once before it was fixed).
 BLIND_PARTS = tuple(part for part in SOURCES if part != "dev")
@@ -103,9 +104,10 @@ def _day(spec: str, today: date) -> str:
 def _datetime(spec: str, anchor: datetime) -> dict[str, Any]:
     if spec.startswith("P"):
         return {"duration": spec}
+    if "T" in spec:  # a literal ISO date-time, with or without its offset (the anchor's when left out)
+        point = datetime.fromisoformat(spec)
+        return {"value": (point if point.tzinfo else point.replace(tzinfo=anchor.tzinfo)).isoformat()}
     day, _, clock = spec.partition("@")
-    if "T" in day:
-        day, clock = day.split("T")
     value = _day(day, anchor.date())
     if clock:
         hour, minute = (int(x) for x in clock.split(":"))
