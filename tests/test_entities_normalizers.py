@@ -969,3 +969,48 @@ def test_a_number_of_years_ago_is_no_new_year() -> None:
     text = "我三年前买的，现在儿子初三了"  # a school year
     assert [text[t.start : t.end] for t in find_times(text, "zh")] == ["三年前"]
     assert [t.lunar_offset for t in find_times("年前买的，初六才发货", "zh")] == [5]
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("買的是樂高42115，1件", "tw", []),  # what was bought is named: a number glued to the name is its model
+        ("买的是华为P60，花了4299", "cn", [(4299, "CNY")]),
+        ("网课6980，", "cn", [(6980, "CNY")]),  # a price right after what it bought stays one
+        ("定制沙发2.3万，定金付了五千", "cn", [(23000, "CNY"), (5000, "CNY")]),  # ten-thousands beside other money
+        ("定制沙发2.3万，说好45天交货", "cn", []),  # no other money in the message: 2.3万 could be anything
+        ("车子里程1.2万，维修花了3000", "cn", [(3000, "CNY")]),  # kilometres, beside money
+    ],
+)
+def test_money_blind12_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
+    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+
+
+def test_blind12_identifier_kinds() -> None:
+    # Australia Post says consignment for a parcel's number
+    assert _ids("Your 1300 724 800 line just rings out. Consignment 33KLM0012345.", "en") == [
+        ("PHONE", "1300 724 800", "toll_free", "+611300724800"),
+        ("ORDER_ID", "33KLM0012345", "code", "33KLM0012345"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("我哋禮拜五晚喺銅鑼灣分店食飯", ["禮拜五晚"]),  # Friday evening, one span like 周五晚上
+        ("星期六晚8点送到", ["星期六晚8点"]),
+        ("周五晚到货", ["周五"]),  # 晚到: arrived late
+        ("入住前一日先話冇房", []),  # the day before check-in, counted from an event
+        ("到货后一天就坏了", []),
+        ("起飞前两小时才通知取消", ["两小时"]),  # a lead time is a length
+        ("提前一天通知我", ["一天"]),
+    ],
+)
+def test_times_blind12_kinds(text: str, found: list[str]) -> None:
+    norm = normalize(text)
+    assert [text[slice(*norm.to_original(t.start, t.end))] for t in find_times(norm.text, "zh")] == found
+
+
+def test_a_weekday_evening_is_after_noon() -> None:
+    [t] = find_times("星期六晚8点送到", "zh")
+    assert (t.weekday, t.hour) == (6, 20)

@@ -394,6 +394,8 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
             confidence = 0.7 if regex in (_ALONE, _AFTER_THING, _AFTER_THING_CN, _ALONE_CN, _BOUGHT_THING) else 0.8
             found.append(MoneyMatch(m.start(group), end, amount, currency, approximate, confidence=confidence))
     found += _parallel(text, found, local, _PARALLEL if region != "en" else _EN_PARALLEL)
+    if region != "en":
+        found += _beside_money(text, found, local)
     found += _range_starts(text, found) + _range_ends(text, found)
     return _longest(found)
 
@@ -488,6 +490,30 @@ def _parallel(text: str, found: list[MoneyMatch], currency: str, pattern: re.Pat
     return out
 
 
+#: 定制沙发2.3万， / 装修全包15万。: ten-thousands right after what they bought, ending a clause; money only where the
+#: message names money elsewhere (:func:`_beside_money`), as 里程1.2万， / 粉丝2万， count kilometres and followers.
+_WAN_AFTER_THING = re.compile(
+    r"(?<=[\u4e00-\u9fff])(?<![量数程丝分票步人字次号码第约共近超过达破])"
+    r"(?P<num>\d{1,4}(?:\.\d{1,2})?万)(?P<approx>多)?(?=[，,。；;！!]|\s*$)"
+)
+
+
+def _beside_money(text: str, found: list[MoneyMatch], currency: str) -> list[MoneyMatch]:
+    """:data:`_WAN_AFTER_THING` amounts of a message that names money somewhere else."""
+    out: list[MoneyMatch] = []
+    for m in _WAN_AFTER_THING.finditer(text):
+        amount = parse_number(m.group("num"))
+        if not amount or not any(f.end <= m.start() or f.start >= m.end() for f in found):
+            continue
+        if _BODY.search(text, m.end("num"), m.end("num") + 8):
+            continue
+        approx = bool(m.group("approx"))
+        out.append(
+            MoneyMatch(m.start("num"), m.end("approx") if approx else m.end("num"), amount, currency, approx, 0.7)
+        )
+    return out
+
+
 #: After a number alone between commas: a height or a size (买大了，175，70公斤), not a price.
 _BODY = re.compile(r"公斤|斤|kg|cm|厘米|码|岁|偏小|偏大|大了|小了|ml|毫升|身高|体重")
 _SERVICE_NAMES = frozenset(load("identifiers")["service_names"])
@@ -506,6 +532,8 @@ _HTTP_CONTEXT = re.compile(
 )
 #: What was bought or paid before a Chinese-numeral amount alone between commas (:data:`_ALONE_CN`).
 _BOUGHT_BEFORE = re.compile(r"买|购|入手|下单|拍下|订了|订的|花|付|收费|收了|价|卖|刷了|扣了")
+#: 买的是乐高42115 / 订的是沙发S3: what was bought is named, and a number glued to the name is its model, not a price.
+_NAMED_THING = re.compile(r"(?:买|订|拍|入手)的是[\u4e00-\u9fff]{1,6}$")
 #: Loans (借了 / 贷款): before a classifier the number counts things (借了3本书), not money.
 _LOAN_BEFORE = re.compile(r"(?:借|贷)\S{0,3}$")
 
@@ -533,6 +561,7 @@ def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float,
     if regex is _BOUGHT_THING:
         return (
             amount < 100
+            or bool(_NAMED_THING.search(text, max(0, m.start(group) - 12), m.start(group)))
             or bool(_YEAR.fullmatch(num))
             or num in _FESTIVALS
             or bool(_PLACE_NUMBER_BEFORE.search(text, max(0, m.start(group) - 6), m.start(group)))
@@ -556,7 +585,8 @@ def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float,
         return True  # 年卡3680 还有…: a space ends the price only after a pass (显卡是3430 不错 is a model)
     if regex in (_ALONE, _AFTER_THING, _AFTER_THING_CN):
         return (
-            text[max(0, m.start() - 3) : m.start()].rstrip("，, ").endswith(("号", "号码", "编码"))
+            bool(_NAMED_THING.search(text, max(0, m.start(group) - 12), m.start(group)))
+            or text[max(0, m.start() - 3) : m.start()].rstrip("，, ").endswith(("号", "号码", "编码"))
             or bool(_BODY.search(text, m.end(group), m.end(group) + 8))
             or len(set(num)) == 1  # 666 / 888: praise and luck
             or num in _FESTIVALS  # 618 / 315: the festival and the consumer-rights day

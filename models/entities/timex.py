@@ -96,7 +96,9 @@ _ZH_DAYSPEC = (
     rf"(?P<m2>1[0-2]|0?[1-9]|[一二三四五六七八九十]{{1,3}})月(?:份)?"
     rf"(?:(?P<d2>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[日号]|(?P<cmend>{_MONTH_END}))?)"
     rf"|(?P<rel>{_ZH_REL_DAYS})"
-    rf"|(?P<week>(?P<wp>{_WEEK_PREFIX})?个?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天末1-7])(?![一二三四五六七八九十天]))"
+    rf"|(?P<week>(?P<wp>{_WEEK_PREFIX})?个?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天末1-7])(?![一二三四五六七八九十天])"
+    # 礼拜五晚 (Cantonese, Friday evening) is one span like 周五晚上; 周五晚了 / 晚点 / 晚到 say "late"
+    rf"(?P<wkeve>晚(?![上了点些到发送交收回班饭餐]))?)"
     rf"|(?P<mrel>(?P<mp>{_MONTH_PREFIX})个?月(?:(?P<md>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})[号日]|(?P<mend>{_MONTH_END})|初|中)?)"
     rf"|(?P<wkonly>(?P<wkp>{_WEEK_PREFIX})个?(?:周|星期|礼拜)(?![一二三四五六日天末1-7]))"
     # 月底 alone: this month's last day (每月底 / 每到月底 / 两个月底 are no point)
@@ -127,6 +129,8 @@ _ZH_POINT_STARTS = may_start(
 )
 _ZH_POINT_BODY = rf"(?:{_ZH_DAYSPEC})?(?P<part>{_ZH_PARTS})?(?:\s?{_ZH_CLOCK})?(?:左右)?"
 _ZH_POINT = re.compile(_ZH_POINT_STARTS + _ZH_POINT_BODY)
+#: Before a number of days: 提前 (ahead by) and 然后 (then) keep the length a length (提前一天通知, 然后两天没动).
+_LEAD = frozenset({"提前", "然后", "然後"})
 _ZH_DURATION = re.compile(
     # a Chinese numeral may follow digits (ZTO7852…三天没动了), an Arabic one is then part of a longer number; a lone
     # 一 after an amount is "per" ($98一个月, 1200一年: a rate, not a duration)
@@ -491,7 +495,7 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
             continue  # 一点 alone is "a little" far more often than one o'clock
         t = _zh_point(m)
         if t is not None and t.hour is not None:
-            if m.group("part") in _PM_PARTS:
+            if m.group("part") in _PM_PARTS or m.group("wkeve"):
                 last_pm = t.hour
             elif clock and not has_day and not m.group("part") and last_pm is not None and last_pm <= t.hour + 12 < 24:
                 t = replace(t, hour=t.hour + 12)  # 晚上六点半下的单，七点五十才送到: still the evening
@@ -530,6 +534,16 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
             r"[交付缴收花要]?(?:\d|(?<=[交付缴收花要])[一二两三四五六七八九十百千万])", text[m.end() : m.end() + 2]
         ):
             continue  # 物业费一年交4680 / 管理费一个月3,200: a rate (per year, per month), not a duration
+        if (
+            n_text == "一"
+            and unit_word in ("天", "日")
+            and m.start()
+            and text[m.start() - 1] in "前后後"
+            and text[max(0, m.start() - 2) : m.start()] not in _LEAD
+        ):
+            # 入住前一日 / 到货后一天 / 最后一天: the day before or after an event, not a length (起飞前两小时 and
+            # 提前一天 are lengths)
+            continue
         if unit_word == "钟" and not m.group("ge"):
             continue  # 两个钟 / 两粒钟 (two hours) but 三点钟 is a clock time
         n = 0.5 if n_text == "半" else 1.0 if n_text == "成" else parse_number(n_text)
@@ -566,7 +580,7 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
     weekday = None
     grain = "day"
     month_end = False
-    part = m.group("part")
+    part = m.group("part") or ("晚上" if m.group("wkeve") else None)
     if m.group("ymd"):
         year, month, day = int(m.group("y1")), int(m.group("m1")), int(m.group("d1"))
     elif m.group("cnd"):

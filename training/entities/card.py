@@ -300,9 +300,11 @@ the patterns, and scored once before anything was changed for it; these first sc
 
 {model_card.table(rows, header)}
 
-The first scores do not climb towards the 0.97 target from part to part: each new part, written more freely
-than the one before, still finds ways of writing an identifier, an amount or a date that the patterns have
-not met.
+The first scores did not climb steadily towards the 0.97 target: each new part, written more freely than the
+one before, still found ways of writing an identifier, an amount or a date that the patterns had not met.
+blind12 is the first part whose first score holds 0.97 on every type (lowest: DATETIME precision 0.979), with
+six errors in 331 spans, one of them an unlabelled 今天 in the gold; one part is not yet a trend, and the next
+part is the test of it.
 """
 
 
