@@ -1014,3 +1014,75 @@ def test_times_blind12_kinds(text: str, found: list[str]) -> None:
 def test_a_weekday_evening_is_after_noon() -> None:
     [t] = find_times("星期六晚8点送到", "zh")
     assert (t.weekday, t.hour) == (6, 20)
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("自付部分1.2万，理赔材料都交了", "cn", [(12000, "CNY")]),  # a share paid oneself
+        ("交了9800买了96节课", "cn", [(9800, "CNY")]),  # lessons are counted, not priced
+        ("ATM取2000，机器没出钞", "cn", [(2000, "CNY")]),  # a withdrawal
+        ("燃气费扣了1,024.6元，平时每个月也就一百出头", "cn", [(1024.6, "CNY"), (100, "CNY")]),
+        ("扣了25元，首月15之后每月25", "cn", [(25, "CNY"), (15, "CNY"), (25, "CNY")]),  # the first month's price
+        ("首月15天免费", "cn", []),
+        ("訂單編號t2kd-9xw4，455元", "tw", [(455, "TWD")]),  # a code's digits before the comma: no thousands
+        ("买的车，只跑了2万公里，12.8万，结果是事故车", "cn", [(128000, "CNY")]),
+        ("报价也从1,200变成了1,850", "cn", [(1200, "CNY"), (1850, "CNY")]),  # what it was before it changed
+        ("前天用網銀轉帳15,000給房東", "tw", [(15000, "TWD")]),
+        ("訂位編號RS0122-1087", "tw", []),  # a code with letters, not rupees
+        ("approved for ₹1,45,000, but", "en", [(145000, "INR")]),  # lakh grouping
+        ("外卖券，50抵100，页面写有效期60天", "cn", [(50, "CNY"), (100, "CNY")]),  # a voucher's price and value
+        ("这个活动1抵2，买的券", "cn", []),
+    ],
+)
+def test_money_blind13_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
+    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "region", "expected"),
+    [
+        ("賣家WhatsApp5307 2216已讀不回", "zh", "hk", [("PHONE", "5307 2216", "hk", "+85253072216")]),
+        ("型號ABCWA5307 2216", "zh", "hk", []),
+        (
+            "Ref no. of my payment is 0227-8834-5512. Pls",
+            "en",
+            None,
+            [("ORDER_ID", "0227-8834-5512", "number", "0227-8834-5512")],
+        ),
+        ("维修单XL-20270113-016", "zh", None, [("ORDER_ID", "XL-20270113-016", "code", "XL-20270113-016")]),
+        (
+            "Claim ID CLI/2026/0428/11873. Please",
+            "en",
+            None,
+            [("ORDER_ID", "CLI/2026/0428/11873", "code", "CLI/2026/0428/11873")],
+        ),
+    ],
+)
+def test_blind13_identifier_kinds(text: str, lang: str, region: str | None, expected: list[tuple[str, ...]]) -> None:
+    norm = normalize(text).text
+    found = [(m.type, norm[m.start : m.end], m.subtype, m.value) for m in find_identifiers(norm, lang, region=region)]
+    assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "found"),
+    [
+        ("骑手一个半小时后才送到", "zh", [("一个半小时", "PT1H30M")]),  # N后 is a length, 后 outside like 以后
+        ("三天前买的", "zh", [("三天前", "2026-01-13")]),  # N前 stays a point
+        ("舊年聖誕喺你哋gym買咗", "zh", [("舊年聖誕", "2025-12-25")]),  # 舊年: last year, in Cantonese
+        ("舊年11月裝修完", "zh", [("舊年11月", "2025-11")]),
+        ("12月15號上晝十點過咗數", "zh", [("12月15號上晝十點", "2025-12-15T10:00:00+08:00")]),  # 上晝: morning
+        ("I moved out on 31/10 and asked", "en", [("31/10", "2025-10-31")]),  # cannot be a month: the day
+        ("I turned off auto renew back in May!", "en", [("May", "2025-05")]),
+        ("It may be late in may.", "en", []),  # the verb, and lower case
+    ],
+)
+def test_times_blind13_kinds(text: str, lang: str, found: list[tuple[str, str]]) -> None:
+    anchor = datetime.fromisoformat("2026-01-16T09:05+08:00")
+    norm = normalize(text)
+    out = []
+    for t in find_times(norm.text, lang):
+        value = t.normalized(anchor)
+        out.append((text[slice(*norm.to_original(t.start, t.end))], value.get("value") or value.get("duration")))
+    assert out == found

@@ -175,10 +175,12 @@ SPACED_DIGITS_RE = re.compile(rf"{_B}(?:\d{{2,6}}(?: \d{{1,6}}){{1,7}}|\d(?: \d)
 ALNUM_RE = re.compile(rf"{_B}[A-Za-z]{{1,5}}-?\d{{5,22}}{_E}")
 #: Booking codes, platform order numbers with letters (``K7XQ2P``, ``250301KQ7HX2UD``): letters and digits mixed.
 CODE_RE = re.compile(rf"{_B}(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{{5,24}}{_E}")
+#: A messaging app's name glued to the number that reaches someone on it (賣家WhatsApp5307 2216).
+_GLUED_CHAT = "".join(f"|(?<={app})" for app in ("WhatsApp", "Whatsapp", "whatsapp", "WHATSAPP"))
 #: Hong Kong: 8 digits starting 2/3 (fixed), 5/6/7/9 (mobile), usually written 4 + 4, the country code as +852,
 #: (852) or 852 before a space. Not the last groups of a longer number written in groups (運單號碼8817 6340 2295).
 HK_PHONE_RE = re.compile(
-    rf"(?<![A-Za-z0-9+])(?<!\d[\s-])(?:(?P<cc>(?:\+|00)\s?852|\(\+?852\)|852(?=[\s-]))[\s-]?)?"
+    rf"(?:(?<![A-Za-z0-9+]){_GLUED_CHAT})(?<!\d[\s-])(?:(?P<cc>(?:\+|00)\s?852|\(\+?852\)|852(?=[\s-]))[\s-]?)?"
     rf"(?P<num>[235679]\d{{3}}(?P<sep>[\s-]?)\d{{4}}){_E}(?![\s-]\d)"
 )
 #: Taiwan mobiles 09xx-xxx-xxx / +886 9xx xxx xxx.
@@ -308,7 +310,8 @@ _FILLER = (
     r"(?:以?[A-Za-z0-9]{1,4}\s?(?:开头|打头)[的嘅]?\s*[,，:：]?\s*"
     r"|(?:starts?|starting|begins?|beginning) with [A-Za-z0-9]{1,4}\s?[,:]?\s*)?"
     r"(?:[:：#]\s*)?(?:\(|（)?"
-    r"(?:(?:they|you|he|she) (?:gave|sent) (?:me|us) (?:is|was) )?$"  # voice: "the reference number they gave me is"
+    r"(?:(?:they|you|he|she) (?:gave|sent) (?:me|us) (?:is|was) )?"  # voice: "the reference number they gave me is"
+    r"(?:(?:of|for) (?:my|the|our|this|that) [a-z]+ (?:is|was) )?$"  # "Ref no. of my payment is"
 )
 _CONTEXT_WORDS: tuple[tuple[str, list[str]], ...] = tuple(
     (name, [w.lower() for w in words])

@@ -53,7 +53,9 @@ SUBUNITS: dict[str, float] = _M["subunits"]
 _NUMBER = rf"(?:(?:{ARABIC_NUMBER})(?:[万千百亿]|[kKwW](?![A-Za-z]))?|\d+[千万]\d*|{CN_NUMBER})"
 #: Not the tail of 1,299: after a digit and a comma only a number that cannot be a group of thousands (the
 #: normaliser folds the Chinese comma too, so 订单…518，46.8的单子 arrives as 518,46.8)
-_NOT_THOUSANDS_TAIL = r"(?:(?<!\d,)|(?!\d{3}(?!\d)))"
+#: Not the last three digits of a number written with thousands separators (1,455元); but after digits glued to letters
+#: (t2kd-9xw4，455元: the Chinese comma folds to ",") the comma ends a code, and the amount starts afresh.
+_NOT_THOUSANDS_TAIL = r"(?:(?<!\d,)|(?<=[A-Za-z]\d,)|(?<=[A-Za-z]\d\d,)|(?<=[A-Za-z]\d\d\d,)|(?!\d{3}(?!\d)))"
 #: 多 after a number, and 几 after a unit or a round figure (一千二百幾蚊, 十几块, 200几): "and some"
 _APPROX = "多|(?<=[十百千万拾佰仟0])几"
 _CN_DIGIT = "[" + "".join(DIGITS) + "]"
@@ -104,8 +106,11 @@ _NOT_COUNT = (
 )
 
 # ￥99 / RMB 300 / HK$200 / 人民币100元
+#: Indian grouping (lakhs and crores: ₹1,45,000 = 145,000), after a currency symbol.
+_LAKH = r"\d{1,2}(?:,\d{2})+,\d{3}(?!\d|,\d)(?:\.\d{1,2})?"
+_LAKH_RE = re.compile(_LAKH)
 _PREFIXED = re.compile(
-    rf"{may_start(PREFIXES)}(?<![A-Za-z]){_PREFIX}\s?(?P<num>{ARABIC_NUMBER})(?:(?P<mult>[万千kK](?![A-Za-z]))|\s?(?P<scale>{_SCALE}))?"
+    rf"{may_start(PREFIXES)}(?<![A-Za-z]){_PREFIX}\s?(?P<num>{_LAKH}|{ARABIC_NUMBER})(?:(?P<mult>[万千kK](?![A-Za-z]))|\s?(?P<scale>{_SCALE}))?"
     rf"(?:\s?(?P<unit>元|块))?"
     r"(?:\s(?P<code>CAD|AUD|NZD|SGD|USD|HKD|TWD|MYR)\b)?",  # $75 CAD: the code after the amount says which dollar
     re.IGNORECASE,
@@ -127,6 +132,7 @@ _SUFFIXED = re.compile(
 _FILLER = (
     r"(?:突然|竟然|居然|足足|整整|高达|就|也|都|又|只|还"
     r"|(?:每次|每笔|每月|每个月|一个月|每年|一年|每季)(?:收|交|付|要)?)?"
+    r"(?:从)?"  # 报价也从1,200变成了1,850: what it was before it changed
     # 裸车价谈好15.8万 / 报价写明3千 / 结帐变5,808: what was agreed, written or came to
     r"(?:谈好|说好|讲好|讲明|写明|写着|写住|变成|变)?"
 )
@@ -213,6 +219,12 @@ _COUPON = re.compile(
     rf"满(?P<num>{ARABIC_NUMBER}|{_CN_UNIT_NUMBER})(?:元|块)?(?:减|折|送|返)(?P<num2>{ARABIC_NUMBER}|{_CN_UNIT_NUMBER})"
     rf"(?![\d.%折])"
 )
+#: 50抵100 / 30元抵50: a voucher bought for the first amount that pays the second; only where the sentence speaks of a
+#: voucher or a coupon (:func:`_vouchers`), as 1抵2 / 3抵5 elsewhere are counts.
+_VOUCHER = re.compile(
+    r"(?<![\d.A-Za-z])(?P<num>[1-9]\d{0,4}(?:\.\d{1,2})?)(?:元|块)?抵(?P<num2>[1-9]\d{0,4}(?:\.\d{1,2})?)(?![\d.%A-Za-z])"
+)
+_VOUCHER_WORDS = re.compile(r"券|红包|优惠|代金|抵用|voucher|coupon", re.IGNORECASE)
 # 小米14 Ultra，5999，用了不到两周: an amount standing alone between commas, as prices are written in
 # complaints (not a year, not after 号 / 码, 3-6 digits)
 _ALONE = re.compile(
@@ -222,7 +234,8 @@ _ALONE = re.compile(
 # 买的吹风机，四千九百九十，型号…: the same in Chinese numerals, a spoken price (with 百 / 千 / 万), only where the
 # sentence before it says what was bought or paid (:func:`_vetoed`): a count between commas is as likely
 _ALONE_CN = re.compile(
-    r"(?<=[，,])\s?(?P<num>(?=[零一二两三四五六七八九十百千万]*[百千万])[零一二两三四五六七八九十百千万]{2,12})\s?(?=[，,。；;！!]|$)"
+    r"(?<=[，,])\s?(?P<num>(?=[零一二两三四五六七八九十百千万]*[百千万])[零一二两三四五六七八九十百千万]{2,12}"
+    r"|(?<!\d,)\d{1,4}(?:\.\d{1,2})?万)\s?(?=[，,。；;！!]|$)"  # ，12.8万，: ten-thousands, as a car's price is said
 )
 # 网课6980，/ 一束康乃馨199，/ 健身包年1988，: a price written straight after what it bought, ending a clause
 _AFTER_THING = re.compile(
@@ -314,7 +327,8 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
     local = REGIONAL.get(region, "CNY")
     found: list[MoneyMatch] = []
     for m in _PREFIXED.finditer(text):
-        amount = parse_number(m.group("num") + (m.group("mult") or ""))
+        num = m.group("num").replace(",", "") if _LAKH_RE.fullmatch(m.group("num")) else m.group("num")
+        amount = parse_number(num + (m.group("mult") or ""))
         if amount is not None and m.group("scale"):
             amount *= SCALES[m.group("scale").lower()]  # ₹1.8 lakh
         prefix = text[m.start() : m.start("num")].strip().upper()
@@ -325,6 +339,8 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
             currency = m.group("code").upper()
         if currency == "PHP" and _VERSION.fullmatch(m.group("num")):
             continue  # upgraded to PHP 8.1: the language's version, not pesos
+        if prefix.isalpha() and re.match(r"0\d", m.group("num")):
+            continue  # 订位编号RS0122-1087: a code that starts with letters, not Rs 122
         if amount is not None:
             found.append(MoneyMatch(m.start(), m.end(), amount, currency, confidence=0.97))
     for m in _SUFFIXED.finditer(text):
@@ -370,6 +386,7 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
     if region != "en":
         bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING, _BOUGHT, _ALONE, _AFTER_THING, _AFTER_THING_CN, _PACK)
         bare += (_PAID_OVER, _ALONE_CN, _PER_HEAD, _BILL, _BOUGHT_THING, _WASTED, _SAYS)
+    found += _vouchers(text, local) if region != "en" else []
     for m in _COUPON.finditer(text) if region != "en" else ():
         for group in ("num", "num2"):
             amount = parse_number(m.group(group))
@@ -471,6 +488,20 @@ def _range_starts(text: str, found: list[MoneyMatch]) -> list[MoneyMatch]:
             amount *= 10 ** (len(str(int(money.amount))) - 1)  # 5-600元 is 500 to 600, 2-3000 2000 to 3000
         if amount is not None and 0 < amount < money.amount:
             out.append(MoneyMatch(m.start("num"), m.end("num"), amount, money.currency, confidence=money.confidence))
+    return out
+
+
+def _vouchers(text: str, currency: str) -> list[MoneyMatch]:
+    """Both amounts of each :data:`_VOUCHER` (50抵100) in a sentence that names a voucher or a coupon."""
+    out: list[MoneyMatch] = []
+    for m in _VOUCHER.finditer(text):
+        paid, worth = float(m.group("num")), float(m.group("num2"))
+        lo = max((s.end() for s in _SENTENCE_END.finditer(text, 0, m.start())), default=0)
+        hi = next((s.start() for s in _SENTENCE_END.finditer(text, m.end())), len(text))
+        if paid < 5 or worth <= paid or not _VOUCHER_WORDS.search(text, lo, hi):
+            continue
+        out.append(MoneyMatch(m.start("num"), m.end("num"), paid, currency, confidence=0.8))
+        out.append(MoneyMatch(m.start("num2"), m.end("num2"), worth, currency, confidence=0.8))
     return out
 
 

@@ -106,7 +106,7 @@ _ZH_DAYSPEC = (
     rf"|(?P<slash>(?<![\d/.])(?P<m5>1[0-2]|0?[1-9])/(?P<d5>3[01]|[12]\d|0?[1-9])(?![\d/]))"
     rf"|(?P<bday>(?<![\d月.\-/A-Za-z第路街弄巷村栋幢])(?P<bd>[12]\d|3[01]|0?[1-9]|[一二三四五六七八九十]{{1,3}})号"
     rf"(?!{_NOT_DAY}))"
-    rf"|(?P<ago>(?<!第)(?P<an>{_ZH_SMALL}|半|几)(?P<amore>多)?个?(?P<amore2>多)?(?P<ahalf>半)?(?P<au>{_ZH_UNITS})(?P<adir>以前|之前|前|以后|之后|后)(?!天|年|日))"
+    rf"|(?P<ago>(?<!第)(?P<an>{_ZH_SMALL}|半|几)(?P<amore>多)?个?(?P<amore2>多)?(?P<ahalf>半)?(?P<au>{_ZH_UNITS})(?P<adir>以前|之前|前)(?!天|年|日))"
     rf"|(?P<yronly>{alternation(REL_YEARS)})"
     rf"|(?P<yabs>(?<![\d.])(?P<y6>(?:19|20)\d{{2}})年(?![\d一二三四五六七八九十]|份|度|代|纪))"
     rf"|(?P<rocyear>民国(?P<y7>\d{{2,3}})年(?![\d一二三四五六七八九十]|份|度|代|纪))"
@@ -140,7 +140,8 @@ _ZH_DURATION = re.compile(
     # 15GB: an Arabic number right after the unit ends the duration only where it is data or money
     # 周一 / 星期天 are weekdays, 3月一号 a date; after 天 / 小时 a 一 starts the next words (等了十天一分钱都没看到)
     # unless it says how often (三天一次, 一天一包: a rate)
-    rf"(?P<half>半)?(?P<u>{_ZH_UNITS})(?!前|以前|之前|后|以后|之后|天|末)"
+    # N天前 is a point (:data:`_ZH_POINT`); N天后 / 以后 / 之后 a length, the word after it outside as 以后 is
+    rf"(?P<half>半)?(?P<u>{_ZH_UNITS})(?!前|以前|之前|天|末)"
     rf"(?!(?<=[周期拜])[一二三四五六日]|(?<=月)(?<!个月)[一二三四五六七八九十]|(?<![周期拜])[二三四五六日]"
     rf"|一(?:[次回趟遍顿换]|[{_PER}]))"
     r"(?!\d(?![\d.]*\s?(?:[GMT]B?|元|块|蚊|%)))"
@@ -161,7 +162,9 @@ _EN_DAYSPEC = (
     rf"|(?P<ago>\b(?P<an>\d+|{_EN_NUM})\s(?P<au>{_EN_UNITS}|fortnights?)\s(?P<adir>ago))"
     rf"|(?P<bwd>\b(?P<bw>{_EN_FULL_WEEKDAYS})\b)(?:\s(?P<bwpart>{_EN_PARTS}))?"
     # "on 8/9": a month and a day without a year after "on" (month first unless the message writes the day first)
-    r"|(?P<onmd>(?<=\bon\s)(?P<m9>1[0-2]|0?[1-9])/(?P<d9>3[01]|[12]\d|0?[1-9])(?![\d/]|\.\d|\s?(?:stars?|points?)\b))"
+    # "on 31/10": a first number that cannot be a month is the day (Britain, Australia)
+    r"|(?P<onmd>(?<=\bon\s)(?:(?P<m9>1[0-2]|0?[1-9])/(?P<d9>3[01]|[12]\d|0?[1-9])|(?P<d9b>1[3-9]|2\d|3[01])/(?P<m9b>1[0-2]|0?[1-9]))"
+    r"(?![\d/]|\.\d|\s?(?:stars?|points?)\b))"
 )
 _EN_HOURS = {w: n for w, n in load("numerals")["en_words"]["units"].items() if 1 <= n <= 12}
 #: Minutes of a clock said in words: "half past two", "quarter to five", "ten past six", "three o'clock".
@@ -199,7 +202,8 @@ _EN_DURATION = re.compile(
 )
 #: A month named alone after a preposition ("in July", "now October"): the month (grain month).
 _EN_MONTH_ONLY = re.compile(
-    rf"\b(?:in|since|during|now|of|until|by|from|for|early|late|mid)[\s-](?P<mo>{_EN_FULL_MONTHS})\b(?![\s.]*\d)",
+    # May only capitalised: "it may" / "in may be" are the verb
+    rf"\b(?:in|since|during|now|of|until|by|from|for|early|late|mid)[\s-](?P<mo>{_EN_FULL_MONTHS}|(?-i:May))\b(?![\s.]*\d)",
     re.IGNORECASE,
 )
 #: A day of the month alone, as an ordinal after a preposition ("on the 24th", "for the 3rd, please"), like 12号:
@@ -636,10 +640,9 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
         if m.group("ahalf"):
             n += 0.5
         unit = UNITS[m.group("au")]
-        sign = -1 if m.group("adir").endswith("前") else 1
         if n != int(n) and unit in ("W", "M", "Y"):  # 半个月前: 15 days, as _units_to_iso reads half a month
             n, unit = round(n * {"W": 7, "M": 30, "Y": 365}[unit]), "D"
-        rel[_relative_key(unit)] = sign * n
+        rel[_relative_key(unit)] = -n  # N天前: only 前 makes a point (N天后 is a length)
         grain = "minute" if unit in ("H", "MIN", "S") else "day"
     elif m.group("yronly"):
         rel["years"] = REL_YEARS[m.group("yronly")]
@@ -846,6 +849,8 @@ def _en_point(m: re.Match[str], day_first: bool = False) -> Timex | None:
         month, day = (second, first) if first > 12 or (day_first and second <= 12) else (first, second)
         if year < 100:
             year += 2000
+    elif g("onmd") and g("d9b"):
+        month, day = int(g("m9b")), int(g("d9b"))
     elif g("onmd"):
         first, second = int(g("m9")), int(g("d9"))
         month, day = (second, first) if day_first and second <= 12 else (first, second)
