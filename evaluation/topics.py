@@ -102,9 +102,15 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def fit_in_subprocess(
-    texts: list[str], embeddings: np.ndarray, system: str, workdir: Path, artifacts: Path = Path("artifacts")
+    texts: list[str],
+    embeddings: np.ndarray,
+    system: str,
+    workdir: Path,
+    artifacts: Path = Path("artifacts"),
+    max_fit: int | None = None,
 ) -> dict[str, Any]:
-    tag = f"{system}-{len(texts)}"
+    """``max_fit``: the dataset fit's ``max_fit_messages`` (None: its default)."""
+    tag = f"{system}-{len(texts)}-{max_fit}"
     (workdir / f"{tag}.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
     np.save(workdir / f"{tag}.npy", embeddings.astype(np.float32))
     cmd = [
@@ -122,6 +128,7 @@ def fit_in_subprocess(
         str(workdir / f"{tag}.result.json"),
         "--artifacts",
         str(artifacts),
+        *(["--max-fit", str(max_fit)] if max_fit is not None else []),
     ]
     root = Path(__file__).resolve().parent.parent
     subprocess.run(cmd, check=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
@@ -132,15 +139,17 @@ def fit_in_subprocess(
 def _dataset_fit_worker(args: argparse.Namespace, texts: list[str], embeddings: np.ndarray, t0: float) -> int:
     """The job's topics step (``models/topics/fit.py``) on one dump, timed, in its own process."""
     from models.text import detect_language
-    from models.topics.fit import Message, fit_dataset_topics
+    from models.topics.fit import FitParams, Message, fit_dataset_topics
 
     messages = [Message(t, detect_language(t)) for t in texts]
     embed = _phrase_embedder(Path(args.artifacts))
+    params = FitParams() if args.max_fit is None else FitParams(max_fit_messages=args.max_fit)
     t_fit = time.perf_counter()
-    fit, _, _, _ = fit_dataset_topics(messages, embeddings, embed=embed)
+    fit, _, _, _ = fit_dataset_topics(messages, embeddings, params, embed=embed)
     result = {
         "system": "dataset-fit",
         "n": len(texts),
+        "n_fit_messages": fit.stats["n_fit_messages"],
         "fit_s": round(time.perf_counter() - t_fit, 1),
         "total_s": round(time.perf_counter() - t0, 1),
         "peak_rss_mb": peak_rss_mb(),
@@ -148,6 +157,8 @@ def _dataset_fit_worker(args: argparse.Namespace, texts: list[str], embeddings: 
         "outlier_share": fit.stats["outlier_share"],
         "languages": sorted({lang for t in fit.topics for lang in t.names}),
     }
+    if len(texts) <= 200_000:
+        result["served"] = fit.ids.tolist()
     Path(args.result).write_text(json.dumps(result), encoding="utf-8")
     return 0
 
@@ -288,8 +299,9 @@ def dump_topics(artifacts: Path) -> dict[str, Any]:
     return out
 
 
-def dump_scale(n: int, artifacts: Path, work: Path) -> dict[str, Any]:
-    """Time and peak memory of the job's topics step on ``n`` messages (one subprocess).
+def dump_scale(n: int, artifacts: Path, work: Path, max_fit: int | None = None) -> dict[str, Any]:
+    """Time and peak memory of the job's topics step on ``n`` messages (one subprocess; ``max_fit``: its
+    ``max_fit_messages``, None = the served default). Past the ~107k distinct benchmark texts they repeat.
 
     Encoding 100k messages on this 2-core machine takes longer than the fit itself, so the dump is
     built from real parts: ``n`` real texts (``benchmark_texts``) and, for each, the real embedding
@@ -300,17 +312,55 @@ def dump_scale(n: int, artifacts: Path, work: Path) -> dict[str, Any]:
     from training.topics.analysed import analysed
     from training.topics.data import benchmark_texts
 
-    texts = benchmark_texts(n)
+    texts = benchmark_texts(n, repeat=True)
     real = np.concatenate([analysed(t, artifacts).embeddings for t, *_ in complaint_sets().values()])
     rng = np.random.default_rng(SEED)
     base = real[rng.integers(0, len(real), n)]
     noise = rng.standard_normal(base.shape).astype(np.float32)
     noise *= 0.2 / np.linalg.norm(noise, axis=1, keepdims=True)
     emb = l2_rows(base + noise)
-    result = fit_in_subprocess(texts, emb, "dataset-fit", work, artifacts)
+    distinct = len(set(texts))
+    result = fit_in_subprocess(texts, emb, "dataset-fit", work, artifacts, max_fit)
+    result.pop("served", None)
+    result["distinct_texts"] = distinct
     result["real_vectors"] = len(real)
     result["mean_cosine_to_source"] = round(float((emb * l2_rows(base)).sum(axis=1).mean()), 4)
     return result
+
+
+def dump_sample(artifacts: Path, work: Path, share: float = 0.25) -> dict[str, Any]:
+    """The job's topics step fitted on the whole dump and on a seeded ``share`` of it (``max_fit_messages``,
+    every message then assigned to its nearest topic), scored against the labelled sets' own labels."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    from training.topics.data import labelled_sets
+    from training.topics.recipe import embed
+
+    out: dict[str, Any] = {}
+    for name, (texts, truth) in labelled_sets().items():
+        emb, _ = embed(texts, artifacts)
+        rows: dict[str, Any] = {}
+        served: dict[str, list[int]] = {}
+        for key, cap in (("whole dump", 0), (f"{share:.0%} sample", int(len(texts) * share))):
+            r = fit_in_subprocess(texts, emb, "dataset-fit", work, artifacts, cap)
+            served[key] = r["served"]
+            ids = np.asarray(r["served"])
+            rows[key] = {
+                "fit_messages": r["n_fit_messages"],
+                "n_topics": r["n_topics"],
+                "outlier_share": round(float((ids == OUTLIER_ID).mean()), 4),
+                **agreement(r["served"], truth),
+                "fit_s": r["fit_s"],
+                "peak_rss_mb": r["peak_rss_mb"],
+            }
+            print(name, key, json.dumps(rows[key]), flush=True)
+        whole, sampled = served.values()
+        out[name] = {
+            "n": len(texts),
+            "systems": rows,
+            "nmi_between": round(float(normalized_mutual_info_score(whole, sampled)), 4),
+        }
+    return out
 
 
 # -- 2. clustering agreement ------------------------------------------------------------------
@@ -439,6 +489,7 @@ Primary metric: NMI of the served assignment. {machine_load(load) if load else "
     for part, render in (
         ("dump", _dump_md),
         ("dump-scale", _dump_scale_md),
+        ("dump-sample", _dump_sample_md),
         ("scale", _scale_md),
         ("clustering", _clustering_md),
         ("categories", _categories_md),
@@ -546,16 +597,105 @@ Service Issue", an eighth "Can't Tell"), and without the brand handling every cl
 BERTopic and KMeans included, sorts the tweets by airline first."""
 
 
+def _dump_scale_rows(path: Path) -> dict[str, Any]:
+    """The dump-scale rows of an earlier report, by dump size (an older report kept one row, without its size key)."""
+    if not path.is_file():
+        return {}
+    last = json.loads(path.read_text(encoding="utf-8"))
+    rows = last.get("dump-scale") or {}
+    if "n" in rows:  # the one-row format
+        rows = {str(rows["n"]): {**rows, "date": rows.get("date", last.get("date"))}}
+    return dict(rows)
+
+
 def _dump_scale_md(result: dict[str, Any]) -> str:
-    r = result["dump-scale"]
-    return f"""## 0b. The job's topics step at {r["n"]:,} messages
-One subprocess: fit {r["fit_s"]} s ({r["total_s"]} s with reading the inputs), peak RSS {r["peak_rss_mb"]} MB
-(imports included), {r["n_topics"]} topics, {r["outlier_share"]:.1%} outliers, names in {r["languages"]}.
-Inputs: {r["n"]:,} real messages of `benchmark_texts` (the scale corpus below) for the c-TF-IDF and names;
+    from training import model_card
+
+    rows = sorted(result["dump-scale"].values(), key=lambda r: r["n"])
+    table = model_card.table(
+        [
+            [
+                f"{r['n']:,}",
+                f"{r.get('n_fit_messages', r['n']):,}",
+                f"{r.get('distinct_texts', r['n']):,}",
+                r["fit_s"],
+                r["total_s"],
+                r["peak_rss_mb"],
+                r["n_topics"],
+                f"{r['outlier_share']:.1%}",
+                r.get("date", "-"),
+            ]
+            for r in rows
+        ],
+        [
+            "messages",
+            "fitted on (UMAP, HDBSCAN)",
+            "distinct texts",
+            "fit s",
+            "total s",
+            "peak RSS MB",
+            "topics",
+            "outliers",
+            "run",
+        ],
+    )
+    r = rows[-1]
+    return f"""## 0b. The job's topics step at scale
+One subprocess per dump size (peak RSS with the imports). Above `TOUSU_JOBS_TOPIC_FIT_MAX_MESSAGES` (default
+100,000) UMAP and HDBSCAN fit a seeded sample of that size and every message is then assigned to its nearest
+topic (section 0c measures what the sample costs in agreement); the rows fitted whole were measured before
+that setting existed or within it.
+
+{table}
+
+Inputs: real messages of `benchmark_texts` (the scale corpus below, repeated past its ~107k distinct texts,
+as a dump of a million messages repeats itself) for the c-TF-IDF and names;
 embeddings: {r["real_vectors"]:,} real e5 embeddings of the complaint corpora above, each message taking
 one of them plus Gaussian noise (mean cosine {r["mean_cosine_to_source"]} to its source), because encoding
-100k messages on this 2-core machine takes longer than the fit. The job's own encoding is not included:
+a dump this size on this 2-core machine takes longer than the fit. The job's own encoding is not included:
 chunks encode once, and the fit reads their stored embeddings."""
+
+
+def _dump_sample_md(result: dict[str, Any]) -> str:
+    r = result["dump-sample"]
+    rows = [
+        [
+            name,
+            system,
+            v["fit_messages"],
+            v["n_topics"],
+            v["outlier_share"],
+            v["nmi"],
+            v["ari"],
+            v["fit_s"],
+            v["peak_rss_mb"],
+            part["nmi_between"],
+        ]
+        for name, part in r.items()
+        for system, v in part["systems"].items()
+    ]
+    from training import model_card
+
+    header = [
+        "labelled set",
+        "fitted on",
+        "fit messages",
+        "topics",
+        "outliers",
+        "NMI",
+        "ARI",
+        "fit s",
+        "peak RSS MB",
+        "NMI whole vs sample",
+    ]
+    return f"""## 0c. Fitting a sample of the dump
+The job's topics step (`models/topics/fit.py`) fitted on the whole dump and on a seeded quarter of it
+(`max_fit_messages`); every message is then assigned to its nearest topic either way. Scored against the
+labelled sets' own labels (as in section 2), served assignment, one subprocess each. This is what
+`TOUSU_JOBS_TOPIC_FIT_MAX_MESSAGES` (default 100,000) does to a dump larger than that: UMAP's time and
+memory grow with the messages it sees (section 0b).
+
+{model_card.table(rows, header)}"""
 
 
 def _scale_md(result: dict[str, Any]) -> str:
@@ -655,14 +795,20 @@ def main(argv: Sequence[str] = ()) -> int:
     ap.add_argument("--report", default=str(REPORTS / "topics"))
     ap.add_argument("--sizes", default="10000,100000", help="scale benchmark sizes")
     ap.add_argument(
-        "--skip", default="", help="comma list of parts to skip: scale,clustering,categories,stability,dump,dump-scale"
+        "--skip",
+        default="",
+        help="comma list of parts to skip: scale,clustering,categories,stability,dump,dump-scale,dump-sample",
     )
     ap.add_argument("--dump-size", type=int, default=100_000, help="messages of the job-topics scale run")
+    ap.add_argument(
+        "--dump-max-fit", type=int, help="max_fit_messages of the job-topics scale run (default: the served setting)"
+    )
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--system", help=argparse.SUPPRESS)
     ap.add_argument("--texts", help=argparse.SUPPRESS)
     ap.add_argument("--embeddings", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
+    ap.add_argument("--max-fit", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         return _worker(args)
@@ -689,6 +835,7 @@ def main(argv: Sequence[str] = ()) -> int:
         "stability": {},
         "dump": {},
         "dump-scale": {},
+        "dump-sample": {},
     }
     with tempfile.TemporaryDirectory(prefix="tousu-topics-") as tmp:
         work = Path(tmp)
@@ -742,9 +889,17 @@ def main(argv: Sequence[str] = ()) -> int:
     if "dump" not in skip:
         result["dump"] = dump_topics(artifacts)
     if "dump-scale" not in skip:
+        # one row per dump size: a run of one size keeps the last report's rows of the others (each with its date)
+        previous_rows = _dump_scale_rows(Path(args.report).with_suffix(".json"))
         with tempfile.TemporaryDirectory(prefix="tousu-topics-") as tmp:
-            result["dump-scale"] = dump_scale(args.dump_size, artifacts, Path(tmp))
-        print(json.dumps(result["dump-scale"]), flush=True)
+            row = dump_scale(args.dump_size, artifacts, Path(tmp), args.dump_max_fit)
+        row["date"] = result["date"]
+        row["load_average_at_start"] = result["load_average_at_start"]
+        result["dump-scale"] = {**previous_rows, str(row["n"]): row}
+        print(json.dumps(row), flush=True)
+    if "dump-sample" not in skip:
+        with tempfile.TemporaryDirectory(prefix="tousu-topics-") as tmp:
+            result["dump-sample"] = dump_sample(artifacts, Path(tmp))
     if "stability" not in skip:
         corpus = default_corpus()
         texts = [r.text for r in corpus]
@@ -754,7 +909,7 @@ def main(argv: Sequence[str] = ()) -> int:
     previous = Path(args.report).with_suffix(".json")
     if skip and previous.is_file():  # a partial run keeps the other parts of the last full report
         last = json.loads(previous.read_text(encoding="utf-8"))
-        parts = ("scale", "clustering", "categories", "stability", "dump", "dump-scale")
+        parts = ("scale", "clustering", "categories", "stability", "dump", "dump-scale", "dump-sample")
         carried = [p for p in parts if p in skip and p in last]
         for part in carried:
             result[part] = last[part]

@@ -91,6 +91,12 @@ class Settings(ModelSettings):
     jobs_topic_min_cluster_size: int = Field(
         0, ge=0, description="Fewest messages of a dataset topic (0: sqrt(messages)/2, bounded to 10..200)"
     )
+    jobs_topic_fit_max_messages: int = Field(
+        100_000,
+        ge=0,
+        description="UMAP and HDBSCAN fit a dataset's topics on a seeded sample of at most this many messages of the "
+        "dump (0: all of them); every message is then assigned to its nearest topic",
+    )
 
     # Complaint store (service/store): every job message, and /v1/analyze requests that name a dataset.
     store_enabled: bool = Field(True, description="Write analysed messages to the complaint store")

@@ -156,6 +156,38 @@ def test_brand_directions_are_projected_out() -> None:
     assert np.linalg.norm(by_theme[0] - by_theme[1]) > 0.3  # themes still apart
 
 
+def _themes(n: int, seed: int = 3) -> tuple[list[Message], np.ndarray, np.ndarray]:
+    """``n`` messages of four well-apart themes (their words and their embeddings say the same)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((4, 32)) * 3
+    words = ("late delivery parcel", "broken screen phone", "refund money back", "rude agent service")
+    theme = np.arange(n) % 4
+    x = (centres[theme] + rng.standard_normal((n, 32))).astype(np.float32)
+    return [Message(f"{words[t]} {i}", "en") for i, t in enumerate(theme)], x, theme
+
+
+def test_a_dump_larger_than_the_fit_is_fitted_on_a_sample_and_assigned_whole() -> None:
+    """max_fit_messages: UMAP / HDBSCAN see a seeded sample; every message then gets its nearest topic."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    msgs, x, theme = _themes(800)
+    params = FitParams(min_cluster_size=20, max_fit_messages=300)
+    fit, manifest, centroids, basis = fit_dataset_topics(msgs, x, params)
+    assert (fit.stats["n_messages"], fit.stats["n_fit_messages"]) == (800, 300)
+    assert len(fit.ids) == 800 and normalized_mutual_info_score(theme, fit.ids) > 0.99  # the unsampled ones too
+    # each message's topic is the nearest topic embedding, as /v1/analyze assigns it
+    unit = project_out(x / np.linalg.norm(x, axis=1, keepdims=True), basis)
+    cent = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+    ids = np.asarray([t["id"] for t in manifest["topics"]])
+    assert (ids[(unit @ cent.T).argmax(axis=1)] == fit.ids).all()
+    assert np.allclose(fit.similarities, (unit @ cent.T).max(axis=1), atol=1e-5)
+    # the same sample whatever the run; a dump within the cap is fitted whole
+    again, _, _, _ = fit_dataset_topics(msgs, x, params)
+    assert (again.ids == fit.ids).all()
+    whole, _, _, _ = fit_dataset_topics(msgs[:250], x[:250], params)
+    assert whole.stats["n_fit_messages"] == 250
+
+
 def test_phrases_drop_stop_words_mentions_numbers_and_masked_brands() -> None:
     tok = PhraseTokenizer()
     words = tok("@united lost my bag on flight UA1234, customer service never called back. 2 hours!")

@@ -9,15 +9,17 @@ second encoder pass), its language and the ORG / PRODUCT spans of the entities s
    of every embedding before clustering and assignment, so "everything about <brand>" stops being
    the densest region. The names are cut out of the texts (with @-mentions, numbers and model
    codes) before c-TF-IDF, so they cannot name a topic; they become each topic's facets instead.
-2. UMAP (fixed ``random_state``: deterministic) -> HDBSCAN on the projected embeddings, excess of
-   mass, or the leaves of the cluster tree when excess of mass keeps more than half of the dump in
+2. On at most ``max_fit_messages`` of them (a seeded random sample of a larger dump; the brand directions
+   come from the same sample): UMAP (fixed ``random_state``: deterministic) -> HDBSCAN on the projected
+   embeddings, excess of mass, or the leaves of the cluster tree when excess of mass keeps more than half of the dump in
    one cluster (it kept 85% of the airline complaint tweets in one); then BERTopic's
    ``reduce_outliers(strategy="embeddings")`` gives each outlier its nearest topic unless its
    cosine is below the ``outlier_quantile`` of the clustered messages' own cosines: those stay
    outliers (-1).
 3. Topic embeddings = mean projected embedding of each topic's messages (outliers' centroid
-   first, as BERTopic saves it); every message is then assigned as ``/v1/analyze`` assigns it
-   (``TopicModel.assign``), so a job's results and a later per-message answer agree.
+   first, as BERTopic saves it); every message of the dump, sampled or not, is then assigned as
+   ``/v1/analyze`` assigns it (``TopicModel.assign``; in blocks, so the messages x topics matrix of a
+   large dump is never whole), so a job's results and a later per-message answer agree.
 4. Names: per language with at least ``language_min_share`` of the messages, c-TF-IDF
    (BERTopic's ``ClassTfidfTransformer``) over jieba words and two-word phrases
    (``models/topics/words.py``), then BERTopic's maximal marginal relevance over the encoder
@@ -122,6 +124,12 @@ class FitParams:
     language_min_share: float = 0.1
     language_min_messages: int = 20
     examples: int = 3
+    #: UMAP and HDBSCAN see at most this many messages (a seeded sample, ``0`` = all); every message is then
+    #: assigned to its nearest topic, as ``/v1/analyze`` assigns one. UMAP's cost and memory grow with the dump
+    #: (100k messages: ~9 minutes and 3.2 GB on 2 cores), so a 10^6-message night costs about the same fit. The
+    #: price: a theme with fewer than ``cluster_size`` messages in the sample (under ~0.16% of the dump at 100k)
+    #: forms no topic of its own and goes to its nearest one (a whole 10^6 fit would keep themes down to 0.02%).
+    max_fit_messages: int = 100_000
 
     def cluster_size(self, n: int) -> int:
         return self.min_cluster_size or int(min(200, max(10, round(n**0.5 / 2))))
@@ -381,7 +389,7 @@ def name_topics(
 # -- the fit -------------------------------------------------------------------------------------------
 def fit_dataset_topics(
     messages: Sequence[Message],
-    embeddings: FloatArray,
+    embeddings: np.ndarray,
     params: FitParams | None = None,
     previous: TopicModel | None = None,
     embed: PhraseEmbedder | None = None,
@@ -397,18 +405,29 @@ def fit_dataset_topics(
     if n < 2 * params.cluster_size(n):
         raise TopicFitError(f"{n} messages are too few for topics (at least {2 * params.cluster_size(n)})")
     t0 = time.perf_counter()
-    emb = l2_rows(np.asarray(embeddings, dtype=np.float32))
-    basis = brand_basis(emb, messages, params) if params.remove_brands else np.zeros((0, emb.shape[1]), np.float32)
-    x = project_out(emb, basis)
-    docs = masked_texts(messages, params.mask_entities)
-    labels, info = cluster(docs, x, params)
+    rows = fit_rows(n, params)
+    sampled = len(rows) < n
+    sample = [messages[int(i)] for i in rows] if sampled else list(messages)
+    # One float32 copy of the embeddings, normalised and projected in place block by block: a 10^6-message dump
+    # holds 1.5 GB of it, not the three or four copies whole-matrix arithmetic makes.
+    x = np.array(embeddings, dtype=np.float32)
+    _unit_rows_in_place(x, np.zeros((0, x.shape[1]), np.float32))
+    basis = (
+        brand_basis(x[rows] if sampled else x, sample, params)
+        if params.remove_brands
+        else np.zeros((0, x.shape[1]), np.float32)
+    )
+    _unit_rows_in_place(x, basis)
+    x_fit = x[rows] if sampled else x
+    docs = masked_texts(sample, params.mask_entities)
+    labels, info = cluster(docs, x_fit, params)
     fitted = sorted(set(labels.tolist()) - {OUTLIER_ID}, key=lambda t: (-int((labels == t).sum()), t))
     if not fitted:
         raise TopicFitError("HDBSCAN found no topic in this dump")
     # BERTopic order: outlier centroid first (when outliers remain), then topics by size.
     has_outliers = bool((labels == OUTLIER_ID).any())
     order = ([OUTLIER_ID] if has_outliers else []) + fitted
-    centroids = np.stack([x[labels == t].mean(axis=0) for t in order]).astype(np.float32)
+    centroids = np.stack([x_fit[labels == t].mean(axis=0) for t in order]).astype(np.float32)
     bert_ids = {t: (OUTLIER_ID if t == OUTLIER_ID else k) for k, t in enumerate(fitted)}
     bert_ids[OUTLIER_ID] = OUTLIER_ID
     # 5. stable ids
@@ -416,16 +435,16 @@ def fit_dataset_topics(
     alignment = assign_fresh(len(fitted)) if previous is None else previous.align(topic_rows, threshold)
     stable = {t: alignment.ids[k] for k, t in enumerate(fitted)}
     stable[OUTLIER_ID] = OUTLIER_ID
-    # 3. served assignment
-    sims = l2_rows(x) @ l2_rows(centroids).T
-    temperature = _temperature(sims, np.asarray([order.index(int(t)) for t in labels]))
-    best = sims.argmax(axis=1)
-    served = np.asarray([stable[order[int(b)]] for b in best], dtype=np.int64)
-    # 4. names, facets, examples (on the served assignment: what the results will say)
-    names = name_topics(messages, docs, x, served, params, embed)
+    # 3. served assignment of every message, the sample's and the rest's alike
+    unit_c = l2_rows(centroids)
+    temperature = _temperature(x_fit @ unit_c.T, np.asarray([order.index(int(t)) for t in labels]))
+    best, top_sims, probs = _assign(x, unit_c, temperature)
+    to_stable = np.asarray([stable[t] for t in order], dtype=np.int64)
+    served = to_stable[best]
+    # 4. names (on the fitted sample), facets, examples (on the served assignment: what the results will say)
+    names = name_topics(sample, docs, x_fit, served[rows], params, embed)
     main_lang = Counter(m.language for m in messages).most_common(1)[0][0]
     topics: list[FittedTopic] = []
-    unit_c = l2_rows(centroids)
     for k, t in enumerate(order):
         sid = stable[t]
         members = np.flatnonzero(served == sid)
@@ -459,6 +478,7 @@ def fit_dataset_topics(
     fit_s = time.perf_counter() - t0
     stats = {
         "n_messages": n,
+        "n_fit_messages": len(rows),
         "n_topics": len(fitted),
         **info,
         "outlier_share": round(float((served == OUTLIER_ID).mean()), 4),
@@ -497,11 +517,46 @@ def fit_dataset_topics(
         },
         "metrics": stats,
     }
-    probs = _softmax_best(sims, temperature)
-    fit = DatasetFit(served, probs, sims.max(axis=1), topics, alignment, stats)
+    fit = DatasetFit(served, probs, top_sims, topics, alignment, stats)
     sizes = {bert_ids[t]: int((labels == t).sum()) for t in order}
     manifest["bertopic_topic_sizes"] = {str(k): v for k, v in sizes.items()}
     return fit, manifest, centroids, basis
+
+
+def fit_rows(n: int, params: FitParams) -> np.ndarray:
+    """The messages UMAP and HDBSCAN see: all of them, or a seeded sample of ``max_fit_messages`` (in dump order)."""
+    cap = params.max_fit_messages
+    if not cap or n <= cap:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(params.seed).choice(n, size=cap, replace=False))
+
+
+#: Rows of the (messages x topics) similarity matrix computed at once: a 10^6-message dump never holds all of it.
+ASSIGN_BLOCK = 50_000
+
+
+def _unit_rows_in_place(x: FloatArray, basis: FloatArray) -> None:
+    """:func:`project_out` of every row of ``x`` (then unit length), in place, ``ASSIGN_BLOCK`` rows at a time."""
+    for lo in range(0, x.shape[0], ASSIGN_BLOCK):
+        block = x[lo : lo + ASSIGN_BLOCK]
+        if basis.shape[0]:
+            block -= (block @ basis.T) @ basis
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        block /= np.where(norms == 0, 1.0, norms)
+
+
+def _assign(x: FloatArray, unit_centroids: FloatArray, temperature: float) -> tuple[np.ndarray, FloatArray, FloatArray]:
+    """Nearest topic row, its cosine and its softmax(cosine / T) probability for every row of ``x`` (unit rows)."""
+    n = x.shape[0]
+    best = np.empty(n, dtype=np.int64)
+    top = np.empty(n, dtype=np.float32)
+    probs = np.empty(n, dtype=np.float32)
+    for lo in range(0, n, ASSIGN_BLOCK):
+        sims = x[lo : lo + ASSIGN_BLOCK] @ unit_centroids.T
+        best[lo : lo + len(sims)] = sims.argmax(axis=1)
+        top[lo : lo + len(sims)] = sims.max(axis=1)
+        probs[lo : lo + len(sims)] = _softmax_best(sims, temperature)
+    return best, top, probs
 
 
 def _temperature(sims: FloatArray, rows: np.ndarray) -> float:

@@ -91,7 +91,10 @@ class DatasetTopicFitter:
                     "topics are the shipped model's"
                 )
             previous = self.models.latest(job.dataset)
-            params = FitParams(min_cluster_size=self.settings.jobs_topic_min_cluster_size)
+            params = FitParams(
+                min_cluster_size=self.settings.jobs_topic_min_cluster_size,
+                max_fit_messages=self.settings.jobs_topic_fit_max_messages,
+            )
             fit, manifest, centroids, basis = fit_dataset_topics(
                 messages, matrix, params, previous=previous, embed=self._phrase_embedder()
             )
@@ -164,7 +167,8 @@ class DatasetTopicFitter:
                 out.append((n, record, line))
         return out
 
-    def _gather(self, job_id: str, chunks: list[ChunkRow]) -> tuple[list[Message], FloatArray]:
+    def _gather(self, job_id: str, chunks: list[ChunkRow]) -> tuple[list[Message], np.ndarray]:
+        """Messages and their embeddings as the chunks stored them (float16: the fit makes its one float32 copy)."""
         messages: list[Message] = []
         parts: list[np.ndarray] = []
         for chunk in chunks:
@@ -182,7 +186,7 @@ class DatasetTopicFitter:
             parts.append(vectors)
         if not parts:
             raise TopicFitError("no analysed message")
-        return messages, np.concatenate(parts).astype(np.float32)
+        return messages, np.concatenate(parts)
 
     def _relabel(
         self, job: JobRow, chunks: list[ChunkRow], fit: DatasetFit, version: str, agg: Aggregate

@@ -92,8 +92,9 @@ def default_corpus(seed: int = SEED, per_source: int = 8000) -> list[Record]:
     return [Record(f"{r.source}-{i}", r.text, None, r.label, r.source) for i, r in enumerate(out)]
 
 
-def benchmark_texts(n: int, seed: int = SEED) -> list[str]:
-    """``n`` distinct messages (up to about 107k) for the scale benchmark.
+def benchmark_texts(n: int, seed: int = SEED, repeat: bool = False) -> list[str]:
+    """``n`` distinct messages (up to about 107k) for the scale benchmark; ``repeat``: more than that, the
+    distinct ones over again in the same order (a dump of a million messages repeats itself too).
 
     All of online_shopping_10_cats (both polarities, 62.8k), car_implicit_opinion (all
     splits, 26.6k), BANKING77 train + test (13.1k) and SMP2019-ECISA (5.1k), clipped to
@@ -106,9 +107,9 @@ def benchmark_texts(n: int, seed: int = SEED) -> list[str]:
     texts += [t for t, _, _ in data.ecisa()]
     unique = list(dict.fromkeys(clip(t) for t in texts if t.strip()))
     random.Random(seed).shuffle(unique)
-    if n > len(unique):
+    if n > len(unique) and not repeat:
         raise ValueError(f"only {len(unique)} distinct messages available, {n} requested")
-    return unique[:n]
+    return [unique[i % len(unique)] for i in range(n)]
 
 
 def labelled_sets(seed: int = SEED, shopping_n: int = 10_000) -> dict[str, tuple[list[str], list[str]]]:
