@@ -1086,3 +1086,58 @@ def test_times_blind13_kinds(text: str, lang: str, found: list[tuple[str, str]])
         value = t.normalized(anchor)
         out.append((text[slice(*norm.to_original(t.start, t.end))], value.get("value") or value.get("duration")))
     assert out == found
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("金额是一万二 不是一千二 别再打错了", "cn", [(12000, "CNY"), (1200, "CNY")]),  # corrected beside the other
+        ("個旅行套票一萬八包晒，點知", "hk", [(18000, "HKD")]),  # 包晒: all included
+        ("買了兩包紙巾", "tw", []),
+        ("喺旺角分店訂咗張梳化，一萬六，訂金俾咗五千", "hk", [(16000, "HKD"), (5000, "HKD")]),
+        ("中間的飯店錢4,200誰要付？", "tw", [(4200, "TWD")]),  # 钱 after what it pays for
+        ("有钱2个月没发", "cn", []),
+    ],
+)
+def test_money_blind14_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
+    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        ("hi 想問refund幾時到？ref no.RF88301762 退$1,299", "zh", [("ORDER_ID", "RF88301762")]),  # no. is no group
+        ("單號明明係7734009126，琴日", "zh", [("ORDER_ID", "7734009126")]),
+        ("my return ID is 4418823907.", "en", [("ORDER_ID", "4418823907")]),
+        ("電子機票號碼1602183377910，淨係", "zh", [("ORDER_ID", "1602183377910")]),
+        ("it's four one five, double five two, zero one nine eight.", "en", [("PHONE", "+14155520198")]),
+        ("Oh, one thing: I have two kids and one dog", "en", []),
+    ],
+)
+def test_blind14_identifier_kinds(text: str, lang: str, expected: list[tuple[str, str]]) -> None:
+    found = [(m.type, m.value) for m in find_identifiers(normalize(text).text, lang)]
+    assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "found"),
+    [
+        ("到現在兩週多了都沒消息", "zh", [("兩週多", "P2W")]),  # 多 after the unit is inside, as before it
+        ("等了三天多少钱都没退", "zh", [("三天", "P3D")]),  # 多少: how much
+        ("下单时间：2025-11-11 00:12:45 商品", "zh", [("2025-11-11 00:12:45", "2025-11-11T00:12:45+08:00")]),
+        (
+            "delivered yesterday afternoon at two thirty and",
+            "en",
+            [("yesterday afternoon at two thirty", "2026-01-15T14:30:00+08:00")],
+        ),
+        ("we met at two thirty-year-olds", "en", []),
+    ],
+)
+def test_times_blind14_kinds(text: str, lang: str, found: list[tuple[str, str]]) -> None:
+    anchor = datetime.fromisoformat("2026-01-16T09:05+08:00")
+    norm = normalize(text)
+    out = []
+    for t in find_times(norm.text, lang):
+        value = t.normalized(anchor)
+        out.append((text[slice(*norm.to_original(t.start, t.end))], value.get("value") or value.get("duration")))
+    assert out == found

@@ -49,7 +49,7 @@ GUARDED = {
     "festival": (timex._FEST_RE, may_start([*timex.REL_YEARS, "last", "this", "next", *timex._FEST_WORDS])),
     "prefixed": (money._PREFIXED, may_start(money.PREFIXES)),
     "suffixed": (money._SUFFIXED, money._CN_NUMBER_STARTS),
-    "bare": (money._BARE, may_start([*money._M["context_before"], "费", "税", *money._DOCUMENTS])),
+    "bare": (money._BARE, may_start([*money._M["context_before"], "费", "税", "钱", *money._DOCUMENTS])),
     "fee": (money._FEE, money._AMOUNT_STARTS),
     "of_thing": (money._OF_THING, money._AMOUNT_STARTS),
     "paid_over": (money._PAID_OVER, money._AMOUNT_STARTS),

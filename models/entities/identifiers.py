@@ -253,6 +253,26 @@ _NATIONAL: dict[str, tuple[re.Pattern[str], str]] = {
 }
 #: Digits read out one by one (voice transcripts).
 SPOKEN_DIGITS_RE = re.compile(rf"{_B}\d(?: \d){{9}}{_E}")
+#: A North American number read out in words (call and voicemail transcripts): "four one five, double five two, zero
+#: one nine eight"; "double" / "triple" repeat the next digit.
+_EN_DIGITS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6"}
+_EN_DIGITS |= {"seven": "7", "eight": "8", "nine": "9"}
+_EN_DIGIT_WORD = rf"(?:(?:double|triple)\s)?(?:{'|'.join(_EN_DIGITS)})"
+WORD_DIGITS_RE = re.compile(rf"\b{_EN_DIGIT_WORD}(?:(?:,?\s|-){_EN_DIGIT_WORD}){{6,}}\b", re.IGNORECASE)
+
+
+def read_digit_words(text: str) -> str:
+    """ "four one five, double five two" -> "415552"."""
+    out, repeat = [], 1
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if word in ("double", "triple"):
+            repeat = 2 if word == "double" else 3
+            continue
+        out.append(_EN_DIGITS[word] * repeat)
+        repeat = 1
+    return "".join(out)
+
+
 #: Taiwan toll-free 0800-012-345 / 0809-...
 TW_TOLLFREE_RE = re.compile(rf"(?<![A-Za-z0-9+])(?P<num>080[09][\s-]?\d{{3}}[\s-]?\d{{3}}){_E}")
 #: A Taiwan mobile read out in Chinese digits: 零九二一三三五七零八.
@@ -265,7 +285,8 @@ HYPHENATED_RE = re.compile(rf"{_B}(?<!\d-)\d{{3,8}}(?:-\d{{3,12}}){{1,3}}{_E}")
 #: Case, claim and booking codes in groups of letters and digits (SO-HK-1228-0457, CL11408-0072, x7kp-2qm9,
 #: 4187.552.093): with an order word right before them only.
 GROUPED_CODE_RE = re.compile(
-    rf"{_B}(?=[A-Za-z0-9.-]*\d)[A-Za-z0-9]{{1,20}}(?:[-.][A-Za-z0-9]{{2,16}}){{1,4}}{_E}(?!\.\d)"
+    # not "no.RF88301762": the abbreviation of "number" before the code is no group of it
+    rf"{_B}(?!(?i:no|nr|num|ref|id|tel)\.)(?=[A-Za-z0-9.-]*\d)[A-Za-z0-9]{{1,20}}(?:[-.][A-Za-z0-9]{{2,16}}){{1,4}}{_E}(?!\.\d)"
 )
 #: Tracking numbers in groups whose first group mixes capitals and digits (Australia Post 7XZ4 0188 2261), the rest
 #: digits: with an order word right before them only; not a plate (LB19 XKD) or a postcode (SW1A 1AA), whose later
@@ -305,7 +326,8 @@ FORMATS = tuple(
 )
 
 _FILLER = (
-    r"\s*(?:[:：#]|是|系|为|號|号码是|号码系|号码|号|number is|no\.?|is|了|咗)?\s*"  # case号: an English word + 号
+    # 单号明明系…: the filler before the number; case号: an English word + 号
+    r"\s*(?:明明|其实|应该)?(?:[:：#]|是|系|为|號|号码是|号码系|号码|号|number is|no\.?|is|了|咗)?\s*"
     # 订单是M开头的 M2026… / 单号以JD开头 / 訂單係W開頭嘅: the words say how the number starts, then the number
     r"(?:以?[A-Za-z0-9]{1,4}\s?(?:开头|打头)[的嘅]?\s*[,，:：]?\s*"
     r"|(?:starts?|starting|begins?|beginning) with [A-Za-z0-9]{1,4}\s?[,:]?\s*)?"
@@ -514,6 +536,12 @@ def _regional_phones(text: str, lang: str, region: str) -> list[IdMatch]:
                 and context_class(text, m.start()) == "phone"
             ):
                 out.append(IdMatch("PHONE", m.start(), m.end(), "in", 0.9, "+91" + digits))
+        for m in WORD_DIGITS_RE.finditer(text) if country is None else ():  # North America: no other country named
+            digits = read_digit_words(m.group())
+            if len(digits) == 11 and digits[0] == "1":
+                digits = digits[1:]
+            if len(digits) == 10 and digits[0] in "23456789" and digits[3] in "23456789":
+                out.append(IdMatch("PHONE", m.start(), m.end(), "nanp", 0.9, "+1" + digits))
         for m in AU_RE.finditer(text):
             out.append(IdMatch("PHONE", m.start(), m.end(), "au", 0.9, "+61" + _digits(m.group())[1:]))
         for m in AU_HOTLINE_RE.finditer(text):  # a company's line, not a person's

@@ -142,16 +142,16 @@ _DOCUMENTS = ("收据", "收条", "发票", "单据", "小票")
 _DOCUMENT = rf"(?:{'|'.join(_DOCUMENTS)})上?(?:却|也|又|明明|竟然|居然)?(?:写|写着|写明|写住|显示|开了|开的)"
 # 花了两千五 / 退款1.2万 (bare numbers after a money word)
 _BARE = re.compile(
-    rf"{may_start([*_M['context_before'], '费', '税', *_DOCUMENTS])}"
-    rf"(?:(?:{_CONTEXT}|费|税)\s?{_FILLER}|{_DOCUMENT})(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>\d+[千万]\d+|(?:{ARABIC_NUMBER})[万千kK]?"
+    rf"{may_start([*_M['context_before'], '费', '税', '钱', *_DOCUMENTS])}"
+    rf"(?:(?:{_CONTEXT}|费|税|(?<=[\u4e00-\u9fff])钱)\s?{_FILLER}|{_DOCUMENT})(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>\d+[千万]\d+|(?:{ARABIC_NUMBER})[万千kK]?"
     rf"|{_CN_UNIT_NUMBER})(?:(?P<approx>{_APPROX})|(?![多几])){_NOT_COUNT}"
 )
 # 加100上楼费 / 收560检测费 / 150的打孔费 / 三百运费 / 999含运 / 9.9包邮 / 8万全包: an amount before the fee it pays
 _FEE = re.compile(
     rf"{_AMOUNT_STARTS}(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块)?(?:的)?"
-    rf"(?!月(?!租|费)|年(?!费)|包(?!邮(?!票|件|局|政|箱|递|寄))"
+    rf"(?!月(?!租|费)|年(?!费)|包(?!邮(?!票|件|局|政|箱|递|寄)|晒)"
     rf"|[{_CLS.replace('月', '').replace('年', '').replace('包', '')}]|周|度|号|楼(?!梯|层费)|层(?!费)|%)"
-    rf"(?:(?<=的)[A-Za-z]{{2,5}})?[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮|全包|违约金|保证金|押金|订金|定金)"
+    rf"(?:(?<=的)[A-Za-z]{{2,5}})?[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮|全包|包晒|违约金|保证金|押金|订金|定金)"
 )
 #: 每平米 / 每平方米 / 每公斤 ...: units of two or three characters after 每 (fixed-width lookbehinds, one each)
 _PER_UNIT = "|".join(f"(?<=每{u})" for u in ("平米", "平方", "平方米", "公斤", "千克", "公里", "小时", "立方"))
@@ -562,7 +562,7 @@ _HTTP_CONTEXT = re.compile(
     r"<url>|link|链接|连结|网址|网页|页面|网站|app|APP|App|打开|点开|点进去|入去|进去|揿|报错|错误|显示|error|Error|ERROR"
 )
 #: What was bought or paid before a Chinese-numeral amount alone between commas (:data:`_ALONE_CN`).
-_BOUGHT_BEFORE = re.compile(r"买|购|入手|下单|拍下|订了|订的|花|付|收费|收了|价|卖|刷了|扣了")
+_BOUGHT_BEFORE = re.compile(r"买|购|入手|下单|拍下|订了|订的|订咗|订左|花|付|收费|收了|价|卖|刷了|扣了")
 #: 买的是乐高42115 / 订的是沙发S3: what was bought is named, and a number glued to the name is its model, not a price.
 _NAMED_THING = re.compile(r"(?:买|订|拍|入手)的是[\u4e00-\u9fff]{1,6}$")
 #: Loans (借了 / 贷款): before a classifier the number counts things (借了3本书), not money.

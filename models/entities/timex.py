@@ -117,7 +117,8 @@ _ZH_CLOCK = (
     # 4点整 (整 is the time's, not 整个's)
     # 三点几 (Cantonese "three-something") like 三点多
     r"(?:(?P<mi>\d{1,2}|[零一二三四五六七八九十]{1,3})分?|(?P<half>半)|(?P<q>一刻|三刻)|多|几|整(?!个))?"
-    r"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:]))"
+    # 14:22:08: a timestamp pasted from an app keeps its seconds
+    r"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?::(?P<s2>[0-5]\d))?(?![\d:]))"
 )
 #: Every part of a point is optional, so it matches (the empty string) everywhere; a non-empty match starts with a
 #: digit, a space (before the clock), a Chinese numeral or one of the words and characters its alternatives start
@@ -145,6 +146,7 @@ _ZH_DURATION = re.compile(
     rf"(?!(?<=[周期拜])[一二三四五六日]|(?<=月)(?<!个月)[一二三四五六七八九十]|(?<![周期拜])[二三四五六日]"
     rf"|一(?:[次回趟遍顿换]|[{_PER}]))"
     r"(?!\d(?![\d.]*\s?(?:[GMT]B?|元|块|蚊|%)))"
+    r"(?P<more3>多(?![少久]))?"  # 两周多 / 一年多: 多 after the unit too (not 多少 / 多久, how much / how long)
 )
 
 # -- English ------------------------------------------------------------------------------------------
@@ -177,11 +179,17 @@ _EN_WORD_CLOCK = (
     r"(?!\s(?:hours?|hrs?|minutes?|mins?|days?|weeks?|months?|years?)\b)"  # 30 minutes after 2 hours: no clock
     r"(?:\s?(?P<wap>a\.m\.|p\.m\.|am\b|pm\b)|\s(?P<wpart>in\sthe\s(?:morning|afternoon|evening)|at\snight)\b)?)"
 )
+#: Minutes said after the hour in words ("two thirty", "eleven o five").
+_EN_SPOKEN_MINUTES = {"o five": 5, "oh five": 5, "ten": 10, "fifteen": 15, "twenty": 20, "twenty-five": 25}
+_EN_SPOKEN_MINUTES |= {"thirty": 30, "thirty-five": 35, "forty": 40, "forty-five": 45, "forty five": 45, "fifty": 50}
 _EN_CLOCK = (
     r"(?P<clock>\b(?P<h>1[0-2]|0?[1-9])(?:[:.](?P<mi>[0-5]\d))?\s?(?P<ap>a\.m\.|p\.m\.|am\b|pm\b)"
     rf"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:])|\b(?P<noon>noon|midnight)\b|{_EN_WORD_CLOCK}"
     # "last night at 7.45": a dot between hour and minute (Britain, Australia), only after "at" and a day
-    r"|(?<=at\s)(?P<h3>[01]?\d|2[0-3])\.(?P<mi3>[0-5]\d)(?![\d.%]|\.\d|\s?(?:each|per|a\s|an\s)))"
+    r"|(?<=at\s)(?P<h3>[01]?\d|2[0-3])\.(?P<mi3>[0-5]\d)(?![\d.%]|\.\d|\s?(?:each|per|a\s|an\s))"
+    # "at two thirty" / "at seven forty-five pm": the hour and its minutes in words, only after "at" (transcripts)
+    rf"|(?<=at\s)(?P<sh>{alternation(_EN_HOURS)})\s(?P<sm>{alternation(_EN_SPOKEN_MINUTES)})(?![\w-])"
+    r"(?:\s?(?P<sap>a\.m\.|p\.m\.|am\b|pm\b))?)"
 )
 #: As :data:`_ZH_POINT`, every part is optional; a non-empty match starts with a space (``conn``), a digit after no
 #: digit (each alternative that starts with a digit has ``\b`` or a look-behind for a digit before it) or a Latin
@@ -290,6 +298,7 @@ class Timex:
     grain: str = "day"
     hour: int | None = None
     minute: int | None = None
+    second: int | None = None  # a pasted timestamp's (交易时间：2026-03-05 14:22:08)
     duration: str | None = None
     approximate: bool = False
     confidence: float = 0.93
@@ -560,7 +569,7 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
                 m.start(),
                 m.end(),
                 duration=_units_to_iso(n, UNITS[unit_word]),
-                approximate=bool(m.group("more") or m.group("more2")),
+                approximate=bool(m.group("more") or m.group("more2") or m.group("more3")),
                 confidence=0.9,
             )
         )
@@ -662,7 +671,8 @@ def _zh_point(m: re.Match[str]) -> Timex | None:
         grain = "minute"
     if (month is not None and not 1 <= month <= 12) or (day is not None and not 1 <= day <= 31):
         return None
-    return Timex(0, 0, year, month, day, rel, weekday, grain, hour, minute, month_end=month_end)
+    second = int(m.group("s2")) if m.group("clock") and m.group("s2") else None
+    return Timex(0, 0, year, month, day, rel, weekday, grain, hour, minute, second=second, month_end=month_end)
 
 
 #: Before a month number that names no month: a longer number, a model, an ordinal, "every", a count (个); and
@@ -803,6 +813,10 @@ def _en_clock(m: re.Match[str], part: str | None = None) -> tuple[int, int]:
         return _hour_for_part(int(g("h3")), part), int(g("mi3"))
     if g("wclock"):
         return _en_word_clock(m, part)
+    if g("sh"):  # at two thirty: the afternoon, as a clock said in words is, unless the words say otherwise
+        hour, when = _EN_HOURS[g("sh").lower()], (g("sap") or part or "").lower()
+        pm = hour < 12 and (when.startswith(("p", "afternoon", "evening", "night")) or (not when and hour <= 6))
+        return hour % 12 + (12 if pm else 0), _EN_SPOKEN_MINUTES[g("sm").lower()]
     hour = int(g("h")) % 12 + (12 if g("ap").lower().startswith("p") else 0)
     return hour, int(g("mi") or 0)
 
@@ -944,7 +958,7 @@ def _resolve_with(t: Timex, anchor: datetime | None) -> dict[str, Any]:
     if "hours" in rel or "minutes" in rel or "seconds" in rel:
         delta = timedelta(hours=rel.get("hours", 0), minutes=rel.get("minutes", 0), seconds=rel.get("seconds", 0))
         moment = (anchor + delta).replace(second=0, microsecond=0)
-        return {"value": moment.isoformat(), "grain": "minute"}
+        return {"value": moment.isoformat(), "grain": "minute" if t.second is None else "second"}
     if t.grain == "week":
         monday = today - timedelta(days=today.weekday()) + timedelta(weeks=rel.get("weeks", 0))
         iso = monday.isocalendar()
@@ -1033,7 +1047,7 @@ def _iso_year(year: int) -> int:
 def _point(d: date, t: Timex, anchor: datetime | None) -> dict[str, Any]:
     if t.hour is None:
         return {"value": d.isoformat(), "grain": "day"}
-    moment = datetime(d.year, d.month, d.day, t.hour, t.minute or 0)
+    moment = datetime(d.year, d.month, d.day, t.hour, t.minute or 0, t.second or 0)
     if anchor is not None and anchor.tzinfo is not None:
         moment = moment.replace(tzinfo=anchor.tzinfo)
-    return {"value": moment.isoformat(), "grain": "minute"}
+    return {"value": moment.isoformat(), "grain": "minute" if t.second is None else "second"}
