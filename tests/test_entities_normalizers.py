@@ -1065,6 +1065,17 @@ def test_blind13_identifier_kinds(text: str, lang: str, region: str | None, expe
     assert found == expected
 
 
+def _resolved_times(text: str, lang: str) -> list[tuple[str, str]]:
+    """Each time found in ``text`` as (its span of the original text, its value or duration) on 2026-01-16."""
+    anchor = datetime.fromisoformat("2026-01-16T09:05+08:00")
+    norm = normalize(text)
+    out = []
+    for t in find_times(norm.text, lang):
+        value = t.normalized(anchor)
+        out.append((text[slice(*norm.to_original(t.start, t.end))], value.get("value") or value.get("duration")))
+    return out
+
+
 @pytest.mark.parametrize(
     ("text", "lang", "found"),
     [
@@ -1079,13 +1090,7 @@ def test_blind13_identifier_kinds(text: str, lang: str, region: str | None, expe
     ],
 )
 def test_times_blind13_kinds(text: str, lang: str, found: list[tuple[str, str]]) -> None:
-    anchor = datetime.fromisoformat("2026-01-16T09:05+08:00")
-    norm = normalize(text)
-    out = []
-    for t in find_times(norm.text, lang):
-        value = t.normalized(anchor)
-        out.append((text[slice(*norm.to_original(t.start, t.end))], value.get("value") or value.get("duration")))
-    assert out == found
+    assert _resolved_times(text, lang) == found
 
 
 @pytest.mark.parametrize(
@@ -1134,10 +1139,4 @@ def test_blind14_identifier_kinds(text: str, lang: str, expected: list[tuple[str
     ],
 )
 def test_times_blind14_kinds(text: str, lang: str, found: list[tuple[str, str]]) -> None:
-    anchor = datetime.fromisoformat("2026-01-16T09:05+08:00")
-    norm = normalize(text)
-    out = []
-    for t in find_times(norm.text, lang):
-        value = t.normalized(anchor)
-        out.append((text[slice(*norm.to_original(t.start, t.end))], value.get("value") or value.get("duration")))
-    assert out == found
+    assert _resolved_times(text, lang) == found
