@@ -52,9 +52,8 @@ SUBUNITS: dict[str, float] = _M["subunits"]
 
 _NUMBER = rf"(?:(?:{ARABIC_NUMBER})(?:[万千百亿]|[kKwW](?![A-Za-z]))?|\d+[千万]\d*|{CN_NUMBER})"
 #: Not the tail of 1,299: after a digit and a comma only a number that cannot be a group of thousands (the
-#: normaliser folds the Chinese comma too, so 订单…518，46.8的单子 arrives as 518,46.8)
-#: Not the last three digits of a number written with thousands separators (1,455元); but after digits glued to letters
-#: (t2kd-9xw4，455元: the Chinese comma folds to ",") the comma ends a code, and the amount starts afresh.
+#: normaliser folds the Chinese comma too, so 订单…518，46.8的单子 arrives as 518,46.8); but after digits glued to
+#: letters (t2kd-9xw4，455元) the comma ends a code, and an amount starts afresh.
 _NOT_THOUSANDS_TAIL = r"(?:(?<!\d,)|(?<=[A-Za-z]\d,)|(?<=[A-Za-z]\d\d,)|(?<=[A-Za-z]\d\d\d,)|(?!\d{3}(?!\d)))"
 #: 多 after a number, and 几 after a unit or a round figure (一千二百幾蚊, 十几块, 200几): "and some"
 _APPROX = "多|(?<=[十百千万拾佰仟0])几"

@@ -958,7 +958,7 @@ def _resolve_with(t: Timex, anchor: datetime | None) -> dict[str, Any]:
     if "hours" in rel or "minutes" in rel or "seconds" in rel:
         delta = timedelta(hours=rel.get("hours", 0), minutes=rel.get("minutes", 0), seconds=rel.get("seconds", 0))
         moment = (anchor + delta).replace(second=0, microsecond=0)
-        return {"value": moment.isoformat(), "grain": "minute" if t.second is None else "second"}
+        return {"value": moment.isoformat(), "grain": "minute"}
     if t.grain == "week":
         monday = today - timedelta(days=today.weekday()) + timedelta(weeks=rel.get("weeks", 0))
         iso = monday.isocalendar()
