@@ -1140,3 +1140,57 @@ def test_blind14_identifier_kinds(text: str, lang: str, expected: list[tuple[str
 )
 def test_times_blind14_kinds(text: str, lang: str, found: list[tuple[str, str]]) -> None:
     assert _resolved_times(text, lang) == found
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("说好的1万2千包邮 结果少了20箱", "cn", [(12000, "CNY")]),  # Arabic digits with two Chinese units
+        ("房东说好退押金两千5，到现在", "cn", [(2500, "CNY")]),  # a dropped unit typed as a digit
+        ("付了12,500泰铢，回国", "cn", [(12500, "THB")]),
+        ("扣了我320新币，多扣了50新币", "cn", [(320, "SGD"), (50, "SGD")]),
+        ("Still waiting on the 10,000 baht security deposit", "en", [(10000, "THB")]),
+        ("一节课两百五，预付了20节共5千，剩下的3千5要不回来", "cn", [(250, "CNY"), (5000, "CNY"), (3500, "CNY")]),
+        ("里面是两箱共24瓶洗发水", "cn", []),  # 共 counts things where no money came before it
+    ],
+)
+def test_money_blind15_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
+    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        ("客服电话1300 881 247打过去说查不到", "zh", [("PHONE", "+611300881247")]),  # Australian, after a phone word
+        ("型号1300 881 247", "zh", []),
+        ("訂金冇退，booking refTBL7X93KQ", "zh", [("ORDER_ID", "TBL7X93KQ")]),  # a glued "ref" is no part of it
+        ("Complaint no. IN7730129 was closed", "en", [("ORDER_ID", "IN7730129")]),
+        # RMA is no ringgit: the North American reading of a number read out stays
+        (
+            "call me back at four one five, double five two, zero one nine eight. RMA R4471092.",
+            "en",
+            [("PHONE", "+14155520198"), ("ORDER_ID", "R4471092")],
+        ),
+    ],
+)
+def test_blind15_identifier_kinds(text: str, lang: str, expected: list[tuple[str, str]]) -> None:
+    assert [(m.type, m.value) for m in find_identifiers(normalize(text).text, lang)] == expected
+
+
+def test_cantonese_after_the_normaliser_still_reads_as_hong_kong() -> None:
+    from models.entities.region import region_of
+
+    norm = normalize("嗰件衫幾時到")  # OpenCC writes 嗰 as 𠮶
+    assert region_of(norm.text, "zh", norm.traditional) == "hk"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "found"),
+    [
+        ("payment failed at 2026-07-07 21:14:52 but", "en", [("2026-07-07 21:14:52", "2026-07-07T21:14:52+08:00")]),
+        ("I asked to return it on the 5th under the free trial", "en", [("5th", "2026-01-05")]),
+        ("中秋嗰日送到嘅20盒月餅", "zh", [("中秋", "2025-10-06")]),  # that day (Cantonese) says the festival
+    ],
+)
+def test_times_blind15_kinds(text: str, lang: str, found: list[tuple[str, str]]) -> None:
+    assert _resolved_times(text, lang) == found

@@ -174,7 +174,11 @@ DIGITS_RE = re.compile(rf"{_B_ORDER}\d{{4,32}}{_E}")
 SPACED_DIGITS_RE = re.compile(rf"{_B}(?:\d{{2,6}}(?: \d{{1,6}}){{1,7}}|\d(?: \d){{7,31}}){_E}(?!\s?[号日月])")
 ALNUM_RE = re.compile(rf"{_B}[A-Za-z]{{1,5}}-?\d{{5,22}}{_E}")
 #: Booking codes, platform order numbers with letters (``K7XQ2P``, ``250301KQ7HX2UD``): letters and digits mixed.
-CODE_RE = re.compile(rf"{_B}(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{{5,24}}{_E}")
+CODE_RE = re.compile(
+    # booking refTBL7X93KQ: a lower-case "ref" / "no" glued before a code in capitals is no part of it
+    rf"(?:{_B}(?!(?:ref|no)[A-Z0-9])|(?<=[^A-Za-z0-9]ref)(?=[A-Z0-9])|(?<=[^A-Za-z0-9]no)(?=[A-Z0-9]))"
+    rf"(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{{5,24}}{_E}"
+)
 #: A messaging app's name glued to the number that reaches someone on it (賣家WhatsApp5307 2216).
 _GLUED_CHAT = "".join(f"|(?<={app})" for app in ("WhatsApp", "Whatsapp", "whatsapp", "WHATSAPP"))
 #: Hong Kong: 8 digits starting 2/3 (fixed), 5/6/7/9 (mobile), usually written 4 + 4, the country code as +852,
@@ -548,6 +552,10 @@ def _regional_phones(text: str, lang: str, region: str) -> list[IdMatch]:
             out.append(IdMatch("PHONE", m.start(), m.end(), "toll_free", 0.9, "+61" + _digits(m.group())))
         for m in UK_RE.finditer(text):
             out.append(IdMatch("PHONE", m.start(), m.end(), "uk", 0.88, "+44" + _digits(m.group("num"))))
+    else:  # 澳洲网站…客服电话1300 881 247: an Australian hotline in a Chinese message, where a phone word says so
+        for m in AU_HOTLINE_RE.finditer(text):
+            if context_class(text, m.start()) == "phone":
+                out.append(IdMatch("PHONE", m.start(), m.end(), "toll_free", 0.9, "+61" + _digits(m.group())))
     return out
 
 

@@ -139,15 +139,17 @@ _FILLER = (
 #: alone is the invoice's number.
 _DOCUMENTS = ("收据", "收条", "发票", "单据", "小票")
 _DOCUMENT = rf"(?:{'|'.join(_DOCUMENTS)})上?(?:却|也|又|明明|竟然|居然)?(?:写|写着|写明|写住|显示|开了|开的)"
+#: Arabic digits and Chinese units mixed as people type them: 3千5, 16万8, 1万2千, 两千5 (a dropped unit)
+_MIXED = r"\d+万\d+千|\d+[千万]\d+|[一二两三四五六七八九十]{1,3}[千万]\d(?![\d.])"
 # 花了两千五 / 退款1.2万 (bare numbers after a money word)
 _BARE = re.compile(
     rf"{may_start([*_M['context_before'], '费', '税', '钱', *_DOCUMENTS])}"
-    rf"(?:(?:{_CONTEXT}|费|税|(?<=[\u4e00-\u9fff])钱)\s?{_FILLER}|{_DOCUMENT})(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>\d+[千万]\d+|(?:{ARABIC_NUMBER})[万千kK]?"
+    rf"(?:(?:{_CONTEXT}|费|税|(?<=[\u4e00-\u9fff])钱)\s?{_FILLER}|{_DOCUMENT})(?:了|咗|我|给我|你们|我们|是|为|要)?\s?(?P<num>{_MIXED}|(?:{ARABIC_NUMBER})[万千kK]?"
     rf"|{_CN_UNIT_NUMBER})(?:(?P<approx>{_APPROX})|(?![多几])){_NOT_COUNT}"
 )
 # 加100上楼费 / 收560检测费 / 150的打孔费 / 三百运费 / 999含运 / 9.9包邮 / 8万全包: an amount before the fee it pays
 _FEE = re.compile(
-    rf"{_AMOUNT_STARTS}(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块)?(?:的)?"
+    rf"{_AMOUNT_STARTS}(?<![\d.A-Za-z])(?<!\d,)(?P<num>{_MIXED}|(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块)?(?:的)?"
     rf"(?!月(?!租|费)|年(?!费)|包(?!邮(?!票|件|局|政|箱|递|寄)|晒)"
     rf"|[{_CLS.replace('月', '').replace('年', '').replace('包', '')}]|周|度|号|楼(?!梯|层费)|层(?!费)|%)"
     rf"(?:(?<=的)[A-Za-z]{{2,5}})?[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮|全包|包晒|违约金|保证金|押金|订金|定金)"

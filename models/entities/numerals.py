@@ -95,7 +95,8 @@ def parse_number(text: str) -> float | None:
             tail = parse_number(rest.lstrip("零") or "0")
         if tail is not None and tail < big:
             return int(m["head"]) * big + tail
-    if text[0].isdigit():  # 3千5 / 2万5千: Arabic digits mixed with Chinese units
+    if text[0].isdigit() or (text[-1].isdigit() and "." not in text):
+        # 3千5 / 2万5千 / 两千5: Arabic digits mixed with Chinese numerals and units
         mixed = "".join("零一二三四五六七八九"[int(c)] if c.isdigit() else c for c in text)
         if "." not in mixed:
             return parse_chinese(mixed)

@@ -184,7 +184,7 @@ _EN_SPOKEN_MINUTES = {"o five": 5, "oh five": 5, "ten": 10, "fifteen": 15, "twen
 _EN_SPOKEN_MINUTES |= {"thirty": 30, "thirty-five": 35, "forty": 40, "forty-five": 45, "forty five": 45, "fifty": 50}
 _EN_CLOCK = (
     r"(?P<clock>\b(?P<h>1[0-2]|0?[1-9])(?:[:.](?P<mi>[0-5]\d))?\s?(?P<ap>a\.m\.|p\.m\.|am\b|pm\b)"
-    rf"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?![\d:])|\b(?P<noon>noon|midnight)\b|{_EN_WORD_CLOCK}"
+    rf"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?::(?P<s2>[0-5]\d))?(?![\d:])|\b(?P<noon>noon|midnight)\b|{_EN_WORD_CLOCK}"
     # "last night at 7.45": a dot between hour and minute (Britain, Australia), only after "at" and a day
     r"|(?<=at\s)(?P<h3>[01]?\d|2[0-3])\.(?P<mi3>[0-5]\d)(?![\d.%]|\.\d|\s?(?:each|per|a\s|an\s))"
     # "at two thirty" / "at seven forty-five pm": the hour and its minutes in words, only after "at" (transcripts)
@@ -222,7 +222,7 @@ _EN_BARE_DAY = re.compile(
     rf"(?P<at>\s(?:at|around|about)\s{_EN_CLOCK})?"
     r"(?=\s*(?:[,.;:!?)]|$)|\s(?:and|or|but|when|so|because|to|as|then|which|with|they|we|i|it|he|she|you|my|is|was"
     r"|please|this|last|next|even|though|although|while|since|until|till|after|before|yet|if|not|instead|already|again"
-    r"|our|your|their|me|us|for|from|without)\b)",
+    r"|our|your|their|me|us|for|from|without|under|in|at|on)\b)",
     re.IGNORECASE,
 )
 #: "end of last month", "the end of March": the month's last day (like 上个月底); the article before it is outside.
@@ -911,7 +911,8 @@ def _en_point(m: re.Match[str], day_first: bool = False) -> Timex | None:
         grain = "day"
     if (month is not None and not 1 <= month <= 12) or (day is not None and not 1 <= day <= 31):
         return None
-    return Timex(0, 0, year, month, day, rel, weekday, grain, hour, minute, before_today=before_today)
+    clock_second = int(g("s2")) if g("clock") and g("s2") else None  # 2026-07-07 21:14:52 pasted from an app
+    return Timex(0, 0, year, month, day, rel, weekday, grain, hour, minute, clock_second, before_today=before_today)
 
 
 # -- resolution -------------------------------------------------------------------------------------------
