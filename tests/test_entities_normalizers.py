@@ -1194,3 +1194,69 @@ def test_cantonese_after_the_normaliser_still_reads_as_hong_kong() -> None:
 )
 def test_times_blind15_kinds(text: str, lang: str, found: list[tuple[str, str]]) -> None:
     assert _resolved_times(text, lang) == found
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        # the numbers of one list after one order word, whatever joins them
+        ("本人已先后提交服务单1987654321和1988023417，客服", "zh", ["1987654321", "1988023417"]),
+        ("案件編號分別為T1150203008、T1150227115，皆無下文", "zh", ["T1150203008", "T1150227115"]),
+        (
+            "我之前三個編號HK261203118、HK261215430、HK261229071全部作廢",
+            "zh",
+            ["HK261203118", "HK261215430", "HK261229071"],
+        ),
+        ("I am escalating case numbers 00482917 and 00490366 about", "en", ["00482917", "00490366"]),
+        ("re my complaint references EC4471920 and EC4490337. Since", "en", ["EC4471920", "EC4490337"]),
+        ("Enquiry number 1059932841, raised", "en", ["1059932841"]),
+    ],
+)
+def test_blind16_order_lists(text: str, lang: str, expected: list[str]) -> None:
+    assert [m.value for m in find_identifiers(normalize(text).text, lang) if m.type == "ORDER_ID"] == expected
+
+
+def test_a_list_does_not_make_the_next_thing_an_order() -> None:
+    found = [(m.type, m.value) for m in find_identifiers(normalize("订单号12345678，电话13812345678").text, "zh")]
+    assert found == [("ORDER_ID", "12345678"), ("PHONE", "+8613812345678")]
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("应退剩余74课时费用11,840元", "cn", [(11840, "CNY")]),  # lessons counted
+        ("推销储值卡，充3000送600。本人", "cn", [(3000, "CNY"), (600, "CNY")]),  # a top-up and its bonus
+        ("总价1万2千元，当场支付6000元", "cn", [(12000, "CNY"), (6000, "CNY")]),
+        ("醫療費用新台幣8萬7千元。保險", "tw", [(87000, "TWD")]),
+        ("個案號碼RM2612300158，我要求退返$2,860", "hk", [(2860, "HKD")]),  # a case number, not ringgit
+        ("業者把我的評價從5顆星改成1顆星", "tw", []),  # a review's stars
+    ],
+)
+def test_money_blind16_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
+    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "found"),
+    [
+        ("航班当日延误5小时40分钟后被取消", "zh", [("5小时40分钟", "PT5H40M")]),  # hours and minutes, one length
+        ("我已經用了一年半。", "zh", [("一年半", "P1Y6M")]),
+        ("協商紀錄第3點寫明", "zh", []),  # an item, not three o'clock
+        ("我喺舊年聖誕前喺網上訂咗個聖誕大餐套餐", "zh", [("舊年聖誕", "2025-12-25")]),  # the dinner is no date
+        ("I was told on the 14th that a supervisor would call", "en", [("14th", "2026-01-14")]),
+        ("The collector calls me up to 6 times a day.", "en", []),  # how often, not how long
+    ],
+)
+def test_times_blind16_kinds(text: str, lang: str, found: list[tuple[str, str]]) -> None:
+    assert _resolved_times(text, lang) == found
+
+
+def test_a_number_in_a_web_address_path_is_the_address() -> None:
+    from models.entities.structured import find_structured
+
+    text = normalize("上周五我已在黑猫投诉发帖tousu.sina.com.cn/complaint/view/17383920147，商家承诺").text
+    # (the comma after it, folded from ，, is trimmed where the stage maps spans back to the message)
+    assert [(s.type, text[s.start : s.end].rstrip(",")) for s in find_structured(text, "zh")] == [
+        ("DATETIME", "上周五"),
+        ("URL", "tousu.sina.com.cn/complaint/view/17383920147"),
+    ]

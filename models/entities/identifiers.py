@@ -331,7 +331,7 @@ FORMATS = tuple(
 
 _FILLER = (
     # 单号明明系…: the filler before the number; case号: an English word + 号
-    r"\s*(?:明明|其实|应该)?(?:[:：#]|是|系|为|號|号码是|号码系|号码|号|number is|no\.?|is|了|咗)?\s*"
+    r"\s*(?:明明|其实|应该|分别)?(?:[:：#]|是|系|为|號|号码是|号码系|号码|号|number is|no\.?|is|了|咗)?\s*"
     # 订单是M开头的 M2026… / 单号以JD开头 / 訂單係W開頭嘅: the words say how the number starts, then the number
     r"(?:以?[A-Za-z0-9]{1,4}\s?(?:开头|打头)[的嘅]?\s*[,，:：]?\s*"
     r"|(?:starts?|starting|begins?|beginning) with [A-Za-z0-9]{1,4}\s?[,:]?\s*)?"
@@ -625,6 +625,43 @@ def _unglue_dates(text: str, candidates: list[IdMatch]) -> list[IdMatch]:
     return out
 
 
+#: Between two numbers of one list after one order word: 服务单1987654321和1988023417, CR…、CR…同CR…, "case numbers
+#: 00482917 and 00490366" (not a comma: 订单号…，电话… starts the next thing).
+_LIST_SEP = re.compile(r"\s*(?:和|、|及|与|同|跟|或|以及|and|or|&)\s*", re.IGNORECASE)
+
+
+def _shape(value: str) -> tuple[str, int]:
+    """The letters a code starts with and how many digits it has (CR26120455 -> ("CR", 8))."""
+    return re.match(r"[A-Za-z]*", value).group().upper(), sum(c.isdigit() for c in value)  # type: ignore[union-attr]
+
+
+def _list_contexts(text: str, candidates: list[IdMatch]) -> list[str | None]:
+    """:func:`context_class` of each candidate; an order number listed right after another one of the same shape
+    (the same letters, about as many digits) that an order word announced is announced by the same word."""
+    contexts = [context_class(text, m.start) for m in candidates]
+    announced: list[IdMatch] = []
+    for i in sorted(range(len(candidates)), key=lambda k: candidates[k].start):
+        m = candidates[i]
+        if m.type != "ORDER_ID":
+            continue
+        if contexts[i] == "order":
+            announced.append(m)
+            continue
+        letters, digits = _shape(m.value)
+        for prev in announced:
+            prev_letters, prev_digits = _shape(prev.value)
+            if (
+                prev.end <= m.start
+                and _LIST_SEP.fullmatch(text, prev.end, m.start)
+                and letters == prev_letters
+                and abs(digits - prev_digits) <= 2
+            ):
+                contexts[i] = "order"
+                announced.append(m)
+                break
+    return contexts
+
+
 def find_identifiers(
     text: str, lang: str = "zh", types: frozenset[str] | None = None, region: str | None = None
 ) -> list[IdMatch]:
@@ -634,9 +671,11 @@ def find_identifiers(
     whether an 8-digit ``9187 2634`` reads as a Hong Kong phone without a phone word before it.
     """
     region = region or region_of(text, lang)
+    candidates = _unglue_dates(text, _candidates(text, lang, region))
+    contexts = _list_contexts(text, candidates)
     scored = []
-    for match in _unglue_dates(text, _candidates(text, lang, region)):
-        score = _score(match, context_class(text, match.start))
+    for match, ctx in zip(candidates, contexts, strict=True):
+        score = _score(match, ctx)
         if score >= 0.5:
             scored.append((score, match))
     # An order word announces the whole code: 20260618113452-01 over its first 14 digits, JD-GD-250619-4417 over

@@ -50,7 +50,7 @@ PREFIXES: dict[str, str] = _M["prefixes"]
 SUFFIXES: dict[str, str] = {k.lower(): v for k, v in _M["suffixes"].items()}
 SUBUNITS: dict[str, float] = _M["subunits"]
 
-_NUMBER = rf"(?:(?:{ARABIC_NUMBER})(?:[万千百亿]|[kKwW](?![A-Za-z]))?|\d+[千万]\d*|{CN_NUMBER})"
+_NUMBER = rf"(?:\d+万\d+千|(?:{ARABIC_NUMBER})(?:[万千百亿]|[kKwW](?![A-Za-z]))?|\d+[千万]\d*|{CN_NUMBER})"
 #: Not the tail of 1,299: after a digit and a comma only a number that cannot be a group of thousands (the
 #: normaliser folds the Chinese comma too, so 订单…518，46.8的单子 arrives as 518,46.8); but after digits glued to
 #: letters (t2kd-9xw4，455元) the comma ends a code, and an amount starts afresh.
@@ -109,7 +109,7 @@ _NOT_COUNT = (
 _LAKH = r"\d{1,2}(?:,\d{2})+,\d{3}(?!\d|,\d)(?:\.\d{1,2})?"
 _LAKH_RE = re.compile(_LAKH)
 _PREFIXED = re.compile(
-    rf"{may_start(PREFIXES)}(?<![A-Za-z]){_PREFIX}\s?(?P<num>{_LAKH}|{ARABIC_NUMBER})(?:(?P<mult>[万千kK](?![A-Za-z]))|\s?(?P<scale>{_SCALE}))?"
+    rf"{may_start(PREFIXES)}(?<![A-Za-z]){_PREFIX}\s?(?P<num>{_LAKH}|\d+万\d+千|{ARABIC_NUMBER})(?:(?P<mult>[万千kK](?![A-Za-z]))|\s?(?P<scale>{_SCALE}))?"
     rf"(?:\s?(?P<unit>元|块))?"
     r"(?:\s(?P<code>CAD|AUD|NZD|SGD|USD|HKD|TWD|MYR)\b)?",  # $75 CAD: the code after the amount says which dollar
     re.IGNORECASE,
@@ -340,8 +340,8 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
             currency = m.group("code").upper()
         if currency == "PHP" and _VERSION.fullmatch(m.group("num")):
             continue  # upgraded to PHP 8.1: the language's version, not pesos
-        if prefix.isalpha() and re.match(r"0\d", m.group("num")):
-            continue  # 订位编号RS0122-1087: a code that starts with letters, not Rs 122
+        if prefix.isalpha() and (re.match(r"0\d", m.group("num")) or re.fullmatch(r"\d{7,}", m.group("num"))):
+            continue  # 订位编号RS0122-1087 / 個案號碼RM2612300158: a code that starts with letters, not Rs or RM
         if amount is not None:
             found.append(MoneyMatch(m.start(), m.end(), amount, currency, confidence=0.97))
     for m in _SUFFIXED.finditer(text):
@@ -576,6 +576,8 @@ def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float,
     if num in _SERVICE_NAMES:
         return True  # 12306退票手续费: the railway's site
     if regex is _BARE:
+        if m.group(0).startswith("价") and text[m.start() - 1 : m.start()] == "评":
+            return True  # 评价从5颗星: a review's stars, not a price
         before = text[max(0, m.start() - 3) : m.start(group)]
         if _LOAN_BEFORE.search(text, max(0, m.start() - 1), m.start(group)) and (
             amount < 10 or re.match(rf"[{_CLS}本辆名位些]", text[m.end(group) : m.end(group) + 1])

@@ -57,7 +57,9 @@ def find_structured(text: str, lang: str, traditional: bool = False) -> list[Str
     for url in BARE_URL_RE.finditer(text):
         if "/" not in url.group() and url.group()[:1].isupper() and url.group().count(".") == 1:
             continue  # "through Booking.com": a company's name in prose, no address to visit
-        found.append(Structured("URL", url.start(), url.end(), "url", 0.9, None))
+        # a host with a path is an address for certain: the numbers in its path (…/view/17383920147) are its own
+        confidence = 0.98 if "/" in url.group() else 0.9
+        found.append(Structured("URL", url.start(), url.end(), "url", confidence, None))
     for t in find_times(text, lang, region):
         kind = "duration" if t.duration is not None else "point"
         found.append(Structured("DATETIME", t.start, t.end, kind, t.confidence, t))

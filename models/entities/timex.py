@@ -113,7 +113,7 @@ _ZH_DAYSPEC = (
 )
 _ZH_CLOCK = (
     # not the tail of a longer number: 3000点会员点数 is a count of points, not 00点
-    r"(?P<clock>(?P<h>(?<![\d.])\d{1,2}|[零一二两三四五六七八九十]{1,3})点(?:钟)?"
+    r"(?P<clock>(?P<h>(?<![\d.第])\d{1,2}|(?<!第)[零一二两三四五六七八九十]{1,3})点(?:钟)?"  # 第3点: an item
     # 4点整 (整 is the time's, not 整个's)
     # 三点几 (Cantonese "three-something") like 三点多
     r"(?:(?P<mi>\d{1,2}|[零一二三四五六七八九十]{1,3})分?|(?P<half>半)|(?P<q>一刻|三刻)|多|几|整(?!个))?"
@@ -147,6 +147,7 @@ _ZH_DURATION = re.compile(
     rf"|一(?:[次回趟遍顿换]|[{_PER}]))"
     r"(?!\d(?![\d.]*\s?(?:[GMT]B?|元|块|蚊|%)))"
     r"(?P<more3>多(?![少久]))?"  # 两周多 / 一年多: 多 after the unit too (not 多少 / 多久, how much / how long)
+    r"(?P<half2>(?<=[年天])半)?"  # 一年半 / 三天半: and a half
 )
 
 # -- English ------------------------------------------------------------------------------------------
@@ -200,7 +201,9 @@ _EN_POINT_BODY = rf"(?:{_EN_DAYSPEC})?(?P<conn>\s(?:at|around|about)\s|\s)?(?:{_
 _EN_POINT = re.compile(_EN_POINT_STARTS + _EN_POINT_BODY, re.IGNORECASE)
 _EN_DURATION = re.compile(
     # "a 4-day trip", "the 14-day window": the hyphenated length is a duration too
-    rf"(?:\b(?P<n>\d+(?:\.\d+)?|{_EN_NUM})(?:\s(?:more\s|full\s|whole\s)?|-)(?P<u>{_EN_UNITS}|fortnights?)\b"
+    # "6 times a day" / "twice a week": how often, not how long
+    rf"(?:\b(?<!times\s)(?<!twice\s)(?<!once\s)(?P<n>\d+(?:\.\d+)?|{_EN_NUM})(?:\s(?:more\s|full\s|whole\s)?|-)"
+    rf"(?P<u>{_EN_UNITS}|fortnights?)\b"
     r"(?!-old|\s(?:high|low)\b)"  # a 6-year-old, a 52-week high: an age, a price record
     rf"(?P<andhalf>\sand\sa\shalf\b)?(?!\s+ago)(?!\s+(?:old|of\sage)\b)"  # my son is 7 years old: an age
     # 6 hours 20 minutes / 2 hrs and 15 mins: one length, as 1小时40分钟 is
@@ -222,7 +225,7 @@ _EN_BARE_DAY = re.compile(
     rf"(?P<at>\s(?:at|around|about)\s{_EN_CLOCK})?"
     r"(?=\s*(?:[,.;:!?)]|$)|\s(?:and|or|but|when|so|because|to|as|then|which|with|they|we|i|it|he|she|you|my|is|was"
     r"|please|this|last|next|even|though|although|while|since|until|till|after|before|yet|if|not|instead|already|again"
-    r"|our|your|their|me|us|for|from|without|under|in|at|on)\b)",
+    r"|our|your|their|me|us|for|from|without|under|in|at|on|that)\b)",
     re.IGNORECASE,
 )
 #: "end of last month", "the end of March": the month's last day (like 上个月底); the article before it is outside.
@@ -239,6 +242,8 @@ _EN_YEAR = re.compile(
     re.IGNORECASE,
 )
 _FEST_WORDS = [*FESTIVALS, *LUNAR, *FEST_ALIASES]
+#: After a festival's name, things named after it: 圣诞大餐, 圣诞礼物, 中秋月饼, 圣诞树, 圣诞老人.
+_FEST_THING = re.compile(r"大餐|套餐|礼物|礼盒|礼品|月饼|树|老人|装饰|歌|贺卡|限定|款")
 _FEST_RE = re.compile(
     # a match starts with a year word, last / this / next after no letter (\b), or the name after no letter
     rf"{may_start([*REL_YEARS, 'last', 'this', 'next', *_FEST_WORDS])}"
@@ -251,6 +256,11 @@ _FEST_TIME = re.compile(rf"(?P<part>{_ZH_PARTS})?{_ZH_CLOCK}|(?P<part2>{_ZH_PART
 #: 国庆前天 / 王国庆后来: 前 and 后 that start another word say nothing about the festival.
 _NOT_FEST_AFTER = re.compile("[前后][天台面边门头来]")
 _FEST_NOT_BEFORE = alternation(_T["festival_not_before"])
+#: 5小时40分钟 / 一个小时零五分: hours and minutes, one length (as "6 hours 20 minutes" is)
+_ZH_HOURS_MINUTES = re.compile(
+    r"(?<![\d.])(?P<h>\d{1,2}|[一二两三四五六七八九十]{1,3})个?(?:小时|钟头)零?"
+    r"(?P<mi>\d{1,2}|[一二三四五六七八九十]{1,3})分(?:钟)?"
+)
 #: Cantonese 個半鐘 (an hour and a half, 一 dropped): 个半 + a unit, with no number before it.
 _ZH_GE_HALF = re.compile(rf"(?<![\d零一二两三四五六七八九十百几多])个半(?P<u>{_ZH_UNITS})")
 _FEST_BEFORE = alternation(_FEST_CONTEXT["before"])
@@ -343,8 +353,9 @@ def _units_to_iso(n: float, unit: str) -> str:
     """``(1.5, "H") -> "PT1H30M"``: halves move to the next smaller unit, as ISO 8601 prefers integers."""
     if unit == "W" and n != int(n):
         n, unit = n * 7, "D"
-    if unit == "Y" and n != int(n):
-        n, unit = n * 12, "M"
+    if unit == "Y" and n != int(n):  # 一年半: P1Y6M; 半年: P6M
+        whole, months = int(n), round((n - int(n)) * 12)
+        return f"P{whole}Y{months}M" if whole else f"P{months}M"
     if unit == "M" and n != int(n):
         whole, frac = int(n), n - int(n)
         return f"P{whole}M{round(frac * 30)}D" if whole else f"P{round(frac * 30)}D"
@@ -393,6 +404,8 @@ def _find_festivals(text: str) -> list[Timex]:
     """618, 双十二, 元旦, Black Friday ... (with 去年 / last before them): dates, resolved like 3月15日."""
     out: list[Timex] = []
     for m in _FEST_RE.finditer(text):
+        if _FEST_THING.match(text, m.end()):
+            continue  # 圣诞大餐 / 中秋月饼 / 圣诞树: a thing named after the festival, not its day
         name = m.group("name").lower()
         name = FEST_ALIASES.get(name, name)  # 中秋 is 中秋节
         rel: dict[str, float] = {}
@@ -521,6 +534,10 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
     for m in _ZH_DASH_RANGE.finditer(text):
         for mo, dd in (("m1", "d1"), ("m2", "d2")):
             out.append(Timex(m.start(mo), m.end(dd), month=int(m.group(mo)), day=int(m.group(dd)), confidence=0.85))
+    for m in _ZH_HOURS_MINUTES.finditer(text):
+        hours, minutes = parse_number(m.group("h")), parse_number(m.group("mi"))
+        if hours is not None and minutes is not None and minutes < 60:
+            out.append(Timex(m.start(), m.end(), duration=f"PT{int(hours)}H{int(minutes)}M", confidence=0.9))
     for m in _ZH_GE_HALF.finditer(text):
         out.append(Timex(m.start(), m.end(), duration=_units_to_iso(1.5, UNITS[m.group("u")]), confidence=0.85))
     for m in _ZH_DURATION.finditer(text):
@@ -562,7 +579,7 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
         n = 0.5 if n_text == "半" else 1.0 if n_text == "成" else parse_number(n_text)
         if n is None:
             continue
-        if m.group("half"):
+        if m.group("half") or m.group("half2"):
             n += 0.5
         out.append(
             Timex(
