@@ -1,6 +1,6 @@
 """Build the hand-written entity set (``tests/data/entities_written.jsonl``) from its marked-up sources.
 
-The messages are written by hand in ``tests/data/entities_written_<part>.txt`` (dev, blind, blind2 ... blind16) (rules:
+The messages are written by hand in ``tests/data/entities_written_<part>.txt`` (dev, blind, blind2 ... blind17) (rules:
 ``tests/data/entities_guideline.md``), one message per line with inline marks, so that nobody
 has to count character offsets::
 
@@ -56,6 +56,7 @@ SOURCES = {
     "blind14": DATA / "entities_written_blind14.txt",
     "blind15": DATA / "entities_written_blind15.txt",
     "blind16": DATA / "entities_written_blind16.txt",
+    "blind17": DATA / "entities_written_blind17.txt",
 }
 #: The blind parts, in the order they were written (each scored once before it was fixed).
 BLIND_PARTS = tuple(part for part in SOURCES if part != "dev")
