@@ -1260,3 +1260,49 @@ def test_a_number_in_a_web_address_path_is_the_address() -> None:
         ("DATETIME", "上周五"),
         ("URL", "tousu.sina.com.cn/complaint/view/17383920147"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "amounts"),
+    [
+        ("花生油5L×1 89.90；牛奶250ml×24 62.00；实付￥220.12", "cn", [(89.9, "CNY"), (62.0, "CNY"), (220.12, "CNY")]),
+        (
+            "2x Duracell AA 24pk @ 18.99 = 37.98, subtotal 127.97",
+            "en",
+            [(18.99, "USD"), (37.98, "USD"), (127.97, "USD")],
+        ),
+        ("上期示数12873，本期示数13591，用电718度", "cn", []),  # meter readings
+        ("我是钻石会员，积分12680，上周六", "cn", []),  # points
+        ("账号等级V6、成长值3200都没用", "cn", []),
+        ("补偿3000里数", "hk", []),  # miles
+        ("房间号5127和5129。", "cn", []),  # the second room of a list
+        ("3.5座位梳化，240 x 95 x 85cm，$24,800", "hk", [(24800, "HKD")]),  # a size, not 240 x a quantity
+        ("戴森吹风机HD15，2,999，活动页", "cn", [(2999, "CNY")]),  # a model's digits before the comma
+        ("每间3,888，订单号", "cn", [(3888, "CNY")]),
+        ("8999到手价，主播说", "cn", [(8999, "CNY")]),
+        ("说好1万2千，交了3千5定金", "cn", [(12000, "CNY"), (3500, "CNY")]),
+        ("说好72小时内退款，到现在5天了，960还没到账。", "cn", [(960, "CNY")]),
+        ("铜管加长15块一米", "cn", [(15, "CNY")]),  # 一 before 米 is a metre, not 1 jiao
+    ],
+)
+def test_money_blind17_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
+    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "found"),
+    [
+        ("我今年39岁，不是不会用手机", "zh", []),  # the year of a stated age
+        ("今年3月买的", "zh", [("今年3月", "2026-03")]),
+        ("紅館A區12行8號同9號，每張", "zh", []),  # seats
+        ("會員點數只累積了16點。", "zh", []),  # points, not four o'clock
+        ("结账时7号收银台说券用不了", "zh", []),  # a till
+        (
+            "Receipt from your Camden store, 18/07/2026 14:52: 2 x Oatly",
+            "en",
+            [("18/07/2026 14:52", "2026-07-18T14:52:00+08:00")],
+        ),
+    ],
+)
+def test_times_blind17_kinds(text: str, lang: str, found: list[tuple[str, str]]) -> None:
+    assert _resolved_times(text, lang) == found

@@ -62,7 +62,7 @@ _CN_DIGIT = "[" + "".join(DIGITS) + "]"
 # digit (48元一份 is one portion, 5元10元 two amounts)
 _TAIL = (
     rf"(?:(?:{_CN_DIGIT}|\d)(?:毛|角)(?:(?:{_CN_DIGIT}|\d)分?)?"
-    rf"|(?:{_CN_DIGIT}|\d)(?:(?:{_CN_DIGIT}|\d)分?)?(?![{_M['unit_classifiers']}元块\d]|小时|钟头|分钟|公里|公斤|千克|平米|立方))?"
+    rf"|(?:{_CN_DIGIT}|\d)(?:(?:{_CN_DIGIT}|\d)分?)?(?![{_M['unit_classifiers']}元块\d米]|小时|钟头|分钟|公里|公斤|千克|平米|立方))?"
 )  # 5元一小时 is five yuan an hour, not 5.1
 _PREFIX = alternation(PREFIXES, trail=False)
 _SUFFIX = alternation(_M["suffixes"], lead=False)
@@ -95,7 +95,7 @@ _END = r"(?=[，。！？、；,.!?;:：)）\s]|$)"
 #: punctuation, 续的年卡3680 还有…) a space before the next Chinese word that is no unit or count of the number; that
 #: last one only after a pass or a subscription (:func:`_vetoed`), as 显卡是3430 不错 / 麒麟930 is a model.
 _CLAUSE_END = (
-    rf"(?=[，,。；;！!]|\s*$|\s(?=[\u4e00-\u9fff])(?!\s(?:{_BLOCK}|[{_CLS}]|{alternation(_M['block_nouns'])})))"
+    rf"(?=[，,。；;！!、]|\s*$|\s(?=[\u4e00-\u9fff])(?!\s(?:{_BLOCK}|[{_CLS}]|{alternation(_M['block_nouns'])})))"
 )
 #: 3笔 counts transactions (被盗刷了3笔); 600楼梯费 / 300楼层费 are fees, 3万分12期 a loan in instalments
 _NOT_COUNT = (
@@ -130,7 +130,7 @@ _SUFFIXED = re.compile(
 #: Between a money word and its amount: 电费突然八百多, 上门费每次480, 物业费一年交4680 (交 is a money word).
 _FILLER = (
     r"(?:突然|竟然|居然|足足|整整|高达|就|也|都|又|只|还"
-    r"|(?:每次|每笔|每月|每个月|一个月|每年|一年|每季)(?:收|交|付|要)?)?"
+    r"|(?:每次|每笔|每月|每个月|一个月|每年|一年|每季|每间|每晚|每张|每位|每人)(?:收|交|付|要)?)?"
     r"(?:从)?"  # 报价也从1,200变成了1,850: what it was before it changed
     # 裸车价谈好15.8万 / 报价写明3千 / 结帐变5,808: what was agreed, written or came to
     r"(?:谈好|说好|讲好|讲明|写明|写着|写住|变成|变)?"
@@ -152,7 +152,7 @@ _FEE = re.compile(
     rf"{_AMOUNT_STARTS}(?<![\d.A-Za-z])(?<!\d,)(?P<num>{_MIXED}|(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块)?(?:的)?"
     rf"(?!月(?!租|费)|年(?!费)|包(?!邮(?!票|件|局|政|箱|递|寄)|晒)"
     rf"|[{_CLS.replace('月', '').replace('年', '').replace('包', '')}]|周|度|号|楼(?!梯|层费)|层(?!费)|%)"
-    rf"(?:(?<=的)[A-Za-z]{{2,5}})?[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮|全包|包晒|违约金|保证金|押金|订金|定金)"
+    rf"(?:(?<=的)[A-Za-z]{{2,5}})?[\u4e00-\u9fff]{{0,4}}?(?:(?<!免)费|含运|包邮|全包|包晒|到手价|到手|分期|违约金|保证金|押金|订金|定金)"
 )
 #: 每平米 / 每平方米 / 每公斤 ...: units of two or three characters after 每 (fixed-width lookbehinds, one each)
 _PER_UNIT = "|".join(f"(?<=每{u})" for u in ("平米", "平方", "平方米", "公斤", "千克", "公里", "小时", "立方"))
@@ -162,7 +162,7 @@ _UNIT_PRICE = re.compile(
     # 每米80 / 每个30: the price of each unit, right after it (铜管超了3米每米80; 每个人打了20 is no price)
     # 每平米2.8 / 每公斤12.5: after a unit of area or weight too, and a price with its decimals
     rf"|(?:(?<=一[{_PRICE_UNITS}])[\u4e00-\u9fff]{{0,3}}?|(?<=每[{_PRICE_UNITS}米])|{_PER_UNIT})"
-    rf"(?P<num2>{_CN_UNIT_NUMBER}|\d+(?:\.\d+)?万|\d{{2,}}(?:\.\d+)?|\d\.\d{{1,2}}){_END}"
+    rf"(?P<num2>{_CN_UNIT_NUMBER}|\d+(?:\.\d+)?万|[1-9]\d{{0,2}}(?:,\d{{3}})+(?:\.\d+)?|\d{{2,}}(?:\.\d+)?|\d\.\d{{1,2}}){_END}"
     # 298四人套餐 / 99双人餐: the price of a set meal or voucher, before it
     rf"|(?<![\d.A-Za-z])(?P<num3>[1-9]\d{{1,4}}(?:\.\d{{1,2}})?)(?=(?:[一二两三四五六七八九十]|\d)?人?(?:套餐|餐券|代金券|团购券))"
 )
@@ -226,10 +226,21 @@ _VOUCHER = re.compile(
     r"(?<![\d.A-Za-z])(?P<num>[1-9]\d{0,4}(?:\.\d{1,2})?)(?:元|块)?抵(?P<num2>[1-9]\d{0,4}(?:\.\d{1,2})?)(?![\d.%A-Za-z])"
 )
 _VOUCHER_WORDS = re.compile(r"券|红包|优惠|代金|抵用|voucher|coupon", re.IGNORECASE)
+#: ，960还没到账 / 500块到现在都没入账: an amount said to arrive (or not) in an account
+_ARRIVED = re.compile(
+    rf"(?<![\d.A-Za-z])(?<!\d,)(?P<num>(?:{ARABIC_NUMBER})[万千]?|{_CN_UNIT_NUMBER})(?:元|块)?"
+    r"(?=(?:还|都|也|仲)?(?:没有|没|未|冇)?(?:到账|到帐|入账|入帐|退回来|退到))"
+)
+#: 花生油5L×1 89.90 / 避風塘炒蟹 x1 588: a receipt line, the line's price after its quantity
+_RECEIPT_LINE = re.compile(
+    r"(?:[×xX*]\s?\d{1,3})\s(?P<num>[1-9]\d{0,5}(?:\.\d{1,2})?|0\.\d{1,2})(?![\d.%]|\s?(?:cm|mm|kg|g|ml|L|[xX×*])\b)"
+)
+#: "2x Duracell AA 24pk @ 18.99 = 37.98": a receipt's unit price and line total
+_EN_RECEIPT = re.compile(r"@\s?(?P<num>\d{1,5}(?:\.\d{2})?)(?:\s?=\s?(?P<num2>\d{1,6}(?:\.\d{2})?))?(?![\d.%])")
 # 小米14 Ultra，5999，用了不到两周: an amount standing alone between commas, as prices are written in
 # complaints (not a year, not after 号 / 码, 3-6 digits)
 _ALONE = re.compile(
-    r"(?<=[，,])(?<!\d,)(?<!\d，)\s?(?P<num>(?!(?:19|20)\d\d[，,。\s])(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d{2,5})"
+    r"(?<=[，,])(?:(?<!\d,)|(?<=[A-Za-z]\d,)|(?<=[A-Za-z]\d\d,))(?<!\d，)\s?(?P<num>(?!(?:19|20)\d\d[，,。\s])(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d{2,5})"
     r"(?:\.\d{1,2})?)\s?(?=[，,。]|\s?×\s?\d|\s[xX*]\s\d)"
 )
 # 买的吹风机，四千九百九十，型号…: the same in Chinese numerals, a spoken price (with 百 / 千 / 万), only where the
@@ -240,8 +251,10 @@ _ALONE_CN = re.compile(
 )
 # 网课6980，/ 一束康乃馨199，/ 健身包年1988，: a price written straight after what it bought, ending a clause
 _AFTER_THING = re.compile(
-    r"(?<=[\u4e00-\u9fff])(?<![号码室房间楼栋层第位住约共到至从段尾区路街道巷弄村线版代级届转打找拨元机])"
+    r"(?<=[\u4e00-\u9fff])(?<![号码室房间楼栋层第位住约共到至从段尾区路街道巷弄村线版代级届转打找拨元机和与及或、])"
     r"(?<!体重)(?<!身高)(?<!容量)(?<!差评)(?<!投诉)(?<!型号)(?<!支持)(?<!分机)(?<!分机为)(?<!得分)(?<!评分)(?<!分数)(?<!日期)"
+    # 积分12680 / 成长值3200 / 上期示数12873，本期2511: points and meter readings, not prices
+    r"(?<!积分)(?<!点数)(?<!成长值)(?<!经验值)(?<!示数)(?<!读数)(?<!本期)(?<!上期)"
     rf"(?P<num>[1-9]\d{{0,2}}(?:,\d{{3}})+(?:\.\d{{1,2}})?|[1-9]\d{{2,4}}(?:\.\d{{1,2}})?|[1-9]\d\.\d{{1,2}}){_CLAUSE_END}"
 )
 # 床垫一千九百八，: the same in Chinese numerals, a hundred or more (三百八, 一千九百八: the shape of a spoken price)
@@ -383,10 +396,15 @@ def find_money(text: str, region: str = "cn") -> list[MoneyMatch]:
             found.append(MoneyMatch(m.start(), m.end(), amount, SUFFIXES[m.group("unit").lower()], confidence=0.9))
     if region == "en":
         found += rand_amounts(text)
+        for m in _EN_RECEIPT.finditer(text):  # @ 18.99 = 37.98
+            for group in ("num", "num2"):
+                if m.group(group):
+                    amount = float(m.group(group))
+                    found.append(MoneyMatch(m.start(group), m.end(group), amount, REGIONAL["en"], confidence=0.8))
     bare: tuple[re.Pattern[str], ...] = ()
     if region != "en":
         bare = (_BARE, _FEE, _UNIT_PRICE, _OF_THING, _BOUGHT, _ALONE, _AFTER_THING, _AFTER_THING_CN, _PACK)
-        bare += (_PAID_OVER, _ALONE_CN, _PER_HEAD, _BILL, _BOUGHT_THING, _WASTED, _SAYS)
+        bare += (_PAID_OVER, _ALONE_CN, _PER_HEAD, _BILL, _BOUGHT_THING, _WASTED, _SAYS, _ARRIVED, _RECEIPT_LINE)
     found += _vouchers(text, local) if region != "en" else []
     for m in _COUPON.finditer(text) if region != "en" else ():
         for group in ("num", "num2"):
@@ -546,6 +564,8 @@ def _beside_money(text: str, found: list[MoneyMatch], currency: str) -> list[Mon
     return out
 
 
+#: After a number: more factors of a size (240 x 95 x 85cm, 1.6米×0.9米).
+_DIMENSIONS = re.compile(r"\s?[xX×*]\s?\d+(?:\.\d+)?\s?(?:[xX×*]|cm|mm|m\b|米|厘米|公分)")
 #: After a number alone between commas: a height or a size (买大了，175，70公斤), not a price.
 _BODY = re.compile(r"公斤|斤|kg|cm|厘米|码|岁|偏小|偏大|大了|小了|ml|毫升|身高|体重")
 _SERVICE_NAMES = frozenset(load("identifiers")["service_names"])
@@ -578,6 +598,8 @@ def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float,
     if regex is _BARE:
         if m.group(0).startswith("价") and text[m.start() - 1 : m.start()] == "评":
             return True  # 评价从5颗星: a review's stars, not a price
+        if m.group(0).startswith("值") and text[m.start() - 1 : m.start()] in tuple("长验分数糖压率测"):
+            return True  # 成长值3200 / 经验值 / 血糖值: a measure, not what something is worth
         before = text[max(0, m.start() - 3) : m.start(group)]
         if _LOAN_BEFORE.search(text, max(0, m.start() - 1), m.start(group)) and (
             amount < 10 or re.match(rf"[{_CLS}本辆名位些]", text[m.end(group) : m.end(group) + 1])
@@ -617,6 +639,8 @@ def _vetoed(regex: re.Pattern[str], m: re.Match[str], group: str, amount: float,
     spaced = text[m.end(group) : m.end(group) + 1].isspace() and m.end(group) < len(text.rstrip())
     if regex is _AFTER_THING and spaced and not _PASS_BEFORE.search(text, 0, m.start(group)):
         return True  # 年卡3680 还有…: a space ends the price only after a pass (显卡是3430 不错 is a model)
+    if regex is _ALONE and _DIMENSIONS.match(text, m.end(group)):
+        return True  # ，240 x 95 x 85cm: a size, not 240 times a quantity
     if regex in (_ALONE, _AFTER_THING, _AFTER_THING_CN):
         return (
             bool(_NAMED_THING.search(text, max(0, m.start(group) - 12), m.start(group)))

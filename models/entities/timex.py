@@ -72,6 +72,8 @@ _NOT_DAY = (
     "楼|线|门|院|房|床|店|位|窗|柜|桌|车|电池|机|字|码|仓|台|口|馆|厅|公寓|屋|铺|档|馆|杆|球|选手|种子"
     # 9号检票口 / 3号登机口 / 5号站台: a gate or a platform, where 9号 stands before the word for it
     "|检票口|登机口|闸口|出口|入口|站台|车厢|候车室|展位|摊位|包厢|包间|诊室"
+    # 7号收银台: a till; 3号奶粉: a formula's stage
+    "|收银|奶粉|段"
 )
 _ZH_SMALL = r"(?:\d{1,3}|[零一二两三四五六七八九十]{1,4})"
 _ZH_UNITS = "工作日|工作天|天|日|周|星期|礼拜|月|年|小时|钟头|分钟|钟"
@@ -118,7 +120,7 @@ _ZH_CLOCK = (
     # 三点几 (Cantonese "three-something") like 三点多
     r"(?:(?P<mi>\d{1,2}|[零一二三四五六七八九十]{1,3})分?|(?P<half>半)|(?P<q>一刻|三刻)|多|几|整(?!个))?"
     # 14:22:08: a timestamp pasted from an app keeps its seconds
-    r"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?::(?P<s2>[0-5]\d))?(?![\d:]))"
+    r"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?::(?P<s2>[0-5]\d))?(?!\d|:\d))"
 )
 #: Every part of a point is optional, so it matches (the empty string) everywhere; a non-empty match starts with a
 #: digit, a space (before the clock), a Chinese numeral or one of the words and characters its alternatives start
@@ -185,7 +187,7 @@ _EN_SPOKEN_MINUTES = {"o five": 5, "oh five": 5, "ten": 10, "fifteen": 15, "twen
 _EN_SPOKEN_MINUTES |= {"thirty": 30, "thirty-five": 35, "forty": 40, "forty-five": 45, "forty five": 45, "fifty": 50}
 _EN_CLOCK = (
     r"(?P<clock>\b(?P<h>1[0-2]|0?[1-9])(?:[:.](?P<mi>[0-5]\d))?\s?(?P<ap>a\.m\.|p\.m\.|am\b|pm\b)"
-    rf"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?::(?P<s2>[0-5]\d))?(?![\d:])|\b(?P<noon>noon|midnight)\b|{_EN_WORD_CLOCK}"
+    rf"|(?<![\d:])(?P<h2>[01]?\d|2[0-3]):(?P<mi2>[0-5]\d)(?::(?P<s2>[0-5]\d))?(?!\d|:\d)|\b(?P<noon>noon|midnight)\b|{_EN_WORD_CLOCK}"
     # "last night at 7.45": a dot between hour and minute (Britain, Australia), only after "at" and a day
     r"|(?<=at\s)(?P<h3>[01]?\d|2[0-3])\.(?P<mi3>[0-5]\d)(?![\d.%]|\.\d|\s?(?:each|per|a\s|an\s))"
     # "at two thirty" / "at seven forty-five pm": the hour and its minutes in words, only after "at" (transcripts)
@@ -490,6 +492,22 @@ def _festival_words_around(text: str, m: re.Match[str], clock_after: bool) -> bo
     )
 
 
+#: 我今年45岁: this year only says when the age is; 12排25、26号 / 12行8号同9号: seats; 累积16点: points.
+_AGE_AFTER = re.compile(r"\s?\d{1,3}\s?(?:岁|周岁)")
+_SEAT_BEFORE = re.compile(r"\d+\s?(?:排|行)")
+_POINTS_BEFORE = re.compile(r"点数|积分|累积|累计|累積|累計")
+
+
+def _not_a_point(text: str, m: re.Match[str], has_day: bool) -> bool:
+    """Whether a :data:`_ZH_POINT` match is no time: a year word that dates an age, a seat, a count of points."""
+    if m.group("yronly") and m.end() == m.end("yronly") and _AGE_AFTER.match(text, m.end()):
+        return True
+    window = text[max(0, m.start() - 8) : m.start()]
+    if m.group("bday") and not m.group("clock") and _SEAT_BEFORE.search(window):
+        return True
+    return bool(m.group("clock") and not has_day and _POINTS_BEFORE.search(window))
+
+
 def _find_zh(text: str, region: str = "cn") -> list[Timex]:
     out: list[Timex] = []
     last_pm: int | None = None  # hour of the last clock time said with an afternoon or evening word
@@ -519,6 +537,8 @@ def _find_zh(text: str, region: str = "cn") -> list[Timex]:
             continue
         if clock and not has_day and _lone_small_hour(m):
             continue  # 一点 alone is "a little" far more often than one o'clock
+        if _not_a_point(text, m, has_day):
+            continue
         t = _zh_point(m)
         if t is not None and t.hour is not None:
             if m.group("part") in _PM_PARTS or m.group("wkeve"):
