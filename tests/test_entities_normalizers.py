@@ -1283,6 +1283,7 @@ def test_a_number_in_a_web_address_path_is_the_address() -> None:
         ("说好1万2千，交了3千5定金", "cn", [(12000, "CNY"), (3500, "CNY")]),
         ("说好72小时内退款，到现在5天了，960还没到账。", "cn", [(960, "CNY")]),
         ("铜管加长15块一米", "cn", [(15, "CNY")]),  # 一 before 米 is a metre, not 1 jiao
+        ("iPhone 15 Pro x2 256GB，", "cn", []),  # a quantity, then a size
     ],
 )
 def test_money_blind17_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:

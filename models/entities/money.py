@@ -233,7 +233,8 @@ _ARRIVED = re.compile(
 )
 #: 花生油5L×1 89.90 / 避風塘炒蟹 x1 588: a receipt line, the line's price after its quantity
 _RECEIPT_LINE = re.compile(
-    r"(?:[×xX*]\s?\d{1,3})\s(?P<num>[1-9]\d{0,5}(?:\.\d{1,2})?|0\.\d{1,2})(?![\d.%]|\s?(?:cm|mm|kg|g|ml|L|[xX×*])\b)"
+    # not a size or a unit after it (x2 256GB, x1 500ml)
+    r"(?:[×xX*]\s?\d{1,3})\s(?P<num>[1-9]\d{0,5}(?:\.\d{1,2})?|0\.\d{1,2})(?![\d.%]|\s?(?:[A-Za-z×*]|毫升|克|公斤|斤))"
 )
 #: "2x Duracell AA 24pk @ 18.99 = 37.98": a receipt's unit price and line total
 _EN_RECEIPT = re.compile(r"@\s?(?P<num>\d{1,5}(?:\.\d{2})?)(?:\s?=\s?(?P<num2>\d{1,6}(?:\.\d{2})?))?(?![\d.%])")
