@@ -127,9 +127,14 @@ def test_not_times() -> None:
     assert _times("第3天") == []
 
 
-def _ids(text: str, lang: str = "zh") -> list[tuple[str, str, str, str]]:
+def _ids(text: str, lang: str = "zh", region: str | None = None) -> list[tuple[str, str, str, str]]:
     norm = normalize(text).text
-    return [(m.type, norm[m.start : m.end], m.subtype, m.value) for m in find_identifiers(norm, lang)]
+    return [(m.type, norm[m.start : m.end], m.subtype, m.value) for m in find_identifiers(norm, lang, region=region)]
+
+
+def _amounts(text: str, region: str) -> list[tuple[float, str]]:
+    """(amount, currency) of each amount ``find_money`` reads in ``text``."""
+    return [(m.amount, m.currency) for m in find_money(normalize(text).text, region)]
 
 
 @pytest.mark.parametrize(
@@ -424,7 +429,7 @@ def test_a_bare_national_number_needs_its_country() -> None:
     ],
 )
 def test_money_blind5_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
-    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+    assert _amounts(text, region) == amounts
 
 
 def test_a_festival_at_a_clock_time_and_a_date_before_its_time() -> None:
@@ -625,7 +630,7 @@ def test_newer_top_level_domains_need_a_path() -> None:
     ],
 )
 def test_money_blind7_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
-    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+    assert _amounts(text, region) == amounts
 
 
 def _times7(text: str, lang: str = "zh", region: str = "cn") -> list[tuple[str, object]]:
@@ -725,7 +730,7 @@ def test_times_blind7_kinds(text: str, lang: str, region: str, found: list[tuple
     ],
 )
 def test_money_blind8_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
-    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+    assert _amounts(text, region) == amounts
 
 
 def test_points_before_a_point_word_are_no_clock_time() -> None:
@@ -801,7 +806,7 @@ def test_philippine_dates_are_month_first() -> None:
     ],
 )
 def test_money_blind9_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
-    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+    assert _amounts(text, region) == amounts
 
 
 @pytest.mark.parametrize(
@@ -893,7 +898,7 @@ def test_arabic_digits_before_wan_keep_their_value(text: str, value: float) -> N
     ],
 )
 def test_money_blind10_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
-    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+    assert _amounts(text, region) == amounts
 
 
 @pytest.mark.parametrize(
@@ -937,7 +942,7 @@ def test_an_indian_landline_with_its_std_code() -> None:
     ],
 )
 def test_money_blind11_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
-    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+    assert _amounts(text, region) == amounts
 
 
 def test_blind11_identifier_kinds() -> None:
@@ -983,7 +988,7 @@ def test_a_number_of_years_ago_is_no_new_year() -> None:
     ],
 )
 def test_money_blind12_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
-    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+    assert _amounts(text, region) == amounts
 
 
 def test_blind12_identifier_kinds() -> None:
@@ -1036,7 +1041,7 @@ def test_a_weekday_evening_is_after_noon() -> None:
     ],
 )
 def test_money_blind13_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
-    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+    assert _amounts(text, region) == amounts
 
 
 @pytest.mark.parametrize(
@@ -1060,9 +1065,7 @@ def test_money_blind13_kinds(text: str, region: str, amounts: list[tuple[float, 
     ],
 )
 def test_blind13_identifier_kinds(text: str, lang: str, region: str | None, expected: list[tuple[str, ...]]) -> None:
-    norm = normalize(text).text
-    found = [(m.type, norm[m.start : m.end], m.subtype, m.value) for m in find_identifiers(norm, lang, region=region)]
-    assert found == expected
+    assert _ids(text, lang, region) == expected
 
 
 def _resolved_times(text: str, lang: str) -> list[tuple[str, str]]:
@@ -1105,7 +1108,7 @@ def test_times_blind13_kinds(text: str, lang: str, found: list[tuple[str, str]])
     ],
 )
 def test_money_blind14_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
-    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+    assert _amounts(text, region) == amounts
 
 
 @pytest.mark.parametrize(
@@ -1155,7 +1158,7 @@ def test_times_blind14_kinds(text: str, lang: str, found: list[tuple[str, str]])
     ],
 )
 def test_money_blind15_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
-    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+    assert _amounts(text, region) == amounts
 
 
 @pytest.mark.parametrize(
@@ -1233,7 +1236,7 @@ def test_a_list_does_not_make_the_next_thing_an_order() -> None:
     ],
 )
 def test_money_blind16_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
-    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+    assert _amounts(text, region) == amounts
 
 
 @pytest.mark.parametrize(
@@ -1287,7 +1290,7 @@ def test_a_number_in_a_web_address_path_is_the_address() -> None:
     ],
 )
 def test_money_blind17_kinds(text: str, region: str, amounts: list[tuple[float, str]]) -> None:
-    assert [(m.amount, m.currency) for m in find_money(normalize(text).text, region)] == amounts
+    assert _amounts(text, region) == amounts
 
 
 @pytest.mark.parametrize(

@@ -180,11 +180,10 @@ def brand_basis(embeddings: FloatArray, messages: Sequence[Message], params: Fit
 
 
 def project_out(embeddings: FloatArray, basis: FloatArray) -> FloatArray:
-    """Embeddings without their component in ``basis`` (orthonormal rows), re-normalised."""
-    x = np.asarray(embeddings, dtype=np.float32)
-    if basis.shape[0]:
-        x = np.asarray(x - (x @ basis.T) @ basis, dtype=np.float32)
-    return l2_rows(x)
+    """Embeddings without their component in ``basis`` (orthonormal rows), re-normalised (a copy)."""
+    x = np.array(embeddings, dtype=np.float32)
+    _unit_rows_in_place(x, basis)
+    return x
 
 
 def masked_texts(messages: Sequence[Message], mask: bool) -> list[str]:
@@ -536,7 +535,8 @@ ASSIGN_BLOCK = 50_000
 
 
 def _unit_rows_in_place(x: FloatArray, basis: FloatArray) -> None:
-    """:func:`project_out` of every row of ``x`` (then unit length), in place, ``ASSIGN_BLOCK`` rows at a time."""
+    """Every row of ``x`` without its component in ``basis``, then unit length: in place, ``ASSIGN_BLOCK`` rows at a
+    time (:func:`project_out` on a copy)."""
     for lo in range(0, x.shape[0], ASSIGN_BLOCK):
         block = x[lo : lo + ASSIGN_BLOCK]
         if basis.shape[0]:
